@@ -1,0 +1,596 @@
+"""One representation for every ERC dataset, the loaders, and dialogue batching.
+
+A dataset is a set of :class:`Dialogue` objects split into ``train`` / ``dev`` / ``test``.
+Each dialogue holds per-utterance speakers, texts, labels and optional per-modality
+feature matrices ``(n_utterances, dim)``. :class:`DialogueDataset` and
+:func:`collate_dialogues` pad a batch of dialogues to ``(batch, max_len, dim)`` with an
+utterance mask, which is what every model in :mod:`erc_lib.models` reads.
+
+Datasets by name (see :func:`load_dataset`):
+
+==============  ======================================================  ==============
+name            source (under ``ERC_DATA_DIR``)                          modalities
+==============  ======================================================  ==============
+``iemocap``     ``iemocap/cosmic/iemocap.pkl`` (COSMIC), 6 classes       text (strings)
+``meld``        ``meld/official/{train,dev,test}_sent_emo.csv``          text (strings)
+``emorynlp``    ``emorynlp/compm/EMORY_{train,dev,test}.txt`` (CoMPM)    text (strings)
+``mosi``        ``mosi/bclstm/`` bc-LSTM features, binary sentiment      t 100, a 73, v 100
+``iemocap-sdt`` ``sdt/iemocap_multimodal_features.pkl`` (SDT authors)    t 1024, a 1582, v 342
+``meld-sdt``    ``sdt/meld_multimodal_features.pkl`` (SDT authors)       t 1024, a 300, v 342
+==============  ======================================================  ==============
+
+Text-only datasets get their ``text`` feature matrix from a sentence encoder, see
+:func:`erc_lib.features.text.add_text_features`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from .paths import data_dir
+
+SPLITS = ("train", "dev", "test")
+MODALITY_NAMES = {"t": "text", "a": "audio", "v": "visual"}
+
+
+class DataError(ValueError):
+    """Raised for missing data files and for malformed data caught at load time."""
+
+
+# ----------------------------------------------------------------------------- records
+@dataclass
+class Dialogue:
+    """One dialogue (a conversation, a scene, or for MOSI a monologue video).
+
+    Attributes:
+        dialogue_id: unique id within the dataset.
+        speakers: dataset-wide speaker name per utterance (e.g. ``"Ses01_M"``,
+            ``"Rachel Green"``); ``n_utterances`` strings.
+        texts: utterance transcripts; empty strings where the source has none (MOSI).
+        labels: ``(n_utterances,)`` int64 class indices into the dataset's label names.
+        features: modality name (``text``/``audio``/``visual``) -> ``(n_utterances, dim)``
+            float32 matrix.
+    """
+
+    dialogue_id: str
+    speakers: list[str]
+    texts: list[str]
+    labels: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def speaker_index(self) -> np.ndarray:
+        """``(n_utterances,)`` int64: index of each speaker within this dialogue, in order
+        of first appearance (the per-dialogue speaker id SDT and CoMPM use)."""
+        order: dict[str, int] = {}
+        return np.array([order.setdefault(s, len(order)) for s in self.speakers], dtype=np.int64)
+
+
+@dataclass
+class ERCData:
+    """A whole dataset: label names and dialogues per split.
+
+    Attributes:
+        name: dataset name as passed to :func:`load_dataset`.
+        label_names: class names, index = label id.
+        splits: ``{"train": [...], "dev": [...], "test": [...]}`` lists of :class:`Dialogue`.
+        notes: caveats a notebook should show next to results on this dataset.
+    """
+
+    name: str
+    label_names: list[str]
+    splits: dict[str, list[Dialogue]]
+    notes: str = ""
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def modalities(self) -> list[str]:
+        """Modalities with features in every dialogue, in ``text, audio, visual`` order."""
+        dialogues = [d for split in self.splits.values() for d in split]
+        return [m for m in ("text", "audio", "visual") if dialogues and all(m in d.features for d in dialogues)]
+
+    def feature_dims(self) -> dict[str, int]:
+        """Modality -> feature dimension."""
+        first = self.splits["train"][0]
+        return {m: int(first.features[m].shape[1]) for m in self.modalities}
+
+    def speaker_vocab(self) -> dict[str, int]:
+        """Dataset-wide speaker name -> global id, built over train, dev, test in file order
+        (stable: the same name gets the same id in every split)."""
+        vocab: dict[str, int] = {}
+        for split in SPLITS:
+            for d in self.splits[split]:
+                for s in d.speakers:
+                    vocab.setdefault(s, len(vocab))
+        return vocab
+
+    def max_speakers_per_dialogue(self) -> int:
+        """Largest number of distinct speakers in one dialogue (size of per-dialogue speaker
+        embeddings)."""
+        return max(len(set(d.speakers)) for split in self.splits.values() for d in split)
+
+    def train_labels(self) -> np.ndarray:
+        """All training-utterance labels, concatenated: ``(n_train_utterances,)``."""
+        return np.concatenate([d.labels for d in self.splits["train"]])
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Per split: number of dialogues, utterances and distinct speakers."""
+        return {
+            split: {
+                "dialogues": len(ds),
+                "utterances": sum(len(d) for d in ds),
+                "speakers": len({s for d in ds for s in d.speakers}),
+            }
+            for split, ds in self.splits.items()
+        }
+
+    def validate(self, expected_dims: dict[str, int] | None = None) -> "ERCData":
+        """Check every dialogue; raise :class:`DataError` on the first problem.
+
+        Catches: missing split, empty split or dialogue, length mismatch between speakers,
+        texts, labels and features, labels outside ``[0, n_classes)``, non-finite feature
+        values, and feature dimensions that differ between dialogues or from
+        ``expected_dims``.
+        """
+        dims: dict[str, int] = dict(expected_dims or {})
+        seen_ids: set[str] = set()
+        for split in SPLITS:
+            if not self.splits.get(split):
+                raise DataError(f"{self.name}: split '{split}' is missing or empty")
+            for d in self.splits[split]:
+                where = f"{self.name}/{split}/dialogue {d.dialogue_id!r}"
+                n = len(d.labels)
+                if n == 0:
+                    raise DataError(f"{where}: empty dialogue (no utterances)")
+                if d.dialogue_id in seen_ids:
+                    raise DataError(f"{where}: duplicate dialogue id")
+                seen_ids.add(d.dialogue_id)
+                if len(d.speakers) != n or len(d.texts) != n:
+                    raise DataError(f"{where}: {n} labels but {len(d.speakers)} speakers and {len(d.texts)} texts")
+                labels = np.asarray(d.labels)
+                if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= self.n_classes:
+                    raise DataError(f"{where}: labels {sorted(set(labels.tolist()))} outside 0..{self.n_classes - 1} ({self.label_names})")
+                for m, x in d.features.items():
+                    if x.ndim != 2 or x.shape[0] != n:
+                        raise DataError(f"{where}: {m} features have shape {x.shape}, expected ({n}, dim)")
+                    if m in dims and x.shape[1] != dims[m]:
+                        raise DataError(f"{where}: {m} features are {x.shape[1]}-d, expected {dims[m]}-d")
+                    dims.setdefault(m, x.shape[1])
+                    if not np.isfinite(x).all():
+                        raise DataError(f"{where}: {m} features contain NaN or inf")
+        return self
+
+
+def standardize_features(data: "ERCData", modalities: Iterable[str] | None = None) -> "ERCData":
+    """Z-score each feature dimension with the mean and std of the TRAIN utterances (in
+    place; constant dimensions are only centred). Returns ``data``."""
+    for m in modalities or data.modalities:
+        train = np.concatenate([d.features[m] for d in data.splits["train"]])
+        mean, std = train.mean(0), train.std(0)
+        std[std < 1e-8] = 1.0
+        for split in data.splits.values():
+            for d in split:
+                d.features[m] = ((d.features[m] - mean) / std).astype(np.float32)
+    return data
+
+
+# ----------------------------------------------------------------------------- helpers
+_ASCII_PUNCT = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...",
+                "\u2014": "-", "\u2013": "-", "\x92": "'", "\x91": "'", "\x93": '"', "\x94": '"',
+                "\x85": "...", "\x97": "-", "\x96": "-", "\xa0": " "}
+
+
+def clean_text(text: str) -> str:
+    """Normalise an utterance transcript: repair cp1252 mojibake (e.g. ``\\x92`` for an
+    apostrophe, or UTF-8 read as latin-1), map typographic quotes and dashes to ASCII and
+    collapse white space."""
+    if any(ch in text for ch in "\u00e2\u00c3") :
+        try:
+            text = text.encode("cp1252").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    text = "".join(_ASCII_PUNCT.get(ch, ch) for ch in text)
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise DataError(
+            f"missing data file {path}\n  expected: {what}\n"
+            f"  data folder: {path.parent} (set ERC_DATA_DIR to the folder that holds "
+            "iemocap/, meld/, emorynlp/, mosi/ and sdt/; see README.md, 'Data')"
+        )
+    return path
+
+
+def _load_pickle(path: Path):
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
+
+
+def _split_dev(dialogues: list[Dialogue], fraction: float, seed: int) -> tuple[list[Dialogue], list[Dialogue]]:
+    """Hold out a fixed, seeded ``fraction`` of ``dialogues`` as dev (scikit-learn)."""
+    from sklearn.model_selection import train_test_split
+
+    train, dev = train_test_split(dialogues, test_size=fraction, random_state=seed, shuffle=True)
+    order = {d.dialogue_id: i for i, d in enumerate(dialogues)}
+    return sorted(train, key=lambda d: order[d.dialogue_id]), sorted(dev, key=lambda d: order[d.dialogue_id])
+
+
+# ----------------------------------------------------------------------------- IEMOCAP
+IEMOCAP_LABELS = ["happy", "sad", "neutral", "angry", "excited", "frustrated"]
+
+
+def load_iemocap(root: Path) -> ERCData:
+    """IEMOCAP, 6 classes, from COSMIC's pickle: 108 / 12 / 31 dialogues, 7433 utterances.
+
+    Speakers are named ``Ses0k_M`` / ``Ses0k_F`` (the actor of that session and gender), so
+    dataset-wide ids are real identities; sessions 1-4 are train/dev, session 5 test.
+    """
+    path = _require(root / "iemocap" / "cosmic" / "iemocap.pkl",
+                    "COSMIC's IEMOCAP pickle (declare-lab/conv-emotion, COSMIC/feature-extraction/iemocap/)")
+    speakers, labels, sentences, train_ids, test_ids, valid_ids = _load_pickle(path)
+    splits = {}
+    for split, ids in (("train", train_ids), ("dev", valid_ids), ("test", test_ids)):
+        splits[split] = [
+            Dialogue(
+                dialogue_id=vid,
+                speakers=[f"{vid[:5]}_{s}" for s in speakers[vid]],
+                texts=[clean_text(t) for t in sentences[vid]],
+                labels=np.asarray(labels[vid], dtype=np.int64),
+            )
+            for vid in ids
+        ]
+    return ERCData("iemocap", IEMOCAP_LABELS, splits).validate()
+
+
+# ----------------------------------------------------------------------------- MELD
+MELD_LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
+
+
+def load_meld(root: Path) -> ERCData:
+    """MELD, 7 emotions, from the official CSVs: 9989 / 1109 / 2610 utterances.
+
+    Speakers are character names (dataset-wide identities). Dialogue ids are
+    ``<split>_<Dialogue_ID>``; utterances are ordered by ``Utterance_ID``.
+    """
+    splits = {}
+    for split in SPLITS:
+        path = _require(root / "meld" / "official" / f"{split}_sent_emo.csv",
+                        "MELD's official CSV (declare-lab/MELD, data/MELD/)")
+        rows: dict[int, list[tuple[int, str, str, str]]] = {}
+        with open(path, encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                emotion = row["Emotion"].strip().lower()
+                if emotion not in MELD_LABELS:
+                    raise DataError(f"{path}: unknown emotion {row['Emotion']!r} (expected one of {MELD_LABELS})")
+                rows.setdefault(int(row["Dialogue_ID"]), []).append(
+                    (int(row["Utterance_ID"]), clean_text(row["Speaker"]), clean_text(row["Utterance"]), emotion))
+        dialogues = []
+        for dia_id in sorted(rows):
+            utts = sorted(rows[dia_id])
+            dialogues.append(Dialogue(
+                dialogue_id=f"{split}_{dia_id}",
+                speakers=[u[1] for u in utts],
+                texts=[u[2] for u in utts],
+                labels=np.array([MELD_LABELS.index(u[3]) for u in utts], dtype=np.int64),
+            ))
+        splits[split] = dialogues
+    return ERCData("meld", MELD_LABELS, splits).validate()
+
+
+# ----------------------------------------------------------------------------- EmoryNLP
+EMORYNLP_LABELS = ["Joyful", "Mad", "Neutral", "Peaceful", "Powerful", "Sad", "Scared"]
+
+
+def read_tsv_dialogues(path: Path, label_names: list[str], split: str) -> list[Dialogue]:
+    """Read CoMPM's text format: ``speaker<TAB>utterance<TAB>label`` lines, a blank line
+    between dialogues. Raises :class:`DataError` on a malformed line or unknown label."""
+    dialogues, current = [], []
+
+    def flush():
+        if current:
+            dialogues.append(Dialogue(
+                dialogue_id=f"{split}_{len(dialogues)}",
+                speakers=[c[0] for c in current], texts=[c[1] for c in current],
+                labels=np.array([c[2] for c in current], dtype=np.int64)))
+            current.clear()
+
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                flush()
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                raise DataError(f"{path}:{lineno}: expected 'speaker<TAB>utterance<TAB>label', got {line[:80]!r}")
+            speaker, text, label = parts
+            if label.strip() not in label_names:
+                raise DataError(f"{path}:{lineno}: unknown label {label!r} (expected one of {label_names})")
+            current.append((clean_text(speaker), clean_text(text), label_names.index(label.strip())))
+    flush()
+    return dialogues
+
+
+def load_emorynlp(root: Path) -> ERCData:
+    """EmoryNLP (Friends), 7 emotions, CoMPM's files: 713 / 99 / 85 scenes, 12606 utterances.
+
+    Speakers are character names, so the same person is followed across scenes.
+    """
+    splits = {}
+    for split, suffix in (("train", "train"), ("dev", "dev"), ("test", "test")):
+        path = _require(root / "emorynlp" / "compm" / f"EMORY_{suffix}.txt",
+                        "CoMPM's EmoryNLP file (rungjoo/CoMPM, dataset/EMORY/)")
+        splits[split] = read_tsv_dialogues(path, EMORYNLP_LABELS, split)
+    return ERCData("emorynlp", EMORYNLP_LABELS, splits).validate()
+
+
+# ----------------------------------------------------------------------------- MOSI
+MOSI_LABELS = ["negative", "positive"]
+MOSI_NOTES = (
+    "CMU-MOSI, bc-LSTM 62/31 video split (only 7 of its 31 test videos are in the SDK's "
+    "standard test fold; test is 62% positive vs 49% in train). The text and visual feature "
+    "extractors were trained on the training videos, so dev scores carved from train are "
+    "inflated for text/visual; test videos were not seen by them."
+)
+
+
+def _read_feature_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    table = np.loadtxt(path, delimiter=",", dtype=np.float64, quotechar='"', ndmin=2)
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def mosi_csv_order(pickle_audio: np.ndarray, csv_audio: np.ndarray, atol: float = 1e-3) -> np.ndarray:
+    """Permutation ``p`` with ``csv_audio[p] == pickle_audio`` (rows matched to Euclidean
+    distance ``atol``; the pickle is float32, so exact equality is not expected).
+
+    The bc-LSTM CSVs are sorted by label, not in utterance order; the pickle is in order.
+    Raises :class:`DataError` when some pickle row has no unique match in the CSV.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=1).fit(csv_audio)
+    dist, idx = nn.kneighbors(pickle_audio)
+    perm = idx[:, 0]
+    if dist.max() > atol or len(set(perm.tolist())) != len(perm):
+        raise DataError(f"MOSI: the audio CSV rows do not match the pickle rows (max distance {dist.max():.2e})")
+    return perm
+
+
+def load_mosi(root: Path, dev_videos: int = 10, seed: int = 0) -> ERCData:
+    """CMU-MOSI with bc-LSTM features (audio 73-d, text 100-d, visual 100-d), binary.
+
+    Each video is one dialogue with a single speaker. The pickle gives utterance order and
+    lengths; the CSVs give text and visual rows in a label-sorted order, recovered by
+    matching the audio rows (:func:`mosi_csv_order`); labels are checked to agree. A fixed,
+    seeded set of ``dev_videos`` training videos is held out as dev.
+    """
+    base = root / "mosi" / "bclstm"
+    what = "bc-LSTM MOSI features (soujanyaporia/multimodal-sentiment-analysis; CSVs from jayus71/multimodal-sentiment-analysis)"
+    audio_pkl = _load_pickle(_require(base / "audio_2way.pickle", what))
+    tr_audio, tr_lab, te_audio, te_lab, _max_len, tr_len, te_len = audio_pkl
+    per_split = {}
+    for split, audio, lab, lengths in (("train", tr_audio, tr_lab, tr_len), ("test", te_audio, te_lab, te_len)):
+        flat_audio = np.concatenate([audio[i, :n] for i, n in enumerate(lengths)])
+        flat_lab = np.concatenate([lab[i, :n] for i, n in enumerate(lengths)]).astype(np.int64)
+        csvs = {m: _read_feature_csv(_require(base / f"{m}_{split}.csv", what)) for m in ("audio", "text", "video")}
+        perm = mosi_csv_order(flat_audio, csvs["audio"][0])
+        feats = {}
+        for m, name in (("audio", "audio"), ("text", "text"), ("video", "visual")):
+            x, y = csvs[m]
+            if len(x) != len(flat_lab):
+                raise DataError(f"MOSI {split}: {m} CSV has {len(x)} rows, the pickle {len(flat_lab)} utterances")
+            if not np.array_equal(y[perm], flat_lab):
+                raise DataError(f"MOSI {split}: {m} CSV labels disagree with the pickle after reordering")
+            feats[name] = x[perm].astype(np.float32)
+        dialogues, start = [], 0
+        for i, n in enumerate(lengths):
+            sl = slice(start, start + n)
+            dialogues.append(Dialogue(
+                dialogue_id=f"{split}_{i:02d}", speakers=[f"{split}_{i:02d}"] * n, texts=[""] * n,
+                labels=flat_lab[sl], features={m: x[sl] for m, x in feats.items()}))
+            start += n
+        per_split[split] = dialogues
+    train, dev = _split_dev(per_split["train"], dev_videos / len(per_split["train"]), seed)
+    return ERCData("mosi", MOSI_LABELS, {"train": train, "dev": dev, "test": per_split["test"]},
+                   notes=MOSI_NOTES).validate({"audio": 73, "text": 100, "visual": 100})
+
+
+# ----------------------------------------------------------------------------- SDT pickles
+SDT_DIMS = {
+    "iemocap-sdt": {"text": 1024, "audio": 1582, "visual": 342},
+    "meld-sdt": {"text": 1024, "audio": 300, "visual": 342},
+}
+SDT_NOTES = ("The SDT authors' features (RoBERTa text, openSMILE audio, DenseFace visual); "
+             "the authors had no dev split: ours is a fixed, seeded 10% of their train dialogues.")
+
+
+def load_sdt_pickle(path: Path, name: str, dev_fraction: float = 0.1, seed: int = 0) -> ERCData:
+    """Load the SDT authors' multimodal feature pickle (``iemocap-sdt`` or ``meld-sdt``).
+
+    Format (latin1 pickle): ``(videoIDs, videoSpeakers, videoLabels, videoText, roberta2,
+    roberta3, roberta4, videoAudio, videoVisual, videoSentence, trainVid, testVid[, unused])``,
+    dicts keyed by dialogue id. IEMOCAP speakers are ``'M'``/``'F'``; MELD speakers are 9-d
+    one-hot vectors (a per-dialogue slot). Text is ``videoText`` (1024-d RoBERTa). Dev is a
+    fixed, seeded ``dev_fraction`` of ``trainVid``.
+
+    Raises:
+        DataError: missing file, wrong tuple length, missing dialogue keys, or features of
+            the wrong dimension / with NaN.
+    """
+    if name not in SDT_DIMS:
+        raise ValueError(f"unknown SDT dataset {name!r}; expected one of {list(SDT_DIMS)}")
+    _require(path, "the SDT authors' feature pickle (Google Drive link in butterfliesss/SDT's README)")
+    content = _load_pickle(path)
+    expected_len = 12 if name == "iemocap-sdt" else 13
+    if not isinstance(content, (tuple, list)) or len(content) not in (12, 13):
+        raise DataError(f"{path}: expected a {expected_len}-tuple, got {type(content).__name__} of length {len(content)}")
+    (ids, speakers, labels, text, _r2, _r3, _r4, audio, visual, sentences, train_vid, test_vid) = content[:12]
+    label_names = IEMOCAP_LABELS if name == "iemocap-sdt" else MELD_LABELS
+
+    def make(vid) -> Dialogue:
+        try:
+            spk = speakers[vid]
+            names = [str(s) if isinstance(s, str) else f"slot{int(np.argmax(s))}" for s in spk]
+            if name == "iemocap-sdt":
+                names = [f"{str(vid)[:5]}_{s}" for s in names]
+            else:
+                names = [f"{vid}_{s}" for s in names]
+            return Dialogue(
+                dialogue_id=str(vid), speakers=names,
+                texts=[clean_text(str(s)) for s in sentences[vid]],
+                labels=np.asarray(labels[vid], dtype=np.int64),
+                features={"text": np.asarray(text[vid], dtype=np.float32),
+                          "audio": np.asarray(audio[vid], dtype=np.float32),
+                          "visual": np.asarray(visual[vid], dtype=np.float32)})
+        except KeyError as e:
+            raise DataError(f"{path}: dialogue {vid!r} is missing from field {e}") from None
+
+    train = [make(v) for v in sorted(train_vid)]
+    test = [make(v) for v in sorted(test_vid)]
+    train, dev = _split_dev(train, dev_fraction, seed)
+    return ERCData(name, label_names, {"train": train, "dev": dev, "test": test}, notes=SDT_NOTES).validate(SDT_DIMS[name])
+
+
+# ----------------------------------------------------------------------------- registry
+DATASETS = ("iemocap", "meld", "emorynlp", "mosi", "iemocap-sdt", "meld-sdt")
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> ERCData:
+    """Load a dataset by name (one of :data:`DATASETS`) from ``root`` (default
+    :func:`erc_lib.paths.data_dir`, i.e. ``ERC_DATA_DIR``).
+
+    Raises:
+        ValueError: unknown name.
+        DataError: a missing file (the message names it and its source) or malformed data.
+    """
+    root = Path(root) if root is not None else data_dir()
+    if name == "iemocap":
+        return load_iemocap(root)
+    if name == "meld":
+        return load_meld(root)
+    if name == "emorynlp":
+        return load_emorynlp(root)
+    if name == "mosi":
+        return load_mosi(root)
+    if name == "iemocap-sdt":
+        return load_sdt_pickle(root / "sdt" / "iemocap_multimodal_features.pkl", name)
+    if name == "meld-sdt":
+        return load_sdt_pickle(root / "sdt" / "meld_multimodal_features.pkl", name)
+    raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+
+
+def available_datasets(root: str | Path | None = None) -> list[str]:
+    """Names of the datasets whose files are present under ``root``."""
+    root = Path(root) if root is not None else data_dir()
+    marker = {
+        "iemocap": "iemocap/cosmic/iemocap.pkl", "meld": "meld/official/train_sent_emo.csv",
+        "emorynlp": "emorynlp/compm/EMORY_train.txt", "mosi": "mosi/bclstm/audio_2way.pickle",
+        "iemocap-sdt": "sdt/iemocap_multimodal_features.pkl", "meld-sdt": "sdt/meld_multimodal_features.pkl",
+    }
+    return [n for n in DATASETS if (root / marker[n]).exists()]
+
+
+# ----------------------------------------------------------------------------- batching
+@dataclass
+class DialogueBatch:
+    """A padded batch of dialogues.
+
+    Attributes:
+        features: modality -> ``(batch, max_len, dim)`` float32, zeros at padding.
+        labels: ``(batch, max_len)`` int64, ``-100`` at padding.
+        mask: ``(batch, max_len)`` bool, True at real utterances.
+        speakers: ``(batch, max_len)`` int64 per-dialogue speaker index, 0 at padding.
+        global_speakers: ``(batch, max_len)`` int64 dataset-wide speaker id (-1 if unknown).
+        dialogue_ids: the ``batch`` dialogue ids.
+        extra: modality-free per-utterance tensors added by features (e.g. ``"bios"``:
+            ``(batch, max_len, d_desc)``).
+    """
+
+    features: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    mask: torch.Tensor
+    speakers: torch.Tensor
+    global_speakers: torch.Tensor
+    dialogue_ids: list[str]
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> "DialogueBatch":
+        move = lambda d: {k: v.to(device) for k, v in d.items()}
+        return DialogueBatch(move(self.features), self.labels.to(device), self.mask.to(device),
+                             self.speakers.to(device), self.global_speakers.to(device),
+                             self.dialogue_ids, move(self.extra))
+
+    @property
+    def n_utterances(self) -> int:
+        return int(self.mask.sum())
+
+
+class DialogueDataset(torch.utils.data.Dataset):
+    """Torch dataset over dialogues of one split, exposing the chosen modalities.
+
+    Args:
+        dialogues: the split's dialogues.
+        modalities: feature names to batch (each must be present in every dialogue).
+        speaker_vocab: optional name -> global id map (from :meth:`ERCData.speaker_vocab`).
+        extra: optional name -> function(dialogue) -> ``(n_utterances, dim)`` array, for
+            per-utterance side inputs such as speaker-description embeddings.
+    """
+
+    def __init__(self, dialogues: list[Dialogue], modalities: Iterable[str],
+                 speaker_vocab: dict[str, int] | None = None, extra: dict | None = None):
+        self.dialogues = list(dialogues)
+        self.modalities = list(modalities)
+        self.speaker_vocab = speaker_vocab or {}
+        self.extra = extra or {}
+        for d in self.dialogues:
+            missing = [m for m in self.modalities if m not in d.features]
+            if missing:
+                raise DataError(f"dialogue {d.dialogue_id!r} has no {missing} features; "
+                                "for text-only datasets run erc_lib.features.text.add_text_features first")
+
+    def __len__(self) -> int:
+        return len(self.dialogues)
+
+    def __getitem__(self, i: int) -> dict:
+        d = self.dialogues[i]
+        return {
+            "id": d.dialogue_id,
+            "features": {m: torch.from_numpy(np.ascontiguousarray(d.features[m], dtype=np.float32)) for m in self.modalities},
+            "labels": torch.from_numpy(np.asarray(d.labels, dtype=np.int64)),
+            "speakers": torch.from_numpy(d.speaker_index),
+            "global_speakers": torch.tensor([self.speaker_vocab.get(s, -1) for s in d.speakers], dtype=torch.int64),
+            "extra": {k: torch.as_tensor(np.asarray(fn(d), dtype=np.float32)) for k, fn in self.extra.items()},
+        }
+
+
+def collate_dialogues(items: list[dict]) -> DialogueBatch:
+    """Pad a list of :meth:`DialogueDataset.__getitem__` items into a :class:`DialogueBatch`."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    pad = lambda xs, value=0: pad_sequence(xs, batch_first=True, padding_value=value)
+    labels = pad([it["labels"] for it in items], -100)
+    return DialogueBatch(
+        features={m: pad([it["features"][m] for it in items]) for m in items[0]["features"]},
+        labels=labels,
+        mask=labels != -100,
+        speakers=pad([it["speakers"] for it in items]),
+        global_speakers=pad([it["global_speakers"] for it in items], -1),
+        dialogue_ids=[it["id"] for it in items],
+        extra={k: pad([it["extra"][k] for it in items]) for k in items[0]["extra"]},
+    )

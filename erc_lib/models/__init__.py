@@ -1,0 +1,1 @@
+"""One module per paper model: :mod:`.sdt` (SDT, Ma et al. 2023)."""

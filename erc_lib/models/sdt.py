@@ -1,0 +1,260 @@
+"""SDT: a Transformer-based model with self-distillation for multimodal ERC
+(Ma, Wang, Lin, Zhang, Zhang, Xu; IEEE Transactions on Multimedia 2023).
+
+Reading order follows the paper (and the seed report, ``shared/seeds/000_*.txt``):
+
+1. Modality encoder input (Sec. 3.2 / seed Eq. 5): each modality's utterance features are
+   projected by a 1-D convolution (kernel 1, no bias) to ``d_model``, and a sinusoidal
+   position encoding PE and a speaker embedding SE are added:
+   ``H_m = Conv1d(U_m) + PE + SE``. With speaker bios (seed Eq. 6-7),
+   ``SE = V_s(s) + W h_desc``.
+2. Intra- and inter-modal transformers: for every ordered pair (source s, target m) of
+   present modalities, a one-layer transformer in which the target queries the source:
+   ``H_{s->m} = Transformer(Q=H_m, K=V=H_s)`` (s = m is the intra-modal one).
+3. Hierarchical gated fusion (Sec. 3.3): a unimodal gate on every stream,
+   ``H'_{s->m} = sigmoid(W_{s->m} H_{s->m}) * H_{s->m}``; per target the streams are
+   concatenated and projected, ``H'_m = Linear([H'_{s1->m}; H'_{s2->m}; ...])``; then the
+   multimodal gate, a per-dimension softmax across modalities of a shared linear map,
+   ``g_m = softmax_m(W_g H'_m)``, ``H = sum_m g_m * H'_m``.
+4. Classifiers: per modality ``ReLU -> Dropout -> Linear`` on ``H'_m`` (students) and a
+   linear layer on ``H`` (the fused teacher).
+5. Self-distillation loss (Sec. 3.4 / seed Eq. 1-4):
+   ``L = g1 CE(fused) + g2 sum_m CE(m) + g3 sum_m KL(fused^T || m^T)``, masked.
+
+As in the authors' code the teacher is not detached and there is no T^2 factor by default
+(``detach_teacher`` and ``scale_kl_by_t2`` switch both on).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..losses import masked_cross_entropy, masked_kl_distillation
+from .layers import SinusoidalPositionalEncoding
+
+MODALITY_CODES = {"t": "text", "a": "audio", "v": "visual"}
+
+
+def parse_modalities(spec: str | list[str]) -> list[str]:
+    """``"tav"`` / ``"ta"`` / ``["text", "audio"]`` -> ordered list of modality names.
+
+    Raises ValueError on unknown codes, duplicates or an empty selection."""
+    names = [MODALITY_CODES.get(m, m) for m in (list(spec) if isinstance(spec, str) else spec)]
+    bad = [m for m in names if m not in MODALITY_CODES.values()]
+    if not names or bad or len(set(names)) != len(names):
+        raise ValueError(f"bad modality selection {spec!r}: use a non-empty subset of 't', 'a', 'v'")
+    return [m for m in ("text", "audio", "visual") if m in names]
+
+
+@dataclass
+class SDTConfig:
+    """SDT hyper-parameters (paper values in brackets).
+
+    Attributes:
+        input_dims: modality -> utterance feature size (its keys choose the modalities).
+        n_classes: number of emotion classes.
+        n_speakers: speaker-embedding slots (per-dialogue speaker indices; padding gets an
+            extra slot).
+        d_model: hidden size [1024].
+        n_heads: attention heads [8].
+        d_ff: feed-forward size [1024].
+        dropout: [0.5].
+        temperature: KL temperature T [IEMOCAP 1, MELD 8].
+        gammas: (g1, g2, g3) loss weights [1, 1, 1]; ``self_distillation=False`` sets g3 = 0.
+        self_distillation: keep the KL term.
+        class_weights: optional per-class CE weights (SDT uses inverse frequencies on IEMOCAP).
+        bios_dim: size of the speaker-description embedding h_desc; None disables
+            speaker bios (seed Sec. 4.4).
+        scale_kl_by_t2, detach_teacher: see module docstring.
+    """
+
+    input_dims: dict[str, int]
+    n_classes: int
+    n_speakers: int = 9
+    d_model: int = 256
+    n_heads: int = 8
+    d_ff: int | None = None
+    dropout: float = 0.5
+    temperature: float = 1.0
+    gammas: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    self_distillation: bool = True
+    class_weights: list[float] | None = None
+    bios_dim: int | None = None
+    scale_kl_by_t2: bool = False
+    detach_teacher: bool = False
+
+
+class CrossModalTransformerLayer(nn.Module):
+    """One SDT transformer layer where a target stream queries a source stream.
+
+    ``x = q + Dropout(MHA(q, kv, kv))``; ``out = x + Dropout(FFN(LayerNorm(x)))`` with a
+    GELU feed-forward network. Padded keys are masked; with ``kv is q`` it is intra-modal.
+
+    Shapes: ``query`` ``(batch, L, d_model)``, ``source`` ``(batch, L, d_model)``,
+    ``key_padding_mask`` ``(batch, L)`` True at padding -> ``(batch, L, d_model)``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(d_model)
+        self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout),
+                                          nn.Linear(d_ff, d_model))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, query: torch.Tensor, source: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
+        attended, _ = self.attention(query, source, source, key_padding_mask=key_padding_mask, need_weights=False)
+        x = query + self.dropout(attended)
+        return x + self.dropout(self.feed_forward(self.norm(x)))
+
+
+class UnimodalGate(nn.Module):
+    """First-level gate: ``sigmoid(W x) * x`` (no bias). ``(..., d) -> (..., d)``."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.linear = nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(x)) * x
+
+
+class MultimodalGate(nn.Module):
+    """Second-level gate: per-dimension softmax across modalities of a shared linear map,
+    then the weighted sum. ``(batch, L, M, d) -> fused (batch, L, d), weights (batch, L, M, d)``."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.linear = nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, streams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weights = torch.softmax(self.linear(streams), dim=2)
+        return (weights * streams).sum(dim=2), weights
+
+
+class SDT(nn.Module):
+    """Self-Distillation Transformer over any non-empty subset of text / audio / visual.
+
+    Input: a :class:`erc_lib.data.DialogueBatch` with ``features[m]`` ``(batch, L, D_m)``
+    for every modality of ``config.input_dims``, ``speakers`` ``(batch, L)`` (per-dialogue
+    indices ``< n_speakers``), ``mask`` ``(batch, L)`` and, with bios, ``extra["bios"]``
+    ``(batch, L, bios_dim)``.
+
+    Output dict: ``logits`` ``(batch, L, C)`` (fused teacher), ``logits_<m>`` per modality
+    (students), ``gate`` ``(batch, L, M)`` mean multimodal gate weight per modality.
+
+    Raises ValueError for a speaker index ``>= n_speakers`` or missing inputs.
+    """
+
+    def __init__(self, config: SDTConfig):
+        super().__init__()
+        self.config = config
+        self.modalities = parse_modalities(list(config.input_dims))
+        d, M = config.d_model, len(self.modalities)
+        self.projections = nn.ModuleDict({
+            m: nn.Conv1d(config.input_dims[m], d, kernel_size=1, bias=False) for m in self.modalities})
+        self.position = SinusoidalPositionalEncoding(d)
+        self.speaker_embedding = nn.Embedding(config.n_speakers + 1, d, padding_idx=config.n_speakers)
+        self.bios_projection = nn.Linear(config.bios_dim, d, bias=False) if config.bios_dim else None
+        self.input_dropout = nn.Dropout(config.dropout)
+        d_ff = config.d_ff or d
+        pairs = [(s, m) for m in self.modalities for s in self.modalities]  # source s -> target m
+        self.transformers = nn.ModuleDict({
+            f"{s}_{m}": CrossModalTransformerLayer(d, config.n_heads, d_ff, config.dropout) for s, m in pairs})
+        self.unimodal_gates = nn.ModuleDict({f"{s}_{m}": UnimodalGate(d) for s, m in pairs})
+        self.stream_projections = nn.ModuleDict({m: nn.Linear(M * d, d) for m in self.modalities})
+        self.multimodal_gate = MultimodalGate(d)
+        self.unimodal_heads = nn.ModuleDict({
+            m: nn.Sequential(nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(d, config.n_classes))
+            for m in self.modalities})
+        self.fused_head = nn.Linear(d, config.n_classes)
+        weights = torch.tensor(config.class_weights, dtype=torch.float) if config.class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
+
+    def speaker_encoding(self, batch) -> torch.Tensor:
+        """SE ``(batch, L, d_model)``: ``V_s(s)`` (+ ``W h_desc`` with bios), padding -> pad slot."""
+        n = self.config.n_speakers
+        if int(batch.speakers.max()) >= n:
+            raise ValueError(f"speaker index {int(batch.speakers.max())} >= n_speakers={n}; raise n_speakers")
+        speakers = batch.speakers.masked_fill(~batch.mask, n)
+        se = self.speaker_embedding(speakers)
+        if self.bios_projection is not None:
+            if "bios" not in batch.extra:
+                raise ValueError("SDT was built with bios_dim but the batch has no extra['bios']")
+            se = se + self.bios_projection(batch.extra["bios"]) * batch.mask.unsqueeze(-1)
+        return se
+
+    def forward(self, batch) -> dict[str, torch.Tensor]:
+        mask = batch.mask
+        pad = ~mask
+        L = mask.shape[1]
+        context = self.position(L).unsqueeze(0) + self.speaker_encoding(batch)  # PE + SE
+        # 1. H_m = Conv1d(U_m) + PE + SE                                  (seed Eq. 5/7)
+        hidden = {}
+        for m in self.modalities:
+            u = batch.features[m]
+            if u.shape[-1] != self.config.input_dims[m]:
+                raise ValueError(f"{m} features are {u.shape[-1]}-d, model expects {self.config.input_dims[m]}-d")
+            projected = self.projections[m](u.transpose(1, 2)).transpose(1, 2)
+            hidden[m] = self.input_dropout(projected + context)
+        # 2-3. intra/inter-modal transformers, unimodal gates, per-target projection
+        per_modality = {}
+        for m in self.modalities:
+            streams = [self.unimodal_gates[f"{s}_{m}"](self.transformers[f"{s}_{m}"](hidden[m], hidden[s], pad))
+                       for s in self.modalities]
+            per_modality[m] = self.stream_projections[m](torch.cat(streams, dim=-1))
+        # 3. multimodal gate: H = sum_m softmax_m(W_g H'_m) * H'_m
+        stacked = torch.stack([per_modality[m] for m in self.modalities], dim=2)  # (B, L, M, d)
+        fused, gate = self.multimodal_gate(stacked)
+        out = {"logits": self.fused_head(fused), "gate": gate.mean(-1)}
+        for m in self.modalities:
+            out[f"logits_{m}"] = self.unimodal_heads[m](per_modality[m])
+        return out
+
+    def loss(self, out: dict[str, torch.Tensor], batch) -> dict[str, torch.Tensor]:
+        """``g1 CE(fused) + g2 sum_m CE(m) + g3 sum_m KL(fused || m)`` (seed Eq. 3-4), masked.
+
+        Returns ``{"total", "ce_fused", "ce_<m>", "kl_<m>"}`` (KL terms only with
+        self-distillation on)."""
+        g1, g2, g3 = self.config.gammas
+        labels, mask = batch.labels, batch.mask
+        terms = {"ce_fused": masked_cross_entropy(out["logits"], labels, mask, self.class_weights)}
+        total = g1 * terms["ce_fused"]
+        for m in self.modalities:
+            terms[f"ce_{m}"] = masked_cross_entropy(out[f"logits_{m}"], labels, mask, self.class_weights)
+            total = total + g2 * terms[f"ce_{m}"]
+            if self.config.self_distillation and g3:
+                terms[f"kl_{m}"] = masked_kl_distillation(
+                    out[f"logits_{m}"], out["logits"], mask, self.config.temperature,
+                    scale_by_t2=self.config.scale_kl_by_t2, detach_teacher=self.config.detach_teacher)
+                total = total + g3 * terms[f"kl_{m}"]
+        terms["total"] = total
+        return terms
+
+
+def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, **overrides) -> SDT:
+    """An :class:`SDT` sized for ``data`` (feature dims, classes, speakers per dialogue).
+
+    Args:
+        data: :class:`erc_lib.data.ERCData` with features for the chosen modalities.
+        modalities: e.g. ``"tav"``, ``"t"``.
+        class_weighted: use inverse train frequencies as CE weights (SDT's IEMOCAP setting:
+            ``w_c = 1 / freq_c``, normalised to sum 1 like the authors' constants).
+        overrides: any other :class:`SDTConfig` field.
+    """
+    from ..losses import inverse_frequency_weights
+
+    names = parse_modalities(modalities)
+    dims = data.feature_dims()
+    missing = [m for m in names if m not in dims]
+    if missing:
+        raise ValueError(f"{data.name} has no {missing} features (available: {list(dims)})")
+    weights = None
+    if class_weighted:
+        w = inverse_frequency_weights(data.train_labels(), data.n_classes, normalise=False)
+        weights = (w / w.sum()).tolist()
+    config = SDTConfig(input_dims={m: dims[m] for m in names}, n_classes=data.n_classes,
+                       n_speakers=data.max_speakers_per_dialogue(), class_weights=weights, **overrides)
+    return SDT(config)
