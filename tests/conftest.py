@@ -1,0 +1,64 @@
+"""Shared fixtures.
+
+Data come from ``ERC_DATA_DIR`` (default: ``../shared/data`` beside the checkout); tests
+that need a dataset that is absent are skipped with the reason.
+
+``notebook_results(name)`` returns the ``results/<name>.json`` that the notebook wrote in
+smoke size. When ``pytest --nbval-lax notebooks tests`` runs (the README command), nbval has
+already executed the notebook into ``ERC_RESULTS_DIR`` and the file is read; otherwise the
+notebook is executed here with papermill (``smoke=True``, ``device="cpu"``) first, so a
+metrics test never passes without a fresh run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from erc_lib.data import available_datasets
+from erc_lib.paths import REPO_ROOT, data_dir, results_dir
+
+_SESSION_START = time.time()
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return data_dir()
+
+
+def require_dataset(name: str) -> None:
+    """Skip the calling test when dataset ``name`` is not under ERC_DATA_DIR."""
+    if name not in available_datasets():
+        pytest.skip(f"dataset {name!r} not found under {data_dir()} (set ERC_DATA_DIR)")
+
+
+def run_notebook_smoke(name: str, **parameters) -> dict:
+    """Execute ``notebooks/<name>.ipynb`` with papermill in smoke size; return its JSON."""
+    import papermill as pm
+
+    out_dir = Path(os.environ.get("ERC_NOTEBOOK_OUT", results_dir()))
+    pm.execute_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), str(out_dir / f"{name}.out.ipynb"),
+                        parameters={"smoke": True, "device": "cpu", **parameters}, kernel_name="python3",
+                        progress_bar=False, cwd=str(out_dir))
+    return json.loads((results_dir() / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def notebook_results():
+    """``notebook_results(name) -> dict``: the smoke run's results JSON (see module doc)."""
+    cache: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in cache:
+            path = results_dir() / f"{name}.json"
+            fresh = path.exists() and path.stat().st_mtime >= _SESSION_START
+            payload = json.loads(path.read_text()) if fresh else None
+            if payload is None or not payload.get("parameters", {}).get("smoke"):
+                payload = run_notebook_smoke(name)
+            cache[name] = payload
+        return cache[name]
+
+    return get
