@@ -198,11 +198,13 @@ def clean_text(text: str) -> str:
     """Normalise an utterance transcript: repair cp1252 mojibake (e.g. ``\\x92`` for an
     apostrophe, or UTF-8 read as latin-1), map typographic quotes and dashes to ASCII and
     collapse white space."""
-    if any(ch in text for ch in "\u00e2\u00c3") :
-        try:
-            text = text.encode("cp1252").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
+    if any(ch in text for ch in "\u00e2\u00c3"):
+        for codec in ("cp1252", "latin-1"):
+            try:
+                text = text.encode(codec).decode("utf-8")
+                break
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                continue
     text = "".join(_ASCII_PUNCT.get(ch, ch) for ch in text)
     return " ".join(unicodedata.normalize("NFC", text).split())
 

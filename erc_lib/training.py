@@ -108,7 +108,8 @@ def predict(model: torch.nn.Module, loader, device: torch.device, keep: tuple[st
 
     Returns ``{"y_true": (n,), "y_pred": (n,), "logits": (n, C), "loss_<term>": mean per
     batch, **{k: (n, ...) for k in keep}}``; ``keep`` names extra per-utterance outputs of
-    the model (e.g. MiSTER-E's ``"gate"``), each ``(batch, L, ...)`` in the output dict.
+    the model (e.g. MiSTER-E's ``"gate"``), each ``(batch, L, ...)`` in the output dict;
+    names the model does not output are skipped.
     """
     model.eval()
     ys, preds, logits, kept, terms, n_batches = [], [], [], {k: [] for k in keep}, {}, 0
@@ -123,11 +124,12 @@ def predict(model: torch.nn.Module, loader, device: torch.device, keep: tuple[st
         ys.append(batch.labels[m].cpu())
         preds.append(out["logits"][m].argmax(-1).cpu())
         for k in keep:
-            kept[k].append(out[k][m].float().cpu())
+            if k in out:  # a variant may lack some outputs (e.g. a modality it does not use)
+                kept[k].append(out[k][m].float().cpu())
     result = {"y_true": torch.cat(ys).numpy(), "y_pred": torch.cat(preds).numpy(),
               "logits": torch.cat(logits).numpy()}
     result.update({f"loss_{k}": v / max(n_batches, 1) for k, v in terms.items()})
-    result.update({k: torch.cat(v).numpy() for k, v in kept.items()})
+    result.update({k: torch.cat(v).numpy() for k, v in kept.items() if v})
     return result
 
 
@@ -236,3 +238,37 @@ def train_model(data: ERCData, build_model, modalities: list[str], config: Train
     seed_everything(config.seed)
     model = build_model()
     return model, fit(model, *splits, data.label_names, config, desc=desc, keep=keep)
+
+
+def run_variants(data: ERCData, variants: dict, seeds: int, config: TrainConfig, model_name: str,
+                 keep: tuple[str, ...] = (), extra: dict | None = None) -> tuple[list[dict], dict]:
+    """Train every variant with seeds ``0 .. seeds-1``; the workhorse of the ablation notebooks.
+
+    Args:
+        data: the dataset.
+        variants: variant name -> ``(build_model, modalities)``; ``build_model`` is a
+            zero-argument callable (see :func:`train_model`).
+        seeds: number of seeds.
+        config: shared :class:`TrainConfig` (its ``seed`` is replaced per run).
+        model_name: the ``model`` column of the result rows.
+        keep, extra: passed to :func:`train_model`.
+
+    Returns:
+        ``(rows, fits)``: result rows (:func:`erc_lib.results.result_rows`, dev and test per
+        run) and ``{(variant, seed): FitResult}``.
+    """
+    from dataclasses import replace
+
+    from .results import result_rows
+
+    rows, fits = [], {}
+    runs = [(v, s) for v in variants for s in range(seeds)]
+    bar = tqdm(runs, desc=f"{model_name} runs", disable=not config.progress)
+    for variant, seed in bar:
+        bar.set_postfix(variant=variant, seed=seed)
+        build, modalities = variants[variant]
+        cfg = replace(config, seed=seed)
+        _, result = train_model(data, build, modalities, cfg, extra=extra, keep=keep, desc=f"{variant} s{seed}")
+        fits[(variant, seed)] = result
+        rows += result_rows(data.name, model_name, variant, seed, result)
+    return rows, fits

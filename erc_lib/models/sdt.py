@@ -258,3 +258,25 @@ def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, *
     config = SDTConfig(input_dims={m: dims[m] for m in names}, n_classes=data.n_classes,
                        n_speakers=data.max_speakers_per_dialogue(), class_weights=weights, **overrides)
     return SDT(config)
+
+
+def sdt_ablation_variants(modalities: str, full_ablation: bool = True) -> dict[str, dict]:
+    """The paper's ablation rows for the modalities at hand: variant name -> keyword
+    arguments for :func:`build_sdt` (``modalities`` plus loss switches).
+
+    With ``full_ablation``: every single modality, every pair, all of them (SDT's modality
+    ablation / seed Table 7); always: all modalities without self-distillation (no KL term,
+    the unimodal CE terms stay) and with the fused task loss only (g2 = g3 = 0).
+    """
+    import itertools
+
+    codes = "".join(m[0] for m in parse_modalities(modalities))
+    label = lambda c: "+".join(MODALITY_CODES[x] for x in c)
+    subsets = [codes]
+    if full_ablation:
+        subsets = ["".join(c) for r in range(1, len(codes) + 1) for c in itertools.combinations(codes, r)]
+    variants = {label(c): {"modalities": c} for c in subsets}
+    variants[f"{label(codes)} w/o self-distillation"] = {"modalities": codes, "self_distillation": False}
+    variants[f"{label(codes)} fused loss only"] = {"modalities": codes, "self_distillation": False,
+                                                    "gammas": (1.0, 0.0, 0.0)}
+    return variants

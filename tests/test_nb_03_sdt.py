@@ -1,0 +1,35 @@
+"""The SDT notebook in smoke size: it emits rows for every variant, and its metrics are
+within tolerances of what the data allow."""
+import numpy as np
+from sklearn.dummy import DummyClassifier
+from sklearn.metrics import f1_score
+
+from conftest import require_dataset
+from erc_lib.data import load_dataset
+
+
+def test_sdt_notebook_smoke_metrics(notebook_results):
+    require_dataset("mosi")
+    res = notebook_results("03_sdt")
+    assert res["parameters"]["smoke"] is True and res["parameters"]["dataset"] == "mosi"
+    rows = res["rows"]
+    variants = {r["variant"] for r in rows}
+    assert {"text+audio+visual", "text+audio+visual w/o self-distillation", "text+audio+visual fused loss only"} <= variants
+    assert {r["split"] for r in rows} == {"dev", "test"}
+
+    # majority-class baseline on the same test set (the class most frequent in train)
+    data = load_dataset("mosi")
+    y_train = np.concatenate([d.labels for d in data.splits["train"]])
+    y_test = np.concatenate([d.labels for d in data.splits["test"]])
+    majority = DummyClassifier(strategy="most_frequent").fit(y_train[:, None], y_train).predict(y_test[:, None])
+    baseline = 100 * f1_score(y_test, majority, average="weighted")
+    full = [r for r in rows if r["variant"] == "text+audio+visual" and r["split"] == "test"]
+    assert full and all(baseline + 10 < r["weighted_f1"] <= 100 for r in full), (baseline, full)
+    assert all(0 <= r["accuracy"] <= 100 and set(r["per_class_f1"]) == {"negative", "positive"} for r in rows)
+
+    # every loss term is logged per epoch, and the selected epoch is the dev-best one
+    history = next(iter(res["histories"].values()))
+    assert {"train_ce_fused", "train_ce_text", "train_kl_text", "train_kl_audio", "train_kl_visual"} <= set(history[0])
+    best = max(history, key=lambda h: h["dev_weighted_f1"])
+    assert full[0]["best_epoch"] == best["epoch"]
+    assert full[0]["weighted_f1"] == best["test_weighted_f1"]
