@@ -33,3 +33,21 @@ def test_sdt_notebook_smoke_metrics(notebook_results):
     best = max(history, key=lambda h: h["dev_weighted_f1"])
     assert full[0]["best_epoch"] == best["epoch"]
     assert full[0]["weighted_f1"] == best["test_weighted_f1"]
+
+
+def test_sdt_notebook_runs_on_authors_pickle_format(tmp_path, monkeypatch):
+    """`-p dataset iemocap-sdt` end to end, on a small file written in the authors' format."""
+    from test_data import _write_sdt_pickle
+    from conftest import run_notebook_smoke
+
+    (tmp_path / "data" / "sdt").mkdir(parents=True)
+    _write_sdt_pickle(tmp_path / "data" / "sdt" / "iemocap_multimodal_features.pkl", "iemocap", n_train=20, n_test=4)
+    for name, value in {"ERC_DATA_DIR": tmp_path / "data", "ERC_RESULTS_DIR": tmp_path / "results",
+                        "ERC_FIGURES_DIR": tmp_path / "figures", "ERC_NOTEBOOK_OUT": tmp_path}.items():
+        value.mkdir(exist_ok=True)
+        monkeypatch.setenv(name, str(value))
+    res = run_notebook_smoke("03_sdt", dataset="iemocap-sdt")
+    assert res["parameters"]["dataset"] == "iemocap-sdt"
+    assert {r["dataset"] for r in res["rows"]} == {"iemocap-sdt"}
+    assert {r["variant"] for r in res["rows"]} >= {"text+audio+visual", "text+audio+visual w/o self-distillation"}
+    assert (tmp_path / "figures" / "03_sdt_iemocap-sdt_confusion.png").exists()
