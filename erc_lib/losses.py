@@ -67,3 +67,78 @@ def inverse_frequency_weights(labels, n_classes: int, normalise: bool = True) ->
         raise ValueError(f"class(es) {torch.nonzero(counts == 0).flatten().tolist()} never occur in the labels")
     w = counts.min() / counts if normalise else counts.sum() / counts
     return w.float()
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss (Lin et al. 2017; MiSTER-E Eq. 19), averaged over real utterances.
+
+    ``FL_i = -(1 - p_{i,y_i})^gamma * log p_{i,y_i}`` with ``p = softmax(logits)``; the mean
+    is taken over positions where ``mask`` is True only (the authors' code also averaged
+    over padded positions). ``gamma = 0`` is exactly the cross-entropy.
+
+    Args:
+        logits: ``(batch, L, C)`` unnormalised scores.
+        labels: ``(batch, L)`` int64 class ids (any value at padding).
+        mask: ``(batch, L)`` bool, True at real utterances.
+        gamma: focusing parameter >= 0 (MiSTER-E: 3).
+    Returns: scalar tensor (nats per utterance).
+    Raises: ValueError for ``gamma < 0`` or an all-padding mask.
+    """
+    if gamma < 0:
+        raise ValueError(f"focal gamma must be >= 0, got {gamma}")
+    if not bool(mask.any()):
+        raise ValueError("focal_loss: the mask selects no utterance")
+    log_p = F.log_softmax(_flatten(logits, mask), dim=-1)
+    log_p_true = log_p.gather(1, labels.reshape(-1)[mask.reshape(-1)].unsqueeze(1)).squeeze(1)
+    weight = (1.0 - log_p_true.exp()).clamp(min=0.0) ** gamma if gamma else 1.0
+    return -(weight * log_p_true).mean()
+
+
+def supervised_contrastive_loss(views: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                                temperature: float = 1.0, per_dialogue: bool = True) -> torch.Tensor:
+    """Supervised contrastive loss over several views of each utterance (MiSTER-E Eq. 13-14;
+    Khosla et al. 2020), with padding excluded from anchors, positives and denominators.
+
+    For every real utterance k of dialogue i and every view v (e.g. the multimodal expert's
+    speech and text representations), ``z = m / ||m||`` is an anchor ``a``. Its positives
+    ``P(a)`` are the other vectors with the same label; the contrast set is every vector
+    except ``a`` itself. With ``per_dialogue=True`` (Eq. 14) both sets are restricted to the
+    anchor's own dialogue, otherwise they span all real utterances of the batch. Then
+
+    ``L_a = -1/|P(a)| sum_{p in P(a)} log( exp(z_a.z_p / tau) / sum_{q != a} exp(z_a.z_q / tau) )``
+
+    and the loss is the mean of ``L_a`` over anchors with at least one positive (Eq. 14 sums;
+    the mean only rescales it). Returns 0 (with a gradient path) when no anchor has a positive.
+
+    Args:
+        views: ``(batch, L, V, d)`` representations, V >= 1 views per utterance.
+        labels: ``(batch, L)`` int64.
+        mask: ``(batch, L)`` bool, True at real utterances.
+        temperature: tau > 0 (MiSTER-E: 1 on IEMOCAP/MOSI, 0.05 on MELD).
+        per_dialogue: contrast within each dialogue (Eq. 14) or across the batch.
+    Returns: scalar tensor.
+    Raises: ValueError for a bad temperature or shapes.
+    """
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    if views.dim() != 4 or views.shape[:2] != labels.shape or labels.shape != mask.shape:
+        raise ValueError(f"views must be (batch, L, V, d) matching labels/mask (batch, L); got "
+                         f"{tuple(views.shape)}, {tuple(labels.shape)}, {tuple(mask.shape)}")
+    B, L, V, d = views.shape
+    z = F.normalize(views, dim=-1).reshape(B, L * V, d)                    # utterance-major: (k, v)
+    y = labels.unsqueeze(-1).expand(B, L, V).reshape(B, L * V)
+    real = mask.unsqueeze(-1).expand(B, L, V).reshape(B, L * V)
+    if not per_dialogue:                                                  # one group of all real vectors
+        z, y, real = z[real].unsqueeze(0), y[real].unsqueeze(0), real[real].unsqueeze(0)
+    logits = z @ z.transpose(1, 2) / temperature                           # (G, n, n)
+    not_self = ~torch.eye(z.shape[1], dtype=torch.bool, device=z.device).unsqueeze(0)
+    contrast = real.unsqueeze(1) & real.unsqueeze(2) & not_self             # q valid for anchor a
+    positive = contrast & (y.unsqueeze(1) == y.unsqueeze(2))
+    # A large finite fill (not -inf) keeps rows without any contrast vector (padding) NaN-free.
+    log_prob = logits - torch.logsumexp(logits.masked_fill(~contrast, -1e9), dim=-1, keepdim=True)
+    n_pos = positive.sum(-1)
+    anchors = real & (n_pos > 0)
+    if not bool(anchors.any()):
+        return views.sum() * 0.0
+    per_anchor = -(log_prob.masked_fill(~positive, 0.0).sum(-1)) / n_pos.clamp(min=1)
+    return per_anchor[anchors].mean()
