@@ -25,7 +25,6 @@ Text-only datasets get their ``text`` feature matrix from a sentence encoder, se
 from __future__ import annotations
 
 import csv
-import json
 import pickle
 import unicodedata
 from dataclasses import dataclass, field

@@ -2,7 +2,6 @@
 figure, saves it under ``figures/`` when ``name`` is given, and returns the figure."""
 from __future__ import annotations
 
-import matplotlib
 
 import matplotlib.pyplot as plt
 import numpy as np

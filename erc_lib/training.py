@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import DialogueDataset, ERCData, collate_dialogues
-from .metrics import classification_metrics, real_utterances
+from .metrics import classification_metrics
 
 
 def resolve_device(device: str = "auto") -> torch.device:
