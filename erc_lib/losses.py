@@ -142,3 +142,39 @@ def supervised_contrastive_loss(views: torch.Tensor, labels: torch.Tensor, mask:
         return views.sum() * 0.0
     per_anchor = -(log_prob.masked_fill(~positive, 0.0).sum(-1)) / n_pos.clamp(min=1)
     return per_anchor[anchors].mean()
+
+
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                           class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """EmoNet's weighted CE (thesis 3.2.2.12; code ``WCELoss``): ``mean_i w_{y_i} CE_i``
+    over real utterances, i.e. each utterance's CE multiplied by its class weight and
+    averaged by the number of utterances (not by the sum of weights as torch's
+    ``CrossEntropyLoss(weight=w)`` does). Plain mean CE when ``class_weights`` is None.
+
+    Args:
+        logits: ``(B, L, C)``; labels: ``(B, L)`` int64; mask: ``(B, L)`` bool;
+        class_weights: optional ``(C,)``.
+    Returns: scalar tensor (nats per utterance, weighted).
+    """
+    flat_mask = mask.reshape(-1)
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1])[flat_mask], labels.reshape(-1)[flat_mask],
+                         reduction="none")
+    if class_weights is not None:
+        ce = ce * class_weights[labels.reshape(-1)[flat_mask]]
+    return ce.mean()
+
+
+CLASS_WEIGHTINGS = ("normalised", "unnormalised", "sum-to-one")
+
+
+def class_weights_for(train_labels, n_classes: int, kind: str | None) -> torch.Tensor | None:
+    """Inverse-frequency class weights from the TRAIN labels (:func:`inverse_frequency_weights`):
+    ``kind`` None -> None; ``"normalised"`` -> ``min_k n_k / n_c`` and ``"unnormalised"`` ->
+    ``N / n_c`` (EmoNet's two rows); ``"sum-to-one"`` -> ``(1 / n_c) / sum_k (1 / n_k)`` (SDT's
+    IEMOCAP constants, train.py:201-206). Raises ValueError for another ``kind``."""
+    if kind is None:
+        return None
+    if kind not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class_weights must be None or one of {CLASS_WEIGHTINGS}, got {kind!r}")
+    w = inverse_frequency_weights(train_labels, n_classes, normalise=kind == "normalised")
+    return w / w.sum() if kind == "sum-to-one" else w

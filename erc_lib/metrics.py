@@ -1,16 +1,9 @@
-"""Utterance-level ERC metrics (scikit-learn), in percent, over real utterances only."""
+"""Utterance-level ERC metrics in percent over real utterances only (scikit-learn), the
+majority-class floor, and paired bootstrap confidence intervals over test dialogues."""
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-
-
-def real_utterances(labels: np.ndarray, predictions: np.ndarray, mask: np.ndarray | None = None):
-    """Flatten and drop padding: keep positions where ``mask`` is True (or, without a mask,
-    where ``labels >= 0``). Returns ``(y_true, y_pred)`` 1-D int arrays."""
-    labels, predictions = np.asarray(labels).reshape(-1), np.asarray(predictions).reshape(-1)
-    keep = np.asarray(mask).reshape(-1).astype(bool) if mask is not None else labels >= 0
-    return labels[keep], predictions[keep]
 
 
 def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
@@ -43,3 +36,104 @@ def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n": int(len(y_true)),
     }
+
+
+def majority_baseline(train_labels, test_labels, label_names: list[str]) -> dict:
+    """Test metrics of always predicting the most frequent TRAIN class (scikit-learn's
+    ``DummyClassifier``): the floor any model must clear. Returns
+    :func:`classification_metrics` plus ``"label"`` (the predicted class name)."""
+    from sklearn.dummy import DummyClassifier
+
+    y_train, y_test = np.asarray(train_labels).reshape(-1), np.asarray(test_labels).reshape(-1)
+    dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(y_train), 1)), y_train)
+    pred = dummy.predict(np.zeros((len(y_test), 1)))
+    return {**classification_metrics(y_test, pred, label_names), "label": label_names[int(pred[0])]}
+
+
+# ----------------------------------------------------------------------------- bootstrap
+def _dialogue_tables(y_true: np.ndarray, y_pred: np.ndarray, dialogue: np.ndarray, n_dialogues: int,
+                     n_classes: int) -> np.ndarray:
+    """``(n_dialogues, 3, n_classes)`` counts per dialogue: true positives, predictions, truths."""
+    out = np.zeros((n_dialogues, 3, n_classes))
+    for row, (values, weights) in enumerate(((y_true, y_true == y_pred), (y_pred, None), (y_true, None))):
+        flat = dialogue * n_classes + values
+        out[:, row, :] = np.bincount(flat, weights=weights, minlength=n_dialogues * n_classes).reshape(n_dialogues, n_classes)
+    return out
+
+
+def _scores(counts: np.ndarray, metric: str) -> np.ndarray:
+    """Weighted F1 or accuracy (percent) from ``(..., 3, C)`` summed counts (as scikit-learn:
+    F1_c = 2 TP / (2 TP + FP + FN), 0 where undefined, weighted by support)."""
+    tp, pred, true = counts[..., 0, :], counts[..., 1, :], counts[..., 2, :]
+    n = true.sum(-1)
+    if metric == "accuracy":
+        return 100 * tp.sum(-1) / np.maximum(n, 1)
+    denom = pred + true
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return 100 * (f1 * true).sum(-1) / np.maximum(n, 1)
+
+
+def paired_bootstrap(y_true, predictions_a, predictions_b, dialogue_lengths, n_classes: int,
+                     metric: str = "weighted_f1", n_resamples: int = 1000, confidence: float = 0.95,
+                     seed: int = 0) -> dict:
+    """Paired bootstrap over test dialogues of the difference A - B in a metric.
+
+    Each resample draws whole test dialogues with replacement (the utterances of a dialogue
+    are not independent), and, when A and B have several seeds, draws seeds with replacement
+    too (the same seed indices for both when their counts match, so identical predictions
+    give exactly 0). For every resample the metric is averaged over the drawn seeds of A and
+    of B and the difference taken; the interval is the percentile interval of those
+    differences. Counts are summed per dialogue once, so 1,000 resamples take milliseconds.
+
+    Args:
+        y_true: ``(n_utterances,)`` test labels, dialogues in order.
+        predictions_a, predictions_b: ``(n_utterances,)`` or ``(n_seeds, n_utterances)`` predictions.
+        dialogue_lengths: utterances per test dialogue, in order (sums to ``n_utterances``).
+        n_classes: number of classes.
+        metric: ``"weighted_f1"`` or ``"accuracy"`` (percent).
+        n_resamples: bootstrap resamples (>= 1000 for a reported interval).
+        confidence: interval coverage (0.95 -> 2.5th and 97.5th percentiles).
+        seed: seeds the resampling (same seed, same interval).
+
+    Returns:
+        ``{"difference": A - B on the full test set (seed means), "ci_low", "ci_high",
+        "excludes_zero", "a_mean", "b_mean", "n_dialogues", "n_resamples", "confidence",
+        "metric", "n_seeds_a", "n_seeds_b"}``.
+
+    Raises:
+        ValueError: shapes that disagree, lengths that do not sum to the utterances, an
+            unknown metric or a confidence outside (0, 1).
+    """
+    if metric not in ("weighted_f1", "accuracy"):
+        raise ValueError(f"metric must be 'weighted_f1' or 'accuracy', got {metric!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    a = np.atleast_2d(np.asarray(predictions_a, dtype=np.int64))
+    b = np.atleast_2d(np.asarray(predictions_b, dtype=np.int64))
+    lengths = np.asarray(dialogue_lengths, dtype=np.int64)
+    if a.shape[1] != len(y) or b.shape[1] != len(y):
+        raise ValueError(f"predictions cover {a.shape[1]} / {b.shape[1]} utterances, labels {len(y)}")
+    if lengths.sum() != len(y) or (lengths < 1).any():
+        raise ValueError(f"dialogue lengths sum to {lengths.sum()}, but there are {len(y)} utterances")
+    dialogue = np.repeat(np.arange(len(lengths)), lengths)
+    tables = {k: np.stack([_dialogue_tables(y, p, dialogue, len(lengths), n_classes) for p in preds])
+              for k, preds in (("a", a), ("b", b))}                        # (S, D, 3, C)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(lengths), np.full(len(lengths), 1 / len(lengths)), size=n_resamples)  # (R, D)
+    sa = rng.integers(0, len(a), size=(n_resamples, len(a)))
+    sb = sa if len(a) == len(b) else rng.integers(0, len(b), size=(n_resamples, len(b)))
+
+    def resampled(t: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        per_seed = _scores(np.einsum("rd,sdkc->rskc", weights, t), metric)   # (R, S)
+        return np.take_along_axis(per_seed, seeds, axis=1).mean(1)
+
+    diffs = resampled(tables["a"], sa) - resampled(tables["b"], sb)
+    full = {k: _scores(t.sum(1), metric) for k, t in tables.items()}        # (S,)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    return {"metric": metric, "difference": float(full["a"].mean() - full["b"].mean()),
+            "ci_low": float(low), "ci_high": float(high), "excludes_zero": bool(low > 0 or high < 0),
+            "a_mean": float(full["a"].mean()), "b_mean": float(full["b"].mean()),
+            "n_seeds_a": int(len(a)), "n_seeds_b": int(len(b)), "n_dialogues": int(len(lengths)),
+            "n_resamples": int(n_resamples), "confidence": confidence}

@@ -5,8 +5,10 @@ working directory (JupyterLab, papermill, pytest, CI).
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,3 +60,46 @@ def smoke_from_env(default: bool = False) -> bool:
     """
     value = os.environ.get("ERC_SMOKE", "")
     return default or value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` all at once: ``write(tmp)`` fills a temporary file in the same folder,
+    which then replaces ``path`` (``os.replace``, atomic on one file system). A run killed
+    mid-write leaves the old file (or none), never a half-written one. The temporary name
+    keeps ``path``'s suffix, so writers that add one (``np.savez``) write where they are told.
+
+    Every cache and results writer of the project goes through this function. Returns ``path``.
+    Raises ``OSError`` (after removing the temporary file) when writing fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_json(path: str | Path, payload) -> Path:
+    """:func:`atomic_write` of ``payload`` as indented JSON (numpy scalars become floats)."""
+    text = json.dumps(payload, indent=1, default=float)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there, before any work.
+
+    Raises ``PermissionError`` naming the folder and the environment variable that moves it."""
+    folder = Path(folder)
+    probe = folder / f".write-check-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(f"cannot write to {folder} ({e.strerror or e}); make it writable or point "
+                              "ERC_RESULTS_DIR / ERC_FIGURES_DIR / ERC_CACHE_DIR at a writable folder") from None
+    return folder

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .paths import results_dir
+from .paths import results_dir, write_json
 
 _PACKAGES = ("torch", "numpy", "scikit-learn", "pandas", "transformers", "sentence-transformers",
              "peft", "opensmile", "papermill")
@@ -70,16 +70,68 @@ def summarize(rows: list[dict], by: tuple[str, ...] = ("dataset", "model", "vari
     return out.reset_index()
 
 
-def write_results(name: str, parameters: dict, rows: list[dict], **extra) -> Path:
-    """Write ``results/<name>.json``: the notebook's parameters, the environment, the
-    result rows and any ``extra`` JSON-serialisable entries (histories, timings ...)."""
-    path = results_dir() / f"{name}.json"
-    payload = {"notebook": name, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+STATUS_RUNNING, STATUS_COMPLETE = "running", "complete"
+
+
+class IncompleteResultsError(RuntimeError):
+    """A results file that is not from a finished run (still running, or killed)."""
+
+
+def results_path(name: str) -> Path:
+    """``results/<name>.json`` (``ERC_RESULTS_DIR``)."""
+    return results_dir() / f"{name}.json"
+
+
+def mark_running(name: str, parameters: dict) -> Path:
+    """Mark ``results/<name>.json`` as a run in progress (status ``running``, start time and
+    parameters), before any work. A previous finished file is kept as ``<name>.previous.json``
+    (never read as current); a run killed before :func:`write_results` leaves this marker,
+    which every reader refuses or flags."""
+    path = results_path(name)
+    if path.exists():
+        try:
+            if json.loads(path.read_text()).get("status") == STATUS_COMPLETE:
+                path.replace(path.with_name(f"{name}.previous.json"))
+        except ValueError:
+            pass
+    return write_json(path, {"notebook": name, "status": STATUS_RUNNING, "started": _now(),
+                             "parameters": parameters, "environment": environment()})
+
+
+def write_results(name: str, parameters: dict, rows: list[dict], started: str | None = None, **extra) -> Path:
+    """Write ``results/<name>.json`` atomically, with status ``complete``: the parameters,
+    the environment, start and end times, the result rows and any ``extra`` JSON-serialisable
+    entries (histories, timings ...). ``started`` defaults to the start recorded by
+    :func:`mark_running`."""
+    path = results_path(name)
+    if started is None and path.exists():
+        try:
+            started = json.loads(path.read_text()).get("started")
+        except ValueError:
+            started = None
+    finished = _now()
+    payload = {"notebook": name, "status": STATUS_COMPLETE, "started": started or finished, "written": finished,
                "parameters": parameters, "environment": environment(), "rows": rows, **extra}
-    path.write_text(json.dumps(payload, indent=1, default=float))
-    return path
+    return write_json(path, payload)
 
 
-def read_results(name: str) -> dict:
-    """Load ``results/<name>.json``."""
-    return json.loads((results_dir() / f"{name}.json").read_text())
+def read_results(name: str, allow_incomplete: bool = False) -> dict:
+    """Load ``results/<name>.json``.
+
+    Raises:
+        FileNotFoundError: no such results (the message says which notebook writes it).
+        IncompleteResultsError: the file is not from a finished run (status not ``complete``),
+            unless ``allow_incomplete``.
+    """
+    path = results_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run the notebook that writes it (see README.md)")
+    payload = json.loads(path.read_text())
+    if payload.get("status") != STATUS_COMPLETE and not allow_incomplete:
+        raise IncompleteResultsError(f"{path} is not from a finished run (status {payload.get('status', 'missing')!r}, "
+                                     f"started {payload.get('started')}); re-run its notebook")
+    return payload
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

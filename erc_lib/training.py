@@ -14,54 +14,48 @@ shape), ``n_utterances`` and ``to(device)``, e.g. :class:`erc_lib.data.DialogueB
 from __future__ import annotations
 
 import copy
-import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .data import DialogueDataset, ERCData, collate_dialogues
+from .data import collate_dialogues
 from .metrics import classification_metrics
+from .runtime import progress_bar, resolve_device
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` raises if CUDA is absent."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' requested but torch.cuda.is_available() is False")
-    return torch.device(device)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) and ask torch for deterministic kernels,
-    so the same seed on the same device gives the same numbers."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "linear")
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings (Adam with L2 weight decay, as SDT and MiSTER-E use).
+    """Optimisation and selection settings.
 
     Attributes:
-        epochs: maximum number of epochs.
-        lr: learning rate.
-        weight_decay: L2 penalty.
-        batch_size: dialogues per batch.
-        patience: stop after this many epochs without a better dev weighted F1 (None: never).
+        epochs: maximum number of epochs (>= 1).
+        lr: learning rate (> 0).
+        weight_decay: ``adam``: L2 penalty added to the gradient (SDT, MiSTER-E);
+            ``adamw``: decoupled weight decay (CoMPM, LoRA).
+        batch_size: dialogues (or utterances, for utterance-level models) per batch (>= 1).
+        patience: stop after this many epochs without a better (smoothed) dev weighted F1
+            (None: never).
         grad_clip: max gradient norm (None: no clipping).
+        optimizer: ``"adam"`` | ``"adamw"``.
+        schedule: ``"constant"`` learning rate, or ``"linear"``: linear warm-up over
+            ``warmup_epochs`` then linear decay to 0 at the last epoch
+            (``transformers.get_linear_schedule_with_warmup``, CoMPM's schedule).
+        warmup_epochs: warm-up length in epochs (``schedule="linear"`` only).
+        selection_window: the epoch is selected on the mean dev weighted F1 of the last
+            ``selection_window`` epochs (1: the raw dev curve); a wider window resists the
+            epoch-to-epoch noise of a small dev split (IEMOCAP's is 12 dialogues).
         seed: random seed for initialisation and batch order.
         device: ``auto`` | ``cpu`` | ``cuda``.
         progress: show a progress bar over epochs.
+
+    Raises:
+        ValueError: any value outside the ranges above (checked at construction).
     """
 
     epochs: int = 30
@@ -70,9 +64,38 @@ class TrainConfig:
     batch_size: int = 16
     patience: int | None = 10
     grad_clip: float | None = None
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    selection_window: int = 1
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+
+    def __post_init__(self):
+        problems = []
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            problems.append(f"epochs must be an integer >= 1, got {self.epochs!r}")
+        if not self.lr > 0:
+            problems.append(f"lr must be > 0, got {self.lr!r}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            problems.append(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            problems.append(f"patience must be None or an integer >= 1, got {self.patience!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            problems.append(f"grad_clip must be None or > 0, got {self.grad_clip!r}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.warmup_epochs < 0:
+            problems.append(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        if not isinstance(self.selection_window, int) or self.selection_window < 1:
+            problems.append(f"selection_window must be an integer >= 1, got {self.selection_window!r}")
+        if problems:
+            raise ValueError("bad TrainConfig: " + "; ".join(problems))
 
 
 @dataclass
@@ -140,34 +163,55 @@ def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, collate_
                                        collate_fn=collate_fn, generator=generator)
 
 
+def make_optimizer(parameters, config: TrainConfig, steps_per_epoch: int):
+    """``(optimizer, scheduler or None)`` for ``config``: Adam (coupled L2) or AdamW (decoupled
+    decay), and for ``schedule="linear"`` a per-step linear warm-up/decay schedule."""
+    params = [p for p in parameters if p.requires_grad]
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.schedule == "constant":
+        return optimizer, None
+    from transformers import get_linear_schedule_with_warmup
+
+    total = max(1, config.epochs * steps_per_epoch)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_epochs * steps_per_epoch)), total)
+
+
 def fit(model: torch.nn.Module, train, dev, test, label_names: list[str], config: TrainConfig,
-        collate_fn=collate_dialogues, desc: str = "", keep: tuple[str, ...] = ()) -> FitResult:
+        collate_fn=collate_dialogues, desc: str = "", keep: tuple[str, ...] = (),
+        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
     """Train ``model`` on ``train``, select the epoch on ``dev`` weighted F1, report ``test``.
+
+    Every epoch: one pass over ``train`` (shuffled, seeded by ``config.seed``), then dev and
+    test are scored (test only for the curves and the test-selection analysis; it never
+    chooses anything). The selected epoch maximises the mean dev weighted F1 of the last
+    ``config.selection_window`` epochs (ties: the earlier epoch); its weights are restored.
 
     Args:
         model: follows the module docstring's protocol. It is seeded by the caller (build it
-            after :func:`seed_everything`); ``fit`` re-seeds batch order with ``config.seed``.
+            after :func:`erc_lib.runtime.seed_everything`); ``fit`` re-seeds batch order.
         train, dev, test: torch datasets (e.g. :class:`erc_lib.data.DialogueDataset`).
         label_names: class names for the metrics.
         config: :class:`TrainConfig`.
         collate_fn: batches items (default :func:`erc_lib.data.collate_dialogues`).
         desc: progress-bar label.
         keep: extra per-utterance outputs to return for the best epoch's test set.
+        on_epoch: called with each epoch's history row (e.g. to report to a pruner).
 
     Returns:
-        :class:`FitResult`; ``model`` is left holding the best-dev-epoch weights.
+        :class:`FitResult`; ``model`` is left holding the selected epoch's weights.
     """
     device = resolve_device(config.device)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     train_loader = make_loader(train, config.batch_size, True, config.seed, collate_fn)
     dev_loader = make_loader(dev, config.batch_size, False, collate_fn=collate_fn)
     test_loader = make_loader(test, config.batch_size, False, collate_fn=collate_fn)
+    optimizer, scheduler = make_optimizer(model.parameters(), config, len(train_loader))
 
     history, best, best_state, stale = [], None, None, 0
     train_seconds, train_utts = 0.0, 0
     start = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc=desc or "epochs", disable=not config.progress, leave=False)
+    bar = progress_bar(range(1, config.epochs + 1), desc=desc or "epochs", disable=not config.progress, leave=False)
     for epoch in bar:
         model.train()
         sums, n_batches = {}, 0
@@ -180,6 +224,8 @@ def fit(model: torch.nn.Module, train, dev, test, label_names: list[str], config
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             n_batches += 1
@@ -198,12 +244,18 @@ def fit(model: torch.nn.Module, train, dev, test, label_names: list[str], config
         for split, metrics in (("dev", dev_metrics), ("test", test_metrics)):
             row[f"{split}_weighted_f1"] = metrics["weighted_f1"]
             row[f"{split}_accuracy"] = metrics["accuracy"]
+        window = history[-(config.selection_window - 1):] if config.selection_window > 1 else []
+        row["dev_selection_score"] = (sum(h["dev_weighted_f1"] for h in window) + row["dev_weighted_f1"]) / (len(window) + 1)
         history.append(row)
-        bar.set_postfix(loss=f"{row['train_total']:.3f}", dev_wf1=f"{dev_metrics['weighted_f1']:.1f}")
+        if config.progress:
+            bar.set_postfix(loss=f"{row['train_total']:.3f}", dev_wf1=f"{dev_metrics['weighted_f1']:.1f}")
+        if on_epoch is not None:
+            on_epoch(row)
 
         # Model selection on dev only; the first epoch always counts as an improvement.
-        if best is None or dev_metrics["weighted_f1"] > best[1]["weighted_f1"]:
-            best = (epoch, dev_metrics, test_metrics, {k: v for k, v in test_out.items() if not k.startswith("loss_")})
+        if best is None or row["dev_selection_score"] > best[4]:
+            best = (epoch, dev_metrics, test_metrics,
+                    {k: v for k, v in test_out.items() if not k.startswith("loss_")}, row["dev_selection_score"])
             best_state = copy.deepcopy(model.state_dict())
             stale = 0
         else:
@@ -218,68 +270,3 @@ def fit(model: torch.nn.Module, train, dev, test, label_names: list[str], config
         train_utterances_per_second=train_utts / max(train_seconds, 1e-9),
         config=asdict(config),
     )
-
-
-def train_model(data: ERCData, build_model, modalities: list[str], config: TrainConfig,
-                extra: dict | None = None, desc: str = "", keep: tuple[str, ...] = ()) -> tuple[torch.nn.Module, FitResult]:
-    """Seed, build and :func:`fit` one model on ``data``'s train/dev/test splits.
-
-    Args:
-        data: the dataset (features for ``modalities`` already present).
-        build_model: zero-argument callable returning a fresh model (called after seeding,
-            so initialisation is reproducible).
-        modalities: feature names to batch.
-        config: :class:`TrainConfig` (its ``seed`` seeds everything).
-        extra: per-utterance side inputs for :class:`erc_lib.data.DialogueDataset`.
-    Returns: ``(model with best-dev weights, FitResult)``.
-    """
-    vocab = data.speaker_vocab()
-    splits = [DialogueDataset(data.splits[s], modalities, vocab, extra) for s in ("train", "dev", "test")]
-    seed_everything(config.seed)
-    model = build_model()
-    return model, fit(model, *splits, data.label_names, config, desc=desc, keep=keep)
-
-
-def run_variants(data: ERCData, variants: dict, seeds: int, config: TrainConfig, model_name: str,
-                 keep: tuple[str, ...] = (), extra: dict | None = None) -> tuple[list[dict], dict]:
-    """Train every variant with seeds ``0 .. seeds-1``; the workhorse of the ablation notebooks.
-
-    Args:
-        data: the dataset.
-        variants: variant name -> ``(build_model, modalities)``; ``build_model`` is a
-            zero-argument callable (see :func:`train_model`).
-        seeds: number of seeds.
-        config: shared :class:`TrainConfig` (its ``seed`` is replaced per run).
-        model_name: the ``model`` column of the result rows.
-        keep, extra: passed to :func:`train_model`.
-
-    Returns:
-        ``(rows, fits)``: result rows (:func:`erc_lib.results.result_rows`, dev and test per
-        run) and ``{(variant, seed): FitResult}``.
-    """
-    from dataclasses import replace
-
-    from .results import result_rows
-
-    rows, fits = [], {}
-    runs = [(v, s) for v in variants for s in range(seeds)]
-    bar = tqdm(runs, desc=f"{model_name} runs", disable=not config.progress)
-    for variant, seed in bar:
-        bar.set_postfix(variant=variant, seed=seed)
-        build, modalities = variants[variant]
-        cfg = replace(config, seed=seed)
-        _, result = train_model(data, build, modalities, cfg, extra=extra, keep=keep, desc=f"{variant} s{seed}")
-        fits[(variant, seed)] = result
-        rows += result_rows(data.name, model_name, variant, seed, result)
-    return rows, fits
-
-
-def set_cpu_threads(device: str, n_threads: int | None) -> int:
-    """On CPU, limit torch to ``n_threads`` intra-op threads (None: leave torch's default).
-
-    The models of this study are small: one thread is as fast as two on an idle 2-core
-    machine and many times faster on a busy one (measured: SDT on MOSI, 521 vs 39
-    utterances/s with other jobs running). Returns the thread count in force."""
-    if n_threads and resolve_device(device).type == "cpu":
-        torch.set_num_threads(int(n_threads))
-    return torch.get_num_threads()

@@ -1,4 +1,4 @@
-"""Speaker bios (erc_lib.bios) and SDT's SE = V_s(s) + W h_desc (seed Sec. 4.4, Eq. 6-7)."""
+"""Speaker bios (erc_lib.features.bios) and SDT's SE = V_s(s) + W h_desc (seed Sec. 4.4, Eq. 6-7)."""
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from erc_lib.bios import (PROMPT, ChatDescriber, Generation, bios_extra, build_requests, description_problem,
+from erc_lib.features.bios import (PROMPT, ChatDescriber, Generation, bios_extra, build_requests, description_problem,
                           encode_descriptions, generate_descriptions, speaker_display_name)
 from erc_lib.data import DataError, Dialogue, DialogueDataset, ERCData, collate_dialogues
 from erc_lib.models.sdt import build_sdt

@@ -9,10 +9,13 @@ import pytest
 import torch
 
 from erc_lib.data import Dialogue, ERCData
-from erc_lib.models.compm import (VARIANTS, CoMPMDataset, build_compm, build_datasets, class_weights_for, collate_compm,
-                                  load_tokenizer, speaker_history, speaker_tags, train_variant, utterance_offsets,
-                                  weighted_cross_entropy)
-from erc_lib.training import TrainConfig, seed_everything
+from erc_lib.experiment import RunSpec, run_experiment
+from erc_lib.features.text import load_tokenizer
+from erc_lib.losses import class_weights_for, weighted_cross_entropy
+from erc_lib.models.compm import EMONET_ABLATION, CoMPMDataset, build_compm, collate_compm, compm_splits
+from erc_lib.runtime import seed_everything
+from erc_lib.speakers import speaker_history, speaker_tags, utterance_offsets
+from erc_lib.training import TrainConfig
 
 from conftest import require_dataset
 
@@ -93,9 +96,9 @@ def test_history_never_reads_labels():
         for d in split:
             d.labels = (d.labels + 1) % relabelled.n_classes
     assert speaker_history(data, "dataset", 5) == speaker_history(relabelled, "dataset", 5)
-    variant = VARIANTS["+ speaker behaviour"]
-    a, _ = build_datasets(data, variant, "frozen", window=5)
-    b, _ = build_datasets(relabelled, variant, "frozen", window=5)
+    variant = EMONET_ABLATION["+ speaker behaviour"]
+    a = compm_splits(data, variant, "frozen", window=5)[:3]
+    b = compm_splits(relabelled, variant, "frozen", window=5)[:3]
     for ds_a, ds_b in zip(a, b):
         for i in range(len(ds_a)):
             assert torch.equal(ds_a[i]["history"], ds_b[i]["history"])
@@ -169,13 +172,13 @@ def test_weighted_loss_equals_hand_computation():
 def test_class_weights_normalised_and_unnormalised():
     data = synthetic()
     counts = np.bincount(data.train_labels(), minlength=data.n_classes)
-    norm = class_weights_for(data, "normalised").numpy()
-    unnorm = class_weights_for(data, "unnormalised").numpy()
+    norm = class_weights_for(data.train_labels(), data.n_classes, "normalised").numpy()
+    unnorm = class_weights_for(data.train_labels(), data.n_classes, "unnormalised").numpy()
     assert np.allclose(norm, counts.min() / counts) and norm.max() == pytest.approx(1.0)
     assert np.allclose(unnorm, counts.sum() / counts)
-    assert class_weights_for(data, None) is None
+    assert class_weights_for(data.train_labels(), data.n_classes, None) is None
     with pytest.raises(ValueError):
-        class_weights_for(data, "sqrt")
+        class_weights_for(data.train_labels(), data.n_classes, "sqrt")
 
 
 # ----------------------------------------------------------------------------- masks
@@ -189,9 +192,9 @@ def _predict_logits(model, dataset, indices, pad_id=0):
 @pytest.mark.parametrize("variant", ["CoMPM", "+ normalised weighted CE"])
 def test_frozen_batched_equals_one_by_one(variant):
     data = synthetic()
-    (train, _, _), n_tags = build_datasets(data, VARIANTS[variant], "frozen", window=3)
+    train = compm_splits(data, variant, "frozen", window=3)[0]
     seed_everything(0)
-    model = build_compm(data, variant, "frozen", n_tags, d_model=32, n_heads=2).eval()
+    model = build_compm(data, variant, "frozen", d_model=32, n_heads=2).eval()
     indices = list(range(len(train)))
     together = _predict_logits(model, train, indices)
     assert len({len(train.dialogues[i]) for i in indices}) > 1, "the test needs padding"
@@ -208,10 +211,10 @@ def tokenizer():
 @pytest.mark.parametrize("finetune", ["full", "lora"])
 def test_finetune_batched_equals_one_by_one(tokenizer, finetune):
     data = synthetic((3, 1, 1))
-    (train, _, _), n_tags = build_datasets(data, VARIANTS["+ speaker behaviour"], "finetune", window=3,
-                                           tokenizer=tokenizer, max_context_tokens=24, max_utterance_tokens=8)
+    train = compm_splits(data, "+ speaker behaviour", "finetune", window=3, max_context_tokens=24,
+                         max_utterance_tokens=8)[0]
     seed_everything(0)
-    model = build_compm(data, "+ speaker behaviour", "finetune", n_tags, finetune=finetune).eval()
+    model = build_compm(data, "+ speaker behaviour", "finetune", finetune=finetune).eval()
     pad = tokenizer.pad_token_id
     together = _predict_logits(model, train, [0, 1, 2], pad)
     for i, batched in enumerate(together):
@@ -220,8 +223,7 @@ def test_finetune_batched_equals_one_by_one(tokenizer, finetune):
 
 def test_finetune_context_is_speaker_tagged_and_left_truncated(tokenizer):
     data = synthetic((2, 1, 1))
-    (train, _, _), _ = build_datasets(data, VARIANTS["+ global speaker ID"], "finetune", tokenizer=tokenizer,
-                                      max_context_tokens=12, max_utterance_tokens=8)
+    train = compm_splits(data, "+ global speaker ID", "finetune", max_context_tokens=12, max_utterance_tokens=8)[0]
     d = train.dialogues[0]
     item = train[0]
     vocab = data.speaker_vocab()
@@ -237,9 +239,9 @@ def test_finetune_context_is_speaker_tagged_and_left_truncated(tokenizer):
 def test_finetune_forward_backward(tokenizer):
     data = synthetic((2, 1, 1))
     for finetune in ("full", "lora"):
-        (train, _, _), n_tags = build_datasets(data, VARIANTS["+ normalised weighted CE"], "finetune", window=3,
-                                               tokenizer=tokenizer, max_context_tokens=24, max_utterance_tokens=8)
-        model = build_compm(data, "+ normalised weighted CE", "finetune", n_tags, finetune=finetune)
+        train = compm_splits(data, "+ normalised weighted CE", "finetune", window=3, max_context_tokens=24,
+                             max_utterance_tokens=8)[0]
+        model = build_compm(data, "+ normalised weighted CE", "finetune", finetune=finetune)
         batch = collate_compm([train[0], train[1]], pad_id=tokenizer.pad_token_id)
         out = model(batch)
         assert out["logits"].shape == (2, batch.mask.shape[1], data.n_classes)
@@ -258,7 +260,10 @@ def test_frozen_training_learns_synthetic_labels():
     """Features carry the label: a few epochs must beat the majority class on test."""
     data = synthetic((24, 8, 8), dim=16)
     config = TrainConfig(epochs=5, lr=5e-3, batch_size=8, device="cpu", progress=False, seed=0)
-    _, result = train_variant(data, "+ normalised weighted CE", config, window=3, d_model=32, n_heads=2, pm_hidden=16)
+    row = "+ normalised weighted CE"
+    spec = RunSpec(row, lambda: build_compm(data, row, d_model=32, n_heads=2, pm_hidden=16),
+                   lambda: compm_splits(data, row, window=3))
+    result = run_experiment(data, [spec], 1, config, progress=False).fit(row)
     y = np.concatenate([d.labels for d in data.splits["test"]])
     majority = 100 * np.bincount(y).max() / len(y)
     assert result.test["accuracy"] > majority + 10
@@ -275,11 +280,11 @@ def test_narrow_memory_gets_the_thesis_projection():
 def test_bad_inputs_raise():
     data = synthetic()
     with pytest.raises(ValueError, match="encoder_mode"):
-        build_datasets(data, VARIANTS["CoMPM"], "half-frozen")
-    with pytest.raises(ValueError, match="tokenizer"):
-        build_datasets(data, VARIANTS["CoMPM"], "finetune")
+        compm_splits(data, "CoMPM", "half-frozen")
+    with pytest.raises(ValueError, match="ablation row"):
+        compm_splits(data, "CoMPM + magic", "frozen")
     del data.splits["dev"][0].features["text"]
     with pytest.raises(KeyError, match="add_text_features"):
-        build_datasets(data, VARIANTS["CoMPM"], "frozen")
+        compm_splits(data, "CoMPM", "frozen")
     with pytest.raises(ValueError, match="exactly one"):
         CoMPMDataset([], {}, {})

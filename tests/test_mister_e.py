@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from erc_lib.data import DialogueBatch, Dialogue, ERCData
 from erc_lib.losses import focal_loss, supervised_contrastive_loss
-from erc_lib.models.mister_e import EXPERTS, VARIANTS, MiSTEREConfig, MiSTERE, build_mister_e
+from erc_lib.models.mister_e import EXPERTS, MISTER_E_VARIANTS, MiSTEREConfig, MiSTERE, build_mister_e
 
 D_SPEECH, D_TEXT, C = 7, 5, 3
 
@@ -138,7 +138,7 @@ def test_gate_weights_sum_to_one_and_mix_expert_logits():
     assert torch.allclose(out["logits"], mix, atol=1e-6)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", MISTER_E_VARIANTS)
 def test_padded_dialogue_equals_unpadded(variant):
     model = make_model(variant).eval()
     batch = make_batch([6, 3], seed=3)
@@ -158,7 +158,7 @@ def test_padded_dialogue_equals_unpadded(variant):
         assert torch.allclose(clean[name], dirty[name], atol=1e-5), name
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", MISTER_E_VARIANTS)
 def test_every_variant_runs_forward_backward(variant):
     model = make_model(variant).train()
     batch = make_batch([5, 2])

@@ -13,7 +13,8 @@ from erc_lib.data import Dialogue, DialogueDataset, ERCData, collate_dialogues
 from erc_lib.losses import inverse_frequency_weights, masked_cross_entropy, masked_kl_distillation
 from erc_lib.metrics import classification_metrics
 from erc_lib.models.sdt import SDT, SDTConfig, build_sdt, parse_modalities
-from erc_lib.training import TrainConfig, train_model
+from erc_lib.experiment import RunSpec, run_experiment
+from erc_lib.training import TrainConfig
 
 DIMS = {"text": 6, "audio": 5, "visual": 4}
 
@@ -144,8 +145,8 @@ def test_speaker_index_out_of_range_is_an_error():
 def test_same_seed_same_numbers():
     data = _toy_data()
     cfg = TrainConfig(epochs=3, lr=1e-3, batch_size=2, seed=7, device="cpu", progress=False)
-    runs = [train_model(data, lambda: build_sdt(data, "ta", d_model=16, n_heads=2), ["text", "audio"], cfg)[1]
-            for _ in range(2)]
+    spec = RunSpec("ta", lambda: build_sdt(data, "ta", d_model=16, n_heads=2), ["text", "audio"])
+    runs = [run_experiment(data, [spec], [7], cfg, progress=False).fit("ta", seed=7) for _ in range(2)]
     assert [h["train_total"] for h in runs[0].history] == [h["train_total"] for h in runs[1].history]
     assert runs[0].test == runs[1].test
     # the selected epoch is the dev-best one

@@ -41,15 +41,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..data import DataError
+from ..runtime import progress_bar
+from ..paths import atomic_write
 from ..paths import cache_dir as default_cache_dir
 from ..paths import data_dir
 
@@ -189,15 +191,15 @@ def _extract_chunk(items: Sequence, set_name: str) -> list[tuple[np.ndarray, flo
 
 # ----------------------------------------------------------------------------- cache
 def _cache_key(items: Sequence, set_name: str) -> str:
-    """Hash of the inputs (paths with mtime and size, or array bytes) and the feature set."""
+    """Hash of the inputs' content (every file's bytes, or the array bytes), the feature set
+    and the opensmile version: a file edited or replaced in place gives a new key."""
     import opensmile
 
     h = hashlib.sha1(f"{set_name}|func|opensmile{opensmile.__version__}".encode())
     for item in items:
         if isinstance(item, (str, Path)):
             p = Path(item).resolve()
-            st = p.stat() if p.exists() else None
-            h.update(f"{p}|{st.st_mtime_ns if st else -1}|{st.st_size if st else -1}\n".encode())
+            h.update(f"{p.name}|".encode() + (hashlib.sha1(p.read_bytes()).digest() if p.exists() else b"missing"))
         else:
             x, sr = item[0], item[1]
             h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes() + f"|{sr}\n".encode())
@@ -206,11 +208,26 @@ def _cache_key(items: Sequence, set_name: str) -> str:
 
 def audio_cache_path(items: Sequence, set_name="eGeMAPSv02", folder: str | Path | None = None) -> Path:
     """Where :func:`extract_functionals` caches ``items`` under ``set_name``:
-    ``<cache>/audio_<set>_<n>files_<hash>.npz``; the hash covers every path, mtime and size
-    (or the array bytes), the feature set and the opensmile version."""
+    ``<cache>/audio_<set>_<n>files_<hash>.npz``; the hash covers every file's content (or the
+    array bytes), the feature set and the opensmile version."""
     name = feature_set(set_name).name
     folder = Path(folder) if folder is not None else default_cache_dir()
     return folder / f"audio_{name}_{len(items)}files_{_cache_key(items, name)}.npz"
+
+
+def _read_cache(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(features, durations)`` from an audio cache file, or None when absent or damaged (a
+    damaged file is reported with its path and deleted, so it is rebuilt)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["features"], z["durations"]
+    except Exception as e:  # noqa: BLE001 - truncated zip, missing arrays
+        warnings.warn(f"audio feature cache {path} is damaged ({type(e).__name__}: {e}); deleting it and "
+                      "extracting again", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
 
 
 def extract_functionals(items: Sequence, set_name="eGeMAPSv02", n_jobs: int = -1, cache: bool = True,
@@ -246,13 +263,13 @@ def extract_functionals(items: Sequence, set_name="eGeMAPSv02", n_jobs: int = -1
              for i, it in enumerate(items)]
     path = audio_cache_path(items, name, cache_dir) if cache else None
     t0 = time.perf_counter()
-    if path is not None and path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            values, durations = z["features"], z["durations"]
+    cached = _read_cache(path) if path is not None else None
+    if cached is not None:
+        values, durations = cached
         from_cache = True
     else:
         n_jobs = 1 if len(items) < 8 else n_jobs
-        bar = tqdm(total=len(items), desc=f"openSMILE {name}", disable=not progress, leave=False)
+        bar = progress_bar(total=len(items), desc=f"openSMILE {name}", disable=not progress, leave=False)
         if n_jobs == 1:
             out = []
             for it in items:
@@ -270,9 +287,7 @@ def extract_functionals(items: Sequence, set_name="eGeMAPSv02", n_jobs: int = -1
         durations = np.array([d for _, d in out], dtype=np.float64)
         from_cache = False
         if path is not None:
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, features=values, durations=durations)
-            tmp.replace(path)
+            atomic_write(path, lambda tmp: np.savez(tmp, features=values, durations=durations))
     df = pd.DataFrame(values, index=index, columns=feature_names(name))
     df.attrs.update(feature_set=name, from_cache=from_cache, seconds=time.perf_counter() - t0,
                     audio_seconds=float(durations.sum()))
@@ -383,7 +398,7 @@ def speaker_cv(features: np.ndarray, labels: Sequence, speakers: Sequence, label
         raise ValueError("speaker_cv needs at least two speakers")
     folds, y_pred = [], np.empty_like(y)
     splits = list(LeaveOneGroupOut().split(X, y, groups))
-    for train, test in tqdm(splits, desc="speaker folds", disable=not progress, leave=False):
+    for train, test in progress_bar(splits, desc="speaker folds", disable=not progress, leave=False):
         pipe = Pipeline([("scale", StandardScaler()), ("clf", models[classifier]())])
         if len(C_grid) > 1:
             model = GridSearchCV(pipe, {"clf__C": list(C_grid)}, scoring="f1_weighted",

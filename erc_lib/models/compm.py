@@ -34,155 +34,27 @@ Two encoder modes share this code path (:class:`CoMPM`):
   several dialogues give the same predictions as one dialogue at a time (CoMPM's issue #2
   is not copied).
 
-EmoNet's options (:data:`VARIANTS`, the thesis's ablation rows): global speaker identity
-(:func:`speaker_tags`), speaker behaviour across dialogues (:func:`speaker_history`), and
-weighted cross-entropy (:func:`weighted_cross_entropy`).
+EmoNet's options (:class:`EmoNetOptions`; :data:`EMONET_ABLATION` holds the thesis's ablation
+rows): global speaker identity (:func:`erc_lib.speakers.speaker_tags`), speaker behaviour across
+dialogues (:func:`erc_lib.speakers.speaker_history`), and weighted cross-entropy
+(:func:`erc_lib.losses.weighted_cross_entropy`).
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from ..data import SPLITS, Dialogue, ERCData
-from ..losses import inverse_frequency_weights
+from ..losses import class_weights_for, weighted_cross_entropy
+from ..speakers import HISTORY_SCOPES, speaker_history, speaker_tags, utterance_offsets, utterance_table
 from .layers import SinusoidalPositionalEncoding
 
 ENCODER_MODES = ("frozen", "finetune")
-HISTORY_SCOPES = ("dialogue", "dataset")
-
-
-# ============================================================================ data preparation
-def utterance_offsets(data: ERCData) -> dict[str, int]:
-    """Dialogue id -> index of its first utterance in the dataset's *file order*: train,
-    then dev, then test, dialogues and utterances in order. This flat numbering is what
-    :func:`speaker_history` returns and what :func:`utterance_table` indexes."""
-    offsets, n = {}, 0
-    for split in SPLITS:
-        for d in data.splits[split]:
-            offsets[d.dialogue_id] = n
-            n += len(d)
-    return offsets
-
-
-def utterance_table(data: ERCData, modality: str | None = None):
-    """All utterances in file order (see :func:`utterance_offsets`).
-
-    Returns the list of texts when ``modality`` is None, else the ``(n_total, dim)`` float32
-    matrix of that modality's features. Raises KeyError when a dialogue lacks the modality.
-    """
-    dialogues = [d for split in SPLITS for d in data.splits[split]]
-    if modality is None:
-        return [t for d in dialogues for t in d.texts]
-    return np.concatenate([d.features[modality] for d in dialogues]).astype(np.float32)
-
-
-def speaker_tags(data: ERCData, global_ids: bool) -> tuple[dict[str, np.ndarray], int]:
-    """Speaker tag of every utterance: the per-dialogue index (CoMPM) or the dataset-wide id
-    (EmoNet's global speaker identity, thesis 3.2.2.1).
-
-    Global ids come from :meth:`ERCData.speaker_vocab`, built over train, dev and test in
-    file order, as EmoNet's persisted ``speaker_list``: the same name gets the same id in
-    every split.
-
-    Returns:
-        ``({dialogue_id: (n_utterances,) int64}, n_tags)`` where ``n_tags`` is the number of
-        distinct tag values (embedding size).
-    """
-    if global_ids:
-        vocab = data.speaker_vocab()
-        tags = {d.dialogue_id: np.array([vocab[s] for s in d.speakers], dtype=np.int64)
-                for split in SPLITS for d in data.splits[split]}
-        return tags, len(vocab)
-    tags = {d.dialogue_id: d.speaker_index for split in SPLITS for d in data.splits[split]}
-    return tags, data.max_speakers_per_dialogue()
-
-
-def speaker_history(data: ERCData, scope: str = "dataset", window: int | None = 11) -> dict[str, list[list[int]]]:
-    """Which earlier utterances the PM reads for every utterance (flat indices, oldest first).
-
-    ``scope="dialogue"`` (CoMPM): the current speaker's previous utterances in the current
-    dialogue (the last ``window`` of them; ``None`` = all).
-
-    ``scope="dataset"`` (EmoNet's speaker behaviour, thesis 3.2.2.2-3.2.2.3): the current
-    speaker's last ``window`` utterances across dialogues, keyed by speaker *name*, in file
-    order. Train is read first; dev and test each start from the history at the end of
-    train (EmoNet's ``uttr_history.json``) and carry on in their own file order, so dev
-    never sees test and test never sees dev.
-
-    Only indices are returned, never texts or labels: the history cannot leak a label, and
-    it never contains the current or a later utterance (the current utterance is added to
-    the speaker's queue only after its own history was read).
-
-    Args:
-        data: the dataset.
-        scope: ``"dialogue"`` or ``"dataset"``.
-        window: sliding-window size N (EmoNet: 11 past utterances), or None for no limit.
-    Returns:
-        ``{dialogue_id: [history of utterance 0, history of utterance 1, ...]}``, each
-        history a list of flat utterance indices (:func:`utterance_offsets`).
-    Raises:
-        ValueError: unknown scope or a window < 1.
-    """
-    if scope not in HISTORY_SCOPES:
-        raise ValueError(f"unknown history scope {scope!r}; expected one of {HISTORY_SCOPES}")
-    if window is not None and window < 1:
-        raise ValueError(f"window must be >= 1 or None, got {window}")
-    offsets = utterance_offsets(data)
-    history: dict[str, list[list[int]]] = {}
-    end_of_train: dict[str, deque] = {}
-    for split in SPLITS:
-        if scope == "dataset":
-            queues = {s: deque(q, maxlen=window) for s, q in end_of_train.items()}
-        for d in data.splits[split]:
-            if scope == "dialogue":
-                queues = {}
-            rows = []
-            for j, speaker in enumerate(d.speakers):
-                queue = queues.setdefault(speaker, deque(maxlen=window))
-                rows.append(list(queue))
-                queue.append(offsets[d.dialogue_id] + j)
-            history[d.dialogue_id] = rows
-        if split == "train" and scope == "dataset":
-            end_of_train = queues
-    return history
-
-
-def subset_dialogues(data: ERCData, n_dialogues: dict[str, int] | None) -> ERCData:
-    """A new :class:`ERCData` with the FIRST ``n_dialogues[split]`` dialogues of each split
-    (file order kept, so speaker histories stay meaningful); ``None`` returns ``data``.
-    Used for smoke-size runs. Raises ValueError for a count < 1."""
-    if not n_dialogues:
-        return data
-    if any(n < 1 for n in n_dialogues.values()):
-        raise ValueError(f"dialogue counts must be >= 1, got {n_dialogues}")
-    splits = {s: list(data.splits[s][: n_dialogues.get(s, len(data.splits[s]))]) for s in SPLITS}
-    return ERCData(data.name, data.label_names, splits, data.notes).validate()
-
-
-def load_text_dataset(name: str, encoder: str = "all-MiniLM-L6-v2", n_dialogues: dict[str, int] | None = None,
-                      device: str = "auto", with_features: bool = True, progress: bool = True) -> ERCData:
-    """Load dataset ``name``, keep the first ``n_dialogues`` per split (smoke runs), and add
-    cached ``text`` embeddings of ``encoder`` (frozen mode). When a subset is asked for and
-    the whole dataset's cache already exists, the vectors come from it; otherwise only the
-    subset is encoded (so a fresh smoke run never embeds the full dataset)."""
-    from ..data import load_dataset
-    from ..features.text import add_text_features, cache_path
-
-    full = load_dataset(name)
-    data = subset_dialogues(full, n_dialogues)
-    if with_features:
-        if data is not full and cache_path(full, encoder).exists():
-            add_text_features(full, encoder, device=device, progress=progress)
-        else:
-            add_text_features(data, encoder, device=device, progress=progress)
-    return data
-
 
 # ============================================================================ batches
 @dataclass
@@ -348,10 +220,10 @@ def collate_compm(items: list[dict], pad_id: int = 0) -> CoMPMBatch:
     return batch
 
 
-# ============================================================================ variants
+# ============================================================================ EmoNet options
 @dataclass(frozen=True)
-class Variant:
-    """One row of the EmoNet ablation.
+class EmoNetOptions:
+    """EmoNet's additions to CoMPM; every combination is a row of the ablation.
 
     Attributes:
         global_speakers: dataset-wide speaker ids as CoM's speaker tags (else per-dialogue).
@@ -365,67 +237,63 @@ class Variant:
     history_scope: str = "dialogue"
     class_weights: str | None = None
 
+    def __post_init__(self):
+        if self.history_scope not in HISTORY_SCOPES:
+            raise ValueError(f"history_scope must be one of {HISTORY_SCOPES}, got {self.history_scope!r}")
+
 
 #: The thesis's ablation (Table 5-1), cumulative, named as in :mod:`erc_lib.published`.
-VARIANTS: dict[str, Variant] = {
-    "CoMPM": Variant(False, "dialogue", None),
-    "+ global speaker ID": Variant(True, "dialogue", None),
-    "+ speaker behaviour": Variant(True, "dataset", None),
-    "+ unnormalised weighted CE": Variant(True, "dataset", "unnormalised"),
-    "+ normalised weighted CE": Variant(True, "dataset", "normalised"),
+EMONET_ABLATION: dict[str, EmoNetOptions] = {
+    "CoMPM": EmoNetOptions(False, "dialogue", None),
+    "+ global speaker ID": EmoNetOptions(True, "dialogue", None),
+    "+ speaker behaviour": EmoNetOptions(True, "dataset", None),
+    "+ unnormalised weighted CE": EmoNetOptions(True, "dataset", "unnormalised"),
+    "+ normalised weighted CE": EmoNetOptions(True, "dataset", "normalised"),
 }
 
 
-def class_weights_for(data: ERCData, kind: str | None) -> torch.Tensor | None:
-    """Inverse-frequency class weights from the TRAIN labels (:func:`erc_lib.losses.inverse_frequency_weights`):
-    ``kind`` None -> None, ``"normalised"`` -> ``min_k n_k / n_c``, ``"unnormalised"`` -> ``N / n_c``.
-    Raises ValueError for another ``kind``."""
-    if kind is None:
-        return None
-    if kind not in ("normalised", "unnormalised"):
-        raise ValueError(f"class_weights must be None, 'normalised' or 'unnormalised', got {kind!r}")
-    return inverse_frequency_weights(data.train_labels(), data.n_classes, normalise=kind == "normalised")
+def _options(options: EmoNetOptions | str) -> EmoNetOptions:
+    if isinstance(options, EmoNetOptions):
+        return options
+    if options not in EMONET_ABLATION:
+        raise ValueError(f"unknown EmoNet ablation row {options!r}; expected one of {list(EMONET_ABLATION)} "
+                         "or an EmoNetOptions")
+    return EMONET_ABLATION[options]
 
 
-def load_tokenizer(encoder: str):
-    """The Hugging Face tokenizer of ``encoder`` (a name, folder, or ``all-MiniLM-L6-v2``,
-    resolved offline by :func:`erc_lib.features.text.resolve_encoder`)."""
-    from transformers import AutoTokenizer
-
-    from ..features.text import resolve_encoder
-
-    return AutoTokenizer.from_pretrained(resolve_encoder(encoder))
-
-
-def build_datasets(data: ERCData, variant: Variant, encoder_mode: str = "frozen", window: int | None = 11,
-                   tokenizer=None, max_context_tokens: int = 512, max_utterance_tokens: int = 64,
-                   modality: str = "text") -> tuple[list[CoMPMDataset], int]:
-    """Train/dev/test :class:`CoMPMDataset` for one ablation ``variant``.
+def compm_splits(data: ERCData, options: EmoNetOptions | str, encoder_mode: str = "frozen", window: int | None = 11,
+                 encoder: str = "all-MiniLM-L6-v2", max_context_tokens: int = 512, max_utterance_tokens: int = 64,
+                 modality: str = "text") -> tuple:
+    """``(train, dev, test, collate_fn)``: :class:`CoMPMDataset` s for one ablation row, and
+    the collation (the ``inputs`` of an :class:`erc_lib.experiment.RunSpec`).
 
     CoMPM's own PM (``history_scope="dialogue"``) reads all of the speaker's earlier turns
-    in the dialogue; ``window`` applies to EmoNet's speaker behaviour only.
+    in the dialogue; ``window`` applies to EmoNet's speaker behaviour only. Finetune mode
+    tokenises with ``encoder``'s tokenizer.
 
-    Returns: ``([train, dev, test], n_speaker_tags)``.
     Raises: ValueError for an unknown ``encoder_mode``; KeyError when frozen mode lacks the
         ``modality`` features (run :func:`erc_lib.features.text.add_text_features`).
     """
+    options = _options(options)
     if encoder_mode not in ENCODER_MODES:
         raise ValueError(f"unknown encoder_mode {encoder_mode!r}; expected one of {ENCODER_MODES}")
-    tags, n_tags = speaker_tags(data, variant.global_speakers)
-    history = speaker_history(data, variant.history_scope, window if variant.history_scope == "dataset" else None)
+    tags, _ = speaker_tags(data, options.global_speakers)
+    history = speaker_history(data, options.history_scope, window if options.history_scope == "dataset" else None)
     if encoder_mode == "frozen":
         if any(modality not in d.features for s in SPLITS for d in data.splits[s]):
             raise KeyError(f"frozen mode needs '{modality}' features: run erc_lib.features.text.add_text_features(data)")
         table = utterance_table(data, modality)
         sets = [CoMPMDataset(data.splits[s], tags, history, embeddings=table, modality=modality) for s in SPLITS]
-    else:
-        if tokenizer is None:
-            raise ValueError("finetune mode needs a tokenizer (see load_tokenizer)")
-        texts, offsets = utterance_table(data), utterance_offsets(data)
-        sets = [CoMPMDataset(data.splits[s], tags, history, texts=texts, tokenizer=tokenizer,
-                             max_context_tokens=max_context_tokens, max_utterance_tokens=max_utterance_tokens,
-                             offsets=offsets) for s in SPLITS]
-    return sets, n_tags
+        return (*sets, collate_compm)
+    from ..features.text import load_tokenizer
+
+    tokenizer = load_tokenizer(encoder)
+    texts, offsets = utterance_table(data), utterance_offsets(data)
+    sets = [CoMPMDataset(data.splits[s], tags, history, texts=texts, tokenizer=tokenizer,
+                         max_context_tokens=max_context_tokens, max_utterance_tokens=max_utterance_tokens,
+                         offsets=offsets) for s in SPLITS]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return (*sets, partial(collate_compm, pad_id=pad_id))
 
 
 # ============================================================================ model
@@ -475,26 +343,6 @@ class CoMPMConfig:
     freeze_pm: bool = False
 
 
-def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
-                           class_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """EmoNet's weighted CE (thesis 3.2.2.12; code ``WCELoss``): ``mean_i w_{y_i} CE_i``
-    over real utterances, i.e. each utterance's CE multiplied by its class weight and
-    averaged by the number of utterances (not by the sum of weights as torch's
-    ``CrossEntropyLoss(weight=w)`` does). Plain mean CE when ``class_weights`` is None.
-
-    Args:
-        logits: ``(B, L, C)``; labels: ``(B, L)`` int64; mask: ``(B, L)`` bool;
-        class_weights: optional ``(C,)``.
-    Returns: scalar tensor (nats per utterance, weighted).
-    """
-    flat_mask = mask.reshape(-1)
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1])[flat_mask], labels.reshape(-1)[flat_mask],
-                         reduction="none")
-    if class_weights is not None:
-        ce = ce * class_weights[labels.reshape(-1)[flat_mask]]
-    return ce.mean()
-
-
 def causal_mask(n: int, device=None) -> torch.Tensor:
     """``(n, n)`` bool mask, True above the diagonal: utterance t attends to 1..t only."""
     return torch.triu(torch.ones(n, n, dtype=torch.bool, device=device), diagonal=1)
@@ -530,22 +378,18 @@ class FrozenContext(nn.Module):
 
 
 def load_encoder(cfg: CoMPMConfig) -> nn.Module:
-    """A Hugging Face ``AutoModel`` for ``cfg.encoder`` (offline MiniLM by default), wrapped
-    in LoRA adapters (peft) when ``cfg.finetune == "lora"``. Raises ValueError for another
-    ``finetune`` value."""
-    from transformers import AutoModel
+    """The Hugging Face encoder ``cfg.encoder`` (:func:`erc_lib.features.text.load_text_encoder`),
+    wrapped in LoRA adapters (peft) when ``cfg.finetune == "lora"``. Raises ValueError for
+    another ``finetune`` value than ``"full"`` / ``"lora"``."""
+    from ..features.text import load_text_encoder
 
-    from ..features.text import resolve_encoder
-
-    model = AutoModel.from_pretrained(resolve_encoder(cfg.encoder))
-    if cfg.finetune == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                                                 lora_dropout=cfg.lora_dropout,
-                                                 target_modules=list(cfg.lora_targets)))
-    elif cfg.finetune != "full":
+    if cfg.finetune not in ("full", "lora"):
         raise ValueError(f"finetune must be 'full' or 'lora', got {cfg.finetune!r}")
+    model = load_text_encoder(cfg.encoder)[1]
+    if cfg.finetune == "lora":
+        from ..features.lora import add_lora
+
+        model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, list(cfg.lora_targets))
     return model
 
 
@@ -641,48 +485,15 @@ class CoMPM(nn.Module):
         return {"total": ce, "ce": ce}
 
 
-def build_compm(data: ERCData, variant: Variant | str, encoder_mode: str = "frozen", n_speaker_tags: int | None = None,
-                **overrides) -> CoMPM:
-    """A :class:`CoMPM` for ``data`` and an ablation ``variant`` (a :class:`Variant` or a
-    key of :data:`VARIANTS`); ``overrides`` set :class:`CoMPMConfig` fields."""
-    variant = VARIANTS[variant] if isinstance(variant, str) else variant
+def build_compm(data: ERCData, options: EmoNetOptions | str = "CoMPM", encoder_mode: str = "frozen",
+                n_speaker_tags: int | None = None, **overrides) -> CoMPM:
+    """A :class:`CoMPM` for ``data`` with EmoNet ``options`` (an :class:`EmoNetOptions` or a
+    row name of :data:`EMONET_ABLATION`); ``overrides`` set :class:`CoMPMConfig` fields."""
+    options = _options(options)
     if n_speaker_tags is None:
-        n_speaker_tags = speaker_tags(data, variant.global_speakers)[1]
-    weights = class_weights_for(data, variant.class_weights)
+        n_speaker_tags = speaker_tags(data, options.global_speakers)[1]
+    weights = class_weights_for(data.train_labels(), data.n_classes, options.class_weights)
     input_dim = data.feature_dims().get("text", 384) if encoder_mode == "frozen" else 384
     cfg = CoMPMConfig(n_classes=data.n_classes, n_speaker_tags=n_speaker_tags, encoder_mode=encoder_mode,
                       input_dim=input_dim, class_weights=None if weights is None else weights.tolist())
     return CoMPM(replace(cfg, **overrides))
-
-
-def train_variant(data: ERCData, variant: str | Variant, config, encoder_mode: str = "frozen", window: int | None = 11,
-                  max_context_tokens: int = 512, max_utterance_tokens: int = 64, desc: str = "",
-                  **model_overrides):
-    """Seed, build and train one ablation row (:func:`erc_lib.training.fit`, dev-selected).
-
-    Args:
-        data: the dataset (frozen mode: with ``text`` features).
-        variant: key of :data:`VARIANTS` or a :class:`Variant`.
-        config: :class:`erc_lib.training.TrainConfig` (its ``seed`` seeds everything).
-        encoder_mode: ``"frozen"`` or ``"finetune"``.
-        window: EmoNet's sliding window N.
-        max_context_tokens, max_utterance_tokens: finetune-mode truncation.
-        model_overrides: :class:`CoMPMConfig` fields.
-    Returns: ``(model with best-dev weights, FitResult)``.
-    """
-    from functools import partial
-
-    from ..training import fit, seed_everything
-
-    spec = VARIANTS[variant] if isinstance(variant, str) else variant
-    tokenizer = None
-    if encoder_mode == "finetune":
-        tokenizer = load_tokenizer(model_overrides.get("encoder", CoMPMConfig.encoder))
-    (train, dev, test), n_tags = build_datasets(data, spec, encoder_mode, window, tokenizer,
-                                                max_context_tokens, max_utterance_tokens)
-    pad_id = tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0
-    seed_everything(config.seed)
-    model = build_compm(data, spec, encoder_mode, n_tags, **model_overrides)
-    result = fit(model, train, dev, test, data.label_names, config, collate_fn=partial(collate_compm, pad_id=pad_id),
-                 desc=desc or str(variant))
-    return model, result

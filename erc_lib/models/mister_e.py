@@ -55,7 +55,7 @@ from ..losses import focal_loss, masked_kl_distillation, supervised_contrastive_
 EXPERT_MODALITIES = ("speech", "text")
 FEATURE_OF = {"speech": "audio", "text": "text"}
 EXPERTS = ("speech", "text", "multimodal")
-VARIANTS = ("mister_e", "speech", "text", "multimodal", "monolithic", "feat_moe", "no_loss_moe")
+MISTER_E_VARIANTS = ("mister_e", "speech", "text", "multimodal", "monolithic", "feat_moe", "no_loss_moe")
 
 
 @dataclass
@@ -66,7 +66,7 @@ class MiSTEREConfig:
         input_dims: expert modality (``speech``/``text``) -> utterance feature size. Its
             keys choose the modalities; a single ``text`` key is the text-only mode.
         n_classes: number of emotion classes.
-        variant: one of :data:`VARIANTS`.
+        variant: one of :data:`MISTER_E_VARIANTS`.
         can_hidden: CAN width: inception channels, BiGRU output (2 x hidden/2) and residual
             projection [1024; BiGRU hidden 512].
         gru_layers: BiGRU layers [3 IEMOCAP/MOSI, 2 MELD].
@@ -102,8 +102,8 @@ class MiSTEREConfig:
     alpha_kl: float = 0.1
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown MiSTER-E variant {self.variant!r}; expected one of {VARIANTS}")
+        if self.variant not in MISTER_E_VARIANTS:
+            raise ValueError(f"unknown MiSTER-E variant {self.variant!r}; expected one of {MISTER_E_VARIANTS}")
         bad = [m for m in self.input_dims if m not in EXPERT_MODALITIES]
         if bad or not self.input_dims:
             raise ValueError(f"input_dims keys must be a non-empty subset of {EXPERT_MODALITIES}, got {list(self.input_dims)}")
@@ -328,22 +328,20 @@ class MiSTERE(nn.Module):
         return terms
 
 
-def build_mister_e(data, modalities: tuple[str, ...] | list[str] = ("speech", "text"), **overrides) -> MiSTERE:
+def build_mister_e(data, modalities: tuple[str, ...] | list[str] | str = ("speech", "text"), **overrides) -> MiSTERE:
     """A :class:`MiSTERE` sized for ``data`` (feature sizes and number of classes).
 
     Args:
         data: :class:`erc_lib.data.ERCData` whose dialogues carry the features of
             ``modalities`` (``speech`` -> ``audio``, ``text`` -> ``text``; for text-only
             datasets run :func:`erc_lib.features.text.add_text_features` first).
-        modalities: expert modalities; ``("text",)`` is the text-only mode (Sec. 5.3), which
-            defaults to ``variant="text"``.
+        modalities: expert modalities; ``("text",)`` (or ``"text"``) is the text-only mode
+            (Sec. 5.3), which defaults to ``variant="text"``.
         overrides: any other :class:`MiSTEREConfig` field (``variant``, ``focal_gamma`` ...).
     Raises: ValueError for unknown modalities, missing features or a variant the modalities
         cannot support.
     """
-    names = list(modalities)
-    if not names or any(m not in EXPERT_MODALITIES for m in names):
-        raise ValueError(f"modalities must be a non-empty subset of {EXPERT_MODALITIES}, got {modalities!r}")
+    names = _expert_modalities(modalities)
     dims = data.feature_dims()
     missing = [FEATURE_OF[m] for m in names if FEATURE_OF[m] not in dims]
     if missing:
@@ -355,9 +353,17 @@ def build_mister_e(data, modalities: tuple[str, ...] | list[str] = ("speech", "t
                                  **overrides))
 
 
-def feature_names(modalities: tuple[str, ...] | list[str]) -> list[str]:
+def expert_features(modalities: tuple[str, ...] | list[str] | str) -> list[str]:
     """Expert modalities -> dataset feature names to batch, e.g. ``["audio", "text"]``."""
-    return [FEATURE_OF[m] for m in modalities]
+    return [FEATURE_OF[m] for m in _expert_modalities(modalities)]
+
+
+def _expert_modalities(modalities) -> list[str]:
+    names = [modalities] if isinstance(modalities, str) else list(modalities)
+    if not names or any(m not in EXPERT_MODALITIES for m in names):
+        raise ValueError(f"modalities must name MiSTER-E's experts: ('speech', 'text') for the full model or "
+                         f"('text',) / 'text' for the text-only mode (Sec. 5.3); got {modalities!r}")
+    return names
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -368,55 +374,13 @@ def kept_outputs(variant: str) -> tuple[str, ...]:
     return ("gate",) + experts
 
 
-def run_mister_e(data, variants: dict[str, dict], seeds: int, config, modalities=("speech", "text"),
-                 model_name: str = "MiSTER-E", **common) -> tuple[list[dict], dict]:
-    """Train every variant with seeds ``0 .. seeds-1`` (dev-selected; see :func:`erc_lib.training.fit`).
-
-    Args:
-        data: :class:`erc_lib.data.ERCData` with the features of ``modalities``.
-        variants: row label -> :class:`MiSTEREConfig` overrides (must include ``variant``
-            unless the text-only default applies), e.g. ``{"gamma=0": {"variant": "mister_e",
-            "focal_gamma": 0.0}}``.
-        seeds: number of seeds.
-        config: :class:`erc_lib.training.TrainConfig` (its ``seed`` is replaced per run).
-        modalities: expert modalities (``("text",)`` = text-only mode).
-        common: overrides shared by every variant (a variant's own overrides win).
-
-    Returns:
-        ``(rows, fits)``: :func:`erc_lib.results.result_rows` rows (dev and test per run, with
-        the run's hyper-parameters as columns) and ``{(label, seed): FitResult}``; each fit's
-        ``test_outputs`` hold :func:`kept_outputs`.
-    """
-    from dataclasses import replace
-
-    from tqdm.auto import tqdm
-
-    from ..results import result_rows
-    from ..training import train_model
-
-    rows, fits = [], {}
-    runs = [(label, s) for label in variants for s in range(seeds)]
-    bar = tqdm(runs, desc=f"{model_name} runs", disable=not config.progress)
-    for label, seed in bar:
-        bar.set_postfix(variant=label, seed=seed)
-        overrides = {**common, **variants[label]}
-        build = lambda: build_mister_e(data, modalities, **overrides)
-        variant = overrides.get("variant", "text" if list(modalities) == ["text"] else "mister_e")
-        _, fit = train_model(data, build, feature_names(modalities), replace(config, seed=seed, progress=False),
-                             desc=f"{label} s{seed}", keep=kept_outputs(variant))
-        fits[(label, seed)] = fit
-        hyper = {k: overrides.get(k) for k in ("focal_gamma", "lambda_con", "alpha_kl")}
-        rows += result_rows(data.name, model_name, label, seed, fit, **hyper)
-    return rows, fits
-
-
 def expert_head_rows(data, fits: dict, label: str = "mister_e", model_name: str = "MiSTER-E") -> list[dict]:
     """Test rows for each expert's own classifier inside a trained mixture (Fig. 5b), at the
     mixture's dev-selected epoch: variant ``"<label> / <expert> head"``, one per seed."""
     from ..metrics import classification_metrics
 
     rows = []
-    for (name, seed), fit in fits.items():
+    for (_, name, seed), fit in fits.items():
         if name != label:
             continue
         y = fit.test_outputs["y_true"]

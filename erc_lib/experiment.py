@@ -1,0 +1,236 @@
+"""One experiment loop for every model: run specs x seeds through the one trainer.
+
+A :class:`RunSpec` says *what* to train (a model builder, its inputs, training overrides and a
+row label); :func:`run_experiment` trains every spec with every seed, dev-selected, behind one
+progress bar, and returns an :class:`Experiment`: tidy rows (one per variant x seed x split with
+weighted F1, accuracy, per-class F1, best epoch and seconds), the per-epoch histories, the test
+predictions of every run (for paired bootstrap intervals over test dialogues) and, on request,
+the trained models. ``Experiment.save`` writes the results JSON.
+
+Every notebook, the tuner (:mod:`erc_lib.tune`) and the benchmark go through this loop; it is
+the only place in the project that iterates over seeds.
+
+Model protocol: ``build()`` returns either a ``torch.nn.Module`` following
+:mod:`erc_lib.training` (``forward(batch) -> {"logits": ...}``, ``loss(out, batch)``), trained
+by :func:`erc_lib.training.fit`, or an estimator with ``fit_splits(train, dev, test,
+label_names, config) -> FitResult`` (the scikit-learn baselines of :mod:`erc_lib.models.baselines`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import DialogueDataset, ERCData, collate_dialogues
+from .results import result_rows, summarize, write_results
+from .runtime import progress_bar, seed_everything
+from .training import FitResult, TrainConfig, fit
+
+Splits = tuple  # (train dataset, dev dataset, test dataset, collate_fn)
+
+
+@dataclass
+class RunSpec:
+    """One row of a results table: a model, its inputs and its training settings.
+
+    Attributes:
+        variant: the row label (``"text+audio+visual"``, ``"+ speaker behaviour"``, ...).
+        build: zero-argument callable returning a fresh model; called after seeding, so the
+            initialisation is reproducible.
+        inputs: feature names to batch from the dataset (:class:`erc_lib.data.DialogueDataset`),
+            or a zero-argument callable returning ``(train, dev, test, collate_fn)`` for models
+            with their own batches (CoMPM, token-level encoders). Called once per spec.
+        model: the model family, the ``model`` column of the rows (e.g. ``"SDT"``).
+        train: :class:`erc_lib.training.TrainConfig` field overrides for this spec.
+        keep: extra per-utterance outputs of the model to keep from the dev-selected test pass.
+        extra: per-utterance side inputs for :class:`erc_lib.data.DialogueDataset` (bios).
+        columns: extra columns for every row of this spec (``window=11``, ``experiment=...``).
+    """
+
+    variant: str
+    build: Callable[[], Any]
+    inputs: Sequence[str] | Callable[[], Splits] = ("text",)
+    model: str = ""
+    train: dict = field(default_factory=dict)
+    keep: tuple[str, ...] = ()
+    extra: dict | None = None
+    columns: dict = field(default_factory=dict)
+
+    def splits(self, data: ERCData) -> Splits:
+        """``(train, dev, test, collate_fn)`` for this spec on ``data``."""
+        if callable(self.inputs):
+            return tuple(self.inputs())
+        vocab = data.speaker_vocab()
+        sets = [DialogueDataset(data.splits[s], self.inputs, vocab, self.extra) for s in ("train", "dev", "test")]
+        return (*sets, collate_dialogues)
+
+
+@dataclass
+class Experiment:
+    """What :func:`run_experiment` returns (or several merged with :func:`merge`).
+
+    Attributes:
+        rows: one dict per variant x seed x split (``dev``, ``test``), see
+            :func:`erc_lib.results.result_rows`.
+        fits: ``{(dataset, variant, seed): FitResult}``.
+        test_truth: ``{dataset: {"labels": [...], "dialogue_lengths": [...]}}``: the test
+            utterances' labels in order and the number of utterances of each test dialogue
+            (the resampling units of :func:`erc_lib.metrics.paired_bootstrap`).
+        models: ``{(dataset, variant, seed): model}`` with best-dev weights, when asked for.
+    """
+
+    rows: list[dict] = field(default_factory=list)
+    fits: dict = field(default_factory=dict)
+    test_truth: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+
+    # -- views
+    @property
+    def table(self) -> pd.DataFrame:
+        """Tidy DataFrame of :attr:`rows`, per-class F1 expanded to ``F1 <class>`` columns."""
+        df = pd.DataFrame(self.rows)
+        if df.empty or "per_class_f1" not in df:
+            return df
+        per_class = pd.DataFrame(df.pop("per_class_f1").tolist()).add_prefix("F1 ")
+        return pd.concat([df, per_class], axis=1)
+
+    def summary(self, split: str = "test", by: tuple[str, ...] = ("dataset", "model", "variant"),
+                metrics: tuple[str, ...] = ("weighted_f1", "accuracy"), where: dict | None = None) -> pd.DataFrame:
+        """Mean +- std over seeds (:func:`erc_lib.results.summarize`), optionally only rows
+        whose columns equal ``where``'s values."""
+        rows = [r for r in self.rows if all(r.get(k) == v for k, v in (where or {}).items())]
+        return summarize(rows, by=by, split=split, metrics=metrics)
+
+    def fit(self, variant: str, seed: int = 0, dataset: str | None = None) -> FitResult:
+        """The :class:`FitResult` of one run (``dataset`` may be omitted when unique)."""
+        matches = [k for k in self.fits if k[1] == variant and k[2] == seed and dataset in (None, k[0])]
+        if len(matches) != 1:
+            raise KeyError(f"no unique run for variant={variant!r}, seed={seed}, dataset={dataset!r}; "
+                           f"runs: {sorted({k[1] for k in self.fits})}")
+        return self.fits[matches[0]]
+
+    def seed_fits(self, variant: str, dataset: str | None = None) -> list[FitResult]:
+        """Every seed's :class:`FitResult` of ``variant``, in seed order."""
+        keys = sorted((k for k in self.fits if k[1] == variant and dataset in (None, k[0])), key=lambda k: k[2])
+        return [self.fits[k] for k in keys]
+
+    def histories(self, variant: str | None = None) -> dict[str, list[dict]]:
+        """``{"dataset|variant|seed": per-epoch history}`` (all runs, or one variant's)."""
+        return {f"{d}|{v}|{s}": f.history for (d, v, s), f in self.fits.items() if variant in (None, v)}
+
+    def predictions(self) -> dict[str, list[int]]:
+        """``{"dataset|variant|seed": test predictions at the dev-selected epoch}``."""
+        return {f"{d}|{v}|{s}": f.test_outputs["y_pred"].astype(int).tolist() for (d, v, s), f in self.fits.items()
+                if "y_pred" in f.test_outputs}
+
+    def to_json(self) -> dict:
+        """The JSON-serialisable part: rows, histories, test predictions and truth."""
+        return {"rows": self.rows, "histories": self.histories(), "test_predictions": self.predictions(),
+                "test_truth": self.test_truth}
+
+    def save(self, name: str, parameters: dict, **extra) -> Path:
+        """Write ``results/<name>.json`` (complete) with :meth:`to_json` and ``extra``."""
+        payload = self.to_json()
+        return write_results(name, parameters, payload.pop("rows"), **payload, **extra)
+
+
+def merge(*experiments: Experiment) -> Experiment:
+    """One :class:`Experiment` holding the runs of all ``experiments`` (later runs of the same
+    dataset/variant/seed replace earlier ones)."""
+    out = Experiment()
+    for e in experiments:
+        out.rows += e.rows
+        out.fits.update(e.fits)
+        out.test_truth.update(e.test_truth)
+        out.models.update(e.models)
+    return out
+
+
+def _test_truth(test_set) -> dict:
+    dialogues = getattr(test_set, "dialogues", None)
+    if dialogues is None:
+        return {}
+    return {"labels": np.concatenate([np.asarray(d.labels) for d in dialogues]).astype(int).tolist(),
+            "dialogue_lengths": [len(d) for d in dialogues]}
+
+
+def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequence[int], config: TrainConfig,
+                   keep_models: bool = False, progress: bool = True, on_epoch: Callable | None = None,
+                   desc: str | None = None) -> Experiment:
+    """Train every spec with every seed (dev-selected) and collect the results.
+
+    For each spec: its splits are built once; for each seed: :func:`erc_lib.runtime.seed_everything`,
+    ``spec.build()``, then :func:`erc_lib.training.fit` with ``config`` updated by
+    ``spec.train`` and ``seed`` (torch models) or ``model.fit_splits`` (estimators).
+
+    Args:
+        data: the dataset (its name and label names label the rows).
+        specs: the rows to train; variant names must be unique.
+        seeds: a count ``n`` (seeds ``0 .. n-1``) or an explicit list of seeds.
+        config: shared training settings (``seed`` and ``progress`` are set per run).
+        keep_models: keep every trained model (best-dev weights) in ``Experiment.models``.
+        progress: one progress bar over the runs, with the current epoch and dev weighted F1.
+        on_epoch: ``on_epoch(spec, seed, history_row)`` after every epoch (e.g. an Optuna
+            pruner; it may raise to stop the experiment).
+        desc: progress-bar label (default: the dataset name).
+
+    Returns:
+        :class:`Experiment`.
+
+    Raises:
+        ValueError: no specs, duplicate variant names, or no seeds.
+    """
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not specs:
+        raise ValueError("run_experiment needs at least one RunSpec")
+    if not seed_list:
+        raise ValueError(f"seeds must be >= 1 (or a non-empty list), got {seeds!r}")
+    names = [s.variant for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate variant names in the specs: {sorted({n for n in names if names.count(n) > 1})}")
+    result = Experiment()
+    bar = progress_bar(total=len(specs) * len(seed_list), desc=desc or f"{data.name} runs", disable=not progress)
+    try:
+        for spec in specs:
+            splits = None
+            for seed in seed_list:
+                bar.set_postfix_str(f"{spec.variant} | seed {seed}", refresh=False)
+                if splits is None:
+                    splits = spec.splits(data)
+                    truth = _test_truth(splits[2])
+                    if truth:
+                        result.test_truth[data.name] = truth
+                train, dev, test, collate = splits
+                cfg = replace(config, **{**spec.train, "seed": seed, "progress": False})
+                seed_everything(seed)
+                model = spec.build()
+
+                def report(row, spec=spec, seed=seed):
+                    bar.set_postfix_str(f"{spec.variant} | seed {seed} | epoch {row['epoch']} "
+                                        f"| dev wF1 {row['dev_weighted_f1']:.1f}", refresh=False)
+                    if on_epoch is not None:
+                        on_epoch(spec, seed, row)
+
+                if isinstance(model, torch.nn.Module):
+                    fitted = fit(model, train, dev, test, data.label_names, cfg, collate_fn=collate,
+                                 keep=spec.keep, on_epoch=report)
+                elif hasattr(model, "fit_splits"):
+                    fitted = model.fit_splits(train, dev, test, data.label_names, cfg)
+                else:
+                    raise TypeError(f"spec {spec.variant!r} built a {type(model).__name__}, which is neither a "
+                                    "torch.nn.Module nor has fit_splits()")
+                key = (data.name, spec.variant, seed)
+                result.fits[key] = fitted
+                if keep_models:
+                    result.models[key] = model
+                result.rows += result_rows(data.name, spec.model or spec.variant, spec.variant, seed, fitted,
+                                           **spec.columns)
+                bar.update(1)
+    finally:
+        bar.close()
+    return result
+

@@ -1,0 +1,208 @@
+"""What every numbered notebook does first and last: check its parameters, set up the
+device, mark its results file as running, and at the end write it as complete.
+
+A notebook's second cell is one call::
+
+    nb = start("03_sdt", globals())
+
+which, before any work:
+
+1. reads the notebook's parameters (the names in :data:`NOTEBOOKS`) from its namespace, where
+   papermill put them;
+2. validates them (types, ranges, allowed values; :class:`ParameterError` lists every problem
+   with the allowed values), *then* applies smoke sizes (``smoke=True`` or ``ERC_SMOKE=1``), so
+   smoke never hides an invalid value;
+3. checks that the results, figures and cache folders are writable;
+4. resolves the device (a clear error when CUDA is asked for and absent) and the CPU threads;
+5. marks ``results/<name>.json`` as ``running`` (:func:`erc_lib.results.mark_running`).
+
+``nb.finish(experiment, **extra)`` writes the results JSON atomically with status ``complete``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .paths import cache_dir, check_writable, figures_dir, results_dir, smoke_from_env
+from .results import mark_running, write_results
+from .runtime import DEVICES, setup
+
+DATASET_NAMES = ("iemocap", "meld", "emorynlp", "mosi", "iemocap-sdt", "meld-sdt")
+TEXT_DATASETS = ("iemocap", "meld", "emorynlp")
+
+
+class ParameterError(ValueError):
+    """One or more notebook parameters are invalid; the message lists each with what is allowed."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """The allowed values of one notebook parameter.
+
+    Attributes:
+        kind: ``int`` | ``float`` | ``bool`` | ``str`` | ``list``.
+        choices: allowed values (``str``), or allowed items (``list``).
+        low, high: inclusive range (``int`` / ``float``).
+        nullable: ``None`` is allowed.
+        item_kind: the type of list items (``list`` only).
+        min_items: fewest list items.
+        pattern: for ``str``: every character must be in this set (e.g. modality codes ``"tav"``).
+    """
+
+    kind: type
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    nullable: bool = False
+    item_kind: type | None = None
+    min_items: int = 0
+    pattern: str | None = None
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """Why ``value`` is not allowed for parameter ``name``, or None."""
+        if value is None:
+            return None if self.nullable else f"{name}=None is not allowed ({self.describe()})"
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.kind is int and isinstance(value, bool) or not isinstance(value, self.kind):
+            return f"{name}={value!r} is a {type(value).__name__}, expected {self.describe()}"
+        if self.kind in (int, float):
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                return f"{name}={value!r} is out of range ({self.describe()})"
+        if self.kind is str:
+            if self.choices is not None and value not in self.choices:
+                return f"{name}={value!r} is not allowed ({self.describe()})"
+            if self.pattern is not None and (not value or any(c not in self.pattern for c in value)
+                                             or len(set(value)) != len(value)):
+                return f"{name}={value!r} is not allowed ({self.describe()})"
+        if self.kind is list:
+            if len(value) < self.min_items:
+                return f"{name}={value!r} needs at least {self.min_items} item(s)"
+            for item in value:
+                if self.item_kind is not None and not isinstance(item, self.item_kind):
+                    return f"{name}: item {item!r} is a {type(item).__name__}, expected {self.item_kind.__name__}"
+                if self.choices is not None and item not in self.choices:
+                    return f"{name}: item {item!r} is not allowed (allowed items: {list(self.choices)})"
+        return None
+
+    def describe(self) -> str:
+        parts = [self.kind.__name__]
+        if self.choices is not None:
+            parts.append(f"one of {list(self.choices)}" if self.kind is str else f"items from {list(self.choices)}")
+        if self.pattern is not None:
+            parts.append(f"distinct characters from {self.pattern!r}")
+        if self.low is not None or self.high is not None:
+            parts.append(f"in [{self.low if self.low is not None else '-inf'}, "
+                         f"{self.high if self.high is not None else 'inf'}]")
+        if self.nullable:
+            parts.append("or None")
+        return " ".join(parts)
+
+
+def _common() -> dict[str, Param]:
+    return {"device": Param(str, choices=DEVICES), "smoke": Param(bool), "cpu_threads": Param(int, low=0, nullable=True)}
+
+
+EPOCHS, SEEDS = Param(int, low=1, high=10_000), Param(int, low=1, high=100)
+LR, BATCH = Param(float, low=1e-9, high=1.0, nullable=True), Param(int, low=1, high=4096, nullable=True)
+PATIENCE = Param(int, low=1, nullable=True)
+ENCODER = Param(str)
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """A numbered notebook's parameters, its smoke sizes and how its results file is named.
+
+    Attributes:
+        params: parameter name -> :class:`Param` (exactly the names of its ``parameters`` cell).
+        smoke: values that ``smoke=True`` sets (after validation).
+        suffix: a parameter whose value names the results file (``03_sdt_<dataset>``).
+    """
+
+    params: dict[str, Param]
+    smoke: dict[str, Any] = field(default_factory=dict)
+    suffix: str | None = None
+
+
+NOTEBOOKS: dict[str, NotebookSpec] = {
+    "01_data": NotebookSpec(
+        {"datasets": Param(list, choices=DATASET_NAMES, item_kind=str, min_items=1), "smoke": Param(bool)},
+        smoke={"datasets": ["iemocap", "mosi"]}),
+}
+
+
+@dataclass
+class NotebookRun:
+    """A notebook run in progress: validated parameters, the device, the results name."""
+
+    notebook: str
+    params: dict
+    device: torch.device
+    result_name: str
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def smoke(self) -> bool:
+        return bool(self.params.get("smoke"))
+
+    @property
+    def seconds(self) -> float:
+        """Wall time since :func:`start`."""
+        return time.perf_counter() - self.started
+
+    def finish(self, experiment=None, rows: list[dict] | None = None, **extra):
+        """Write ``results/<result_name>.json`` (status ``complete``): the experiment's rows,
+        histories, test predictions and truth (if any), ``rows``, ``extra`` and the wall time."""
+        payload = experiment.to_json() if experiment is not None else {"rows": []}
+        all_rows = payload.pop("rows") + list(rows or [])
+        path = write_results(self.result_name, self.params, all_rows, **payload, **extra,
+                             wall_seconds=self.seconds, device=str(self.device))
+        print(f"wrote {path} ({self.seconds / 60:.1f} min)")
+        return path
+
+
+def validate(notebook: str, params: dict) -> dict:
+    """Check ``params`` against :data:`NOTEBOOKS` ``[notebook]``; return them unchanged.
+
+    Raises:
+        KeyError: unknown notebook.
+        ParameterError: unknown or missing names, or invalid values (all listed at once).
+    """
+    spec = NOTEBOOKS[notebook]
+    problems = [f"unknown parameter {k!r} (this notebook takes {sorted(spec.params)})"
+                for k in params if k not in spec.params]
+    problems += [f"missing parameter {k!r}" for k in spec.params if k not in params]
+    problems += [p for k, rule in spec.params.items() if k in params for p in [rule.problem(k, params[k])] if p]
+    if problems:
+        raise ParameterError(f"{notebook}: bad parameters:\n  - " + "\n  - ".join(problems))
+    return dict(params)
+
+
+def start(notebook: str, namespace: dict) -> NotebookRun:
+    """Validate the notebook's parameters in ``namespace`` (its ``globals()``), apply smoke
+    sizes, check the output folders, set up the device and mark the results file as running.
+
+    Returns a :class:`NotebookRun`; ``namespace`` is updated with the (smoke-adjusted)
+    parameter values, so later cells read them as plain variables.
+    Raises :class:`ParameterError`, :class:`erc_lib.runtime.DeviceError` or ``PermissionError``
+    before any work.
+    """
+    if notebook not in NOTEBOOKS:
+        raise KeyError(f"unknown notebook {notebook!r}; expected one of {list(NOTEBOOKS)}")
+    spec = NOTEBOOKS[notebook]
+    params = validate(notebook, {k: namespace[k] for k in spec.params if k in namespace})
+    params["smoke"] = smoke_from_env(params["smoke"])
+    if params["smoke"]:
+        params.update(spec.smoke)
+    for folder in (results_dir(), figures_dir(), cache_dir()):
+        check_writable(folder)
+    device = setup(params.get("device", "cpu"), params.get("cpu_threads"))
+    name = notebook if spec.suffix is None else f"{notebook}_{params[spec.suffix]}"
+    mark_running(name, params)
+    namespace.update(params)
+    print(f"{notebook}: device {device}, {torch.get_num_threads()} torch thread(s), smoke={params['smoke']}, "
+          f"results -> {results_dir() / (name + '.json')}")
+    return NotebookRun(notebook, params, device, name)
