@@ -286,20 +286,28 @@ def add_text_features(data: ERCData, encoder: str = DEFAULT_ENCODER, cache_dir: 
     return put_features(data, emb, modality)
 
 
-def load_text_dataset(name: str, encoder: str = DEFAULT_ENCODER, n_dialogues: int | dict | None = None,
-                      device: str = "auto", with_features: bool = True, progress: bool = True) -> ERCData:
-    """Load dataset ``name``, keep the first ``n_dialogues`` per split (smoke runs;
-    :func:`erc_lib.data.subset_dialogues`) and add ``text`` embeddings of ``encoder``. A
-    subset reads the whole dataset's vectors when they are cached; otherwise only the subset
-    is encoded (so a fresh smoke run never embeds the full dataset)."""
+def prepare_dataset(name: str, encoder: str = DEFAULT_ENCODER, n_dialogues: int | dict | None = None,
+                    device: str = "auto", text_features: bool = True, standardize: bool = True,
+                    progress: bool = True) -> ERCData:
+    """A dataset ready for the models.
+
+    Loads ``name`` (:func:`erc_lib.data.load_dataset`), keeps the first ``n_dialogues`` per split
+    (smoke runs; :func:`erc_lib.data.subset_dialogues`), adds ``text`` embeddings of ``encoder``
+    where the dataset has transcripts but no text features (``text_features``), and z-scores every
+    feature with train statistics (``standardize``; :func:`erc_lib.data.standardize_features`).
+    A subset reads the whole dataset's vectors when they are cached; otherwise only the subset is
+    encoded (a fresh smoke run never embeds the full dataset).
+    """
+    from ..data import standardize_features
+
     full = load_dataset(name)
     data = subset_dialogues(full, n_dialogues)
-    if with_features:
+    if text_features and "text" not in full.modalities:
         if data is not full and _full_cache_exists(full, encoder):
             add_text_features(full, encoder, device=device, progress=progress)
         else:
             add_text_features(data, encoder, device=device, progress=progress)
-    return data
+    return standardize_features(data) if standardize and data.modalities else data
 
 
 def _full_cache_exists(data: ERCData, encoder: str) -> bool:

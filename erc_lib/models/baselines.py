@@ -159,3 +159,13 @@ def build_bigru(data, modalities, class_weighted: bool = False, **overrides) -> 
     dims = data.feature_dims()
     config = BiGRUConfig(input_dims={m: dims[m] for m in names}, n_classes=data.n_classes, **overrides)
     return ContextBiGRU(config, _class_weights(data, class_weighted))
+
+
+#: Search spaces of :mod:`erc_lib.tune` (format: :data:`erc_lib.models.sdt.SEARCH_SPACE`).
+LOGREG_SEARCH_SPACE = {"model": {"C": ("log", 1e-3, 10.0), "class_weighted": ("choice", [False, True])}, "train": {}}
+BIGRU_SEARCH_SPACE = {
+    "model": {"hidden": ("choice", [64, 128, 256]), "input_dropout": ("float", 0.0, 0.6),
+              "dropout": ("float", 0.0, 0.6), "class_weighted": ("choice", [False, True])},
+    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
+              "patience": ("choice", [5, 10, 15])},
+}

@@ -497,3 +497,12 @@ def build_compm(data: ERCData, options: EmoNetOptions | str = "CoMPM", encoder_m
     cfg = CoMPMConfig(n_classes=data.n_classes, n_speaker_tags=n_speaker_tags, encoder_mode=encoder_mode,
                       input_dim=input_dim, class_weights=None if weights is None else weights.tolist())
     return CoMPM(replace(cfg, **overrides))
+
+
+#: Search space of :mod:`erc_lib.tune` for the frozen encoder mode (format: :data:`erc_lib.models.sdt.SEARCH_SPACE`).
+SEARCH_SPACE = {
+    "model": {"d_model": ("choice", [64, 128, 256]), "pm_hidden": ("choice", [32, 64, 128]),
+              "dropout": ("float", 0.1, 0.6), "window": ("choice", [3, 5, 11, 20])},
+    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
+              "patience": ("choice", [3, 5, 8])},
+}

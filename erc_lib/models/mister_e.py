@@ -55,6 +55,7 @@ from ..losses import focal_loss, masked_kl_distillation, supervised_contrastive_
 EXPERT_MODALITIES = ("speech", "text")
 FEATURE_OF = {"speech": "audio", "text": "text"}
 EXPERTS = ("speech", "text", "multimodal")
+KL_FORMS = ("symmetric", "directional")
 MISTER_E_VARIANTS = ("mister_e", "speech", "text", "multimodal", "monolithic", "feat_moe", "no_loss_moe")
 
 
@@ -71,11 +72,15 @@ class MiSTEREConfig:
             projection [1024; BiGRU hidden 512].
         gru_layers: BiGRU layers [3 IEMOCAP/MOSI, 2 MELD].
         can_dropout: dropout before the CAN classifier [0.2].
+        input_dropout: dropout on the experts' input embeddings (not in the paper [0]; our small
+            inputs overfit without it).
         fusion_layers, fusion_hidden, fusion_heads, fusion_dropout: multimodal expert
             [4, 120, 4, 0.5].
         gate_hidden: hidden units of the gate MLP (Eq. 10 says FC; the authors use
             Linear(3C, 10)-ReLU-Linear(10, 3)) [10].
-        gate_temperature: softmax temperature of the gate (paper: not stated, 1; authors' code 2).
+        gate_temperature: softmax temperature of the gate [paper: not stated, i.e. 1; authors' code: 2].
+        kl_form: ``"symmetric"``: the authors' code, a symmetric KL between every pair of the
+            three experts; ``"directional"``: the paper's Eq. 17, ``KL(p^m || p^s) + KL(p^m || p^t)``.
         focal_gamma: focal loss gamma [3].
         lambda_con: contrastive weight lambda [1 MELD/MOSI, 2 IEMOCAP].
         con_temperature: contrastive temperature tau [1 IEMOCAP/MOSI, 0.05 MELD].
@@ -86,15 +91,17 @@ class MiSTEREConfig:
     input_dims: dict[str, int]
     n_classes: int
     variant: str = "mister_e"
-    can_hidden: int = 128
-    gru_layers: int = 1
+    can_hidden: int = 1024
+    gru_layers: int = 3
     can_dropout: float = 0.2
+    input_dropout: float = 0.0
     fusion_layers: int = 4
     fusion_hidden: int = 120
     fusion_heads: int = 4
     fusion_dropout: float = 0.5
     gate_hidden: int = 10
-    gate_temperature: float = 1.0
+    gate_temperature: float = 2.0
+    kl_form: str = "symmetric"
     focal_gamma: float = 3.0
     lambda_con: float = 1.0
     con_temperature: float = 1.0
@@ -112,6 +119,8 @@ class MiSTEREConfig:
         if missing:
             raise ValueError(f"variant {self.variant!r} needs {list(needs)} features; missing {missing} "
                              "(text-only data supports variant='text' only)")
+        if self.kl_form not in KL_FORMS:
+            raise ValueError(f"kl_form must be one of {KL_FORMS}, got {self.kl_form!r}")
         if self.can_hidden % 2 or self.fusion_hidden % self.fusion_heads:
             raise ValueError("can_hidden must be even and fusion_hidden divisible by fusion_heads")
 
@@ -262,6 +271,7 @@ class MiSTERE(nn.Module):
                                             "multimodal": nn.Linear(2 * d, d)})
             self.gate = ExpertGate(len(EXPERTS) * d, len(EXPERTS), c.gate_hidden, c.gate_temperature)
             self.mixture_classifier = nn.Sequential(nn.Dropout(c.fusion_dropout), nn.Linear(d, c.n_classes))
+        self.input_dropout = nn.Dropout(c.input_dropout)
 
     def _features(self, batch, modality: str) -> torch.Tensor:
         name = FEATURE_OF[modality]
@@ -270,7 +280,7 @@ class MiSTERE(nn.Module):
         x = batch.features[name]
         if x.shape[-1] != self.config.input_dims[modality]:
             raise ValueError(f"{name} features are {x.shape[-1]}-d, model expects {self.config.input_dims[modality]}-d")
-        return x
+        return self.input_dropout(x)
 
     def forward(self, batch) -> dict[str, torch.Tensor]:
         mask, v = batch.mask, self.config.variant
@@ -321,8 +331,12 @@ class MiSTERE(nn.Module):
                 terms["contrastive"] = supervised_contrastive_loss(
                     views, labels, mask, c.con_temperature, c.con_per_dialogue)
             if self.experts and c.alpha_kl:                                               # Eq. 17
-                terms["kl"] = sum(
-                    masked_kl_distillation(out[f"logits_{m}"], out["logits_multimodal"], mask) for m in ("speech", "text"))
+                if c.kl_form == "directional":   # the paper: the multimodal expert teaches the unimodal ones
+                    pairs = [("multimodal", "speech"), ("multimodal", "text")]
+                else:                            # the authors' code: both directions, every pair of experts
+                    pairs = [(a, b) for a in EXPERTS for b in EXPERTS if a != b]
+                terms["kl"] = sum(masked_kl_distillation(out[f"logits_{student}"], out[f"logits_{teacher}"], mask)
+                                  for teacher, student in pairs)
         weights = {"contrastive": c.lambda_con, "kl": c.alpha_kl}
         terms["total"] = sum(weights.get(k, 1.0) * t for k, t in terms.items())            # Eq. 18
         return terms
@@ -393,3 +407,15 @@ def expert_head_rows(data, fits: dict, label: str = "mister_e", model_name: str 
                          "seed": seed, "split": "test", "weighted_f1": m["weighted_f1"], "accuracy": m["accuracy"],
                          "macro_f1": m["macro_f1"], "per_class_f1": m["per_class_f1"], "best_epoch": fit.best_epoch})
     return rows
+
+
+#: Search space of :mod:`erc_lib.tune` (see :data:`erc_lib.models.sdt.SEARCH_SPACE` for the format).
+SEARCH_SPACE = {
+    "model": {"can_hidden": ("choice", [64, 128, 256]), "can_dropout": ("float", 0.0, 0.6),
+              "input_dropout": ("float", 0.0, 0.6),
+              "fusion_dropout": ("float", 0.1, 0.6), "focal_gamma": ("choice", [0.0, 1.0, 2.0, 3.0]),
+              "lambda_con": ("choice", [0.0, 0.5, 1.0, 2.0]), "alpha_kl": ("log", 1e-3, 1.0),
+              "gate_temperature": ("choice", [1.0, 2.0])},
+    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
+              "patience": ("choice", [5, 8, 12])},
+}

@@ -35,6 +35,8 @@ from ..losses import masked_cross_entropy, masked_kl_distillation
 from .layers import SinusoidalPositionalEncoding
 
 MODALITY_CODES = {"t": "text", "a": "audio", "v": "visual"}
+UNIMODAL_GATES = ("learned", "identity")
+IEMOCAP_ROLES = {"M": 0, "F": 1}
 
 
 def parse_modalities(spec: str | list[str]) -> list[str]:
@@ -55,8 +57,8 @@ class SDTConfig:
     Attributes:
         input_dims: modality -> utterance feature size (its keys choose the modalities).
         n_classes: number of emotion classes.
-        n_speakers: speaker-embedding slots (per-dialogue speaker indices; padding gets an
-            extra slot).
+        n_speakers: speaker-embedding slots (per-dialogue speaker indices, or the 2 roles;
+            padding gets an extra slot).
         d_model: hidden size [1024].
         n_heads: attention heads [8].
         d_ff: feed-forward size [1024].
@@ -67,13 +69,18 @@ class SDTConfig:
         class_weights: optional per-class CE weights (SDT uses inverse frequencies on IEMOCAP).
         bios_dim: size of the speaker-description embedding h_desc; None disables
             speaker bios (seed Sec. 4.4).
+        speaker_roles: ``(n_global_speakers,)`` role index of every dataset-wide speaker id
+            (IEMOCAP: 0 = M, 1 = F, the authors' fixed index from the one-hot qmask); None uses
+            each speaker's order of first appearance in its dialogue.
+        unimodal_gate: ``"learned"`` (``sigmoid(W x) * x``) or ``"identity"`` (``W`` frozen to
+            I: ``sigmoid(x) * x``, the authors' MELD setting).
         scale_kl_by_t2, detach_teacher: see module docstring.
     """
 
     input_dims: dict[str, int]
     n_classes: int
     n_speakers: int = 9
-    d_model: int = 256
+    d_model: int = 1024
     n_heads: int = 8
     d_ff: int | None = None
     dropout: float = 0.5
@@ -82,8 +89,16 @@ class SDTConfig:
     self_distillation: bool = True
     class_weights: list[float] | None = None
     bios_dim: int | None = None
+    speaker_roles: list[int] | None = None
+    unimodal_gate: str = "learned"
     scale_kl_by_t2: bool = False
     detach_teacher: bool = False
+
+    def __post_init__(self):
+        if self.unimodal_gate not in UNIMODAL_GATES:
+            raise ValueError(f"unimodal_gate must be one of {UNIMODAL_GATES}, got {self.unimodal_gate!r}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
 
 
 class CrossModalTransformerLayer(nn.Module):
@@ -111,14 +126,17 @@ class CrossModalTransformerLayer(nn.Module):
 
 
 class UnimodalGate(nn.Module):
-    """First-level gate: ``sigmoid(W x) * x`` (no bias). ``(..., d) -> (..., d)``."""
+    """First-level gate: ``sigmoid(W x) * x`` (no bias). ``(..., d) -> (..., d)``.
 
-    def __init__(self, d_model: int):
+    ``learned=False`` freezes ``W`` to the identity, ``sigmoid(x) * x`` (the authors' MELD
+    setting, model.py)."""
+
+    def __init__(self, d_model: int, learned: bool = True):
         super().__init__()
-        self.linear = nn.Linear(d_model, d_model, bias=False)
+        self.linear = nn.Linear(d_model, d_model, bias=False) if learned else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.linear(x)) * x
+        return torch.sigmoid(self.linear(x) if self.linear is not None else x) * x
 
 
 class MultimodalGate(nn.Module):
@@ -163,7 +181,8 @@ class SDT(nn.Module):
         pairs = [(s, m) for m in self.modalities for s in self.modalities]  # source s -> target m
         self.transformers = nn.ModuleDict({
             f"{s}_{m}": CrossModalTransformerLayer(d, config.n_heads, d_ff, config.dropout) for s, m in pairs})
-        self.unimodal_gates = nn.ModuleDict({f"{s}_{m}": UnimodalGate(d) for s, m in pairs})
+        self.unimodal_gates = nn.ModuleDict({f"{s}_{m}": UnimodalGate(d, config.unimodal_gate == "learned")
+                                             for s, m in pairs})
         self.stream_projections = nn.ModuleDict({m: nn.Linear(M * d, d) for m in self.modalities})
         self.multimodal_gate = MultimodalGate(d)
         self.unimodal_heads = nn.ModuleDict({
@@ -172,13 +191,27 @@ class SDT(nn.Module):
         self.fused_head = nn.Linear(d, config.n_classes)
         weights = torch.tensor(config.class_weights, dtype=torch.float) if config.class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
+        roles = torch.tensor(config.speaker_roles, dtype=torch.long) if config.speaker_roles is not None else None
+        self.register_buffer("speaker_roles", roles, persistent=False)
+
+    def speaker_index(self, batch) -> torch.Tensor:
+        """``(batch, L)`` speaker-embedding index: the role of each dataset-wide speaker id
+        (``config.speaker_roles``) or the per-dialogue index of the batch."""
+        if self.speaker_roles is None:
+            return batch.speakers
+        ids = batch.global_speakers.clamp(min=0)
+        if int(ids.max()) >= len(self.speaker_roles):
+            raise ValueError(f"speaker id {int(ids.max())} has no role ({len(self.speaker_roles)} known); build the "
+                             "model with the same dataset (build_sdt) that the batches come from")
+        return self.speaker_roles[ids]
 
     def speaker_encoding(self, batch) -> torch.Tensor:
         """SE ``(batch, L, d_model)``: ``V_s(s)`` (+ ``W h_desc`` with bios), padding -> pad slot."""
         n = self.config.n_speakers
-        if int(batch.speakers.max()) >= n:
-            raise ValueError(f"speaker index {int(batch.speakers.max())} >= n_speakers={n}; raise n_speakers")
-        speakers = batch.speakers.masked_fill(~batch.mask, n)
+        index = self.speaker_index(batch)
+        if int(index.max()) >= n:
+            raise ValueError(f"speaker index {int(index.max())} >= n_speakers={n}; raise n_speakers")
+        speakers = index.masked_fill(~batch.mask, n)
         se = self.speaker_embedding(speakers)
         if self.bios_projection is not None:
             if "bios" not in batch.extra:
@@ -234,7 +267,22 @@ class SDT(nn.Module):
         return terms
 
 
-def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, **overrides) -> SDT:
+def speaker_roles_of(data) -> list[int]:
+    """Role index of every dataset-wide speaker id (:meth:`erc_lib.data.ERCData.speaker_vocab`):
+    IEMOCAP's speakers end in ``_M`` / ``_F`` -> 0 / 1 (:data:`IEMOCAP_ROLES`).
+
+    Raises ValueError when a speaker name carries no M/F role (e.g. MELD character names)."""
+    roles = []
+    for name in data.speaker_vocab():
+        role = name.rsplit("_", 1)[-1]
+        if role not in IEMOCAP_ROLES:
+            raise ValueError(f"{data.name}: speaker {name!r} has no M/F role; speaker_roles applies to IEMOCAP only")
+        roles.append(IEMOCAP_ROLES[role])
+    return roles
+
+
+def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, speaker_roles: bool = False,
+              **overrides) -> SDT:
     """An :class:`SDT` sized for ``data`` (feature dims, classes, speakers per dialogue).
 
     Args:
@@ -242,6 +290,8 @@ def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, *
         modalities: e.g. ``"tav"``, ``"t"``.
         class_weighted: use inverse train frequencies as CE weights (SDT's IEMOCAP setting:
             ``w_c = 1 / freq_c``, normalised to sum 1 like the authors' constants).
+        speaker_roles: index the speaker embedding by IEMOCAP's fixed M/F role (the authors'
+            setting; :func:`speaker_roles_of`) instead of the order of first appearance.
         overrides: any other :class:`SDTConfig` field.
     """
     from ..losses import class_weights_for
@@ -252,8 +302,10 @@ def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, *
     if missing:
         raise ValueError(f"{data.name} has no {missing} features (available: {list(dims)})")
     weights = class_weights_for(data.train_labels(), data.n_classes, "sum-to-one").tolist() if class_weighted else None
+    roles = speaker_roles_of(data) if speaker_roles else None
     config = SDTConfig(input_dims={m: dims[m] for m in names}, n_classes=data.n_classes,
-                       n_speakers=data.max_speakers_per_dialogue(), class_weights=weights, **overrides)
+                       n_speakers=len(IEMOCAP_ROLES) if roles else data.max_speakers_per_dialogue(),
+                       class_weights=weights, speaker_roles=roles, **overrides)
     return SDT(config)
 
 
@@ -277,3 +329,15 @@ def sdt_ablation_variants(modalities: str, full_ablation: bool = True) -> dict[s
     variants[f"{label(codes)} fused loss only"] = {"modalities": codes, "self_distillation": False,
                                                     "gammas": (1.0, 0.0, 0.0)}
     return variants
+
+
+#: Search space of :mod:`erc_lib.tune` (same budget for every model): ``model`` entries are
+#: :func:`build_sdt` arguments, ``train`` entries :class:`erc_lib.training.TrainConfig` fields.
+#: ``("log", a, b)`` log-uniform, ``("float", a, b)`` uniform, ``("int", a, b)``, ``("choice", [...])``.
+SEARCH_SPACE = {
+    "model": {"d_model": ("choice", [64, 128, 256]), "dropout": ("float", 0.1, 0.6),
+              "temperature": ("choice", [1.0, 2.0, 4.0, 8.0]), "gammas": ("choice", [[1.0, 1.0, 1.0], [1.0, 0.5, 0.5],
+                                                                                      [1.0, 1.0, 2.0]])},
+    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [2, 4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
+              "patience": ("choice", [5, 10, 15])},
+}

@@ -1,0 +1,133 @@
+"""Every model by name: its settings for a dataset and a :class:`~erc_lib.experiment.RunSpec`.
+
+:func:`settings` merges, lowest first: the model's ``all`` row of ``configs/defaults.yaml``
+(the per-dataset defaults table), its dataset row, the tuned configuration
+``configs/tuned/<model>_<dataset>.yaml`` (with ``tuned=True``, written by
+:mod:`erc_lib.tune`) and the caller's overrides. :func:`model_spec` turns a model name, a
+dataset and those settings into a spec for :func:`erc_lib.experiment.run_experiment`. The
+notebooks, the tuner and the benchmark all build their models here, so "the same model" means
+the same code and the same settings everywhere.
+
+Models: ``logreg`` and ``bigru`` (:mod:`erc_lib.models.baselines`), ``sdt``
+(:mod:`erc_lib.models.sdt`), ``mister_e`` (:mod:`erc_lib.models.mister_e`), ``compm`` and
+``compm_finetune`` (:mod:`erc_lib.models.compm`, frozen and fine-tuned encoder).
+"""
+from __future__ import annotations
+
+import copy
+from functools import partial
+from pathlib import Path
+
+import yaml
+
+from .data import ERCData
+from .experiment import RunSpec
+from .paths import REPO_ROOT
+
+MODELS = ("logreg", "bigru", "sdt", "mister_e", "compm", "compm_finetune")
+CONFIG_DIR = REPO_ROOT / "configs"
+MODEL_NAMES = {"logreg": "logistic regression (no context)", "bigru": "BiGRU (context)", "sdt": "SDT",
+               "mister_e": "MiSTER-E", "compm": "CoMPM", "compm_finetune": "CoMPM"}
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+
+
+def tuned_path(model: str, dataset: str) -> Path:
+    """``configs/tuned/<model>_<dataset>.yaml``."""
+    return CONFIG_DIR / "tuned" / f"{model}_{dataset}.yaml"
+
+
+def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | None = None,
+             train_args: dict | None = None) -> tuple[dict, dict]:
+    """``(model_args, train_args)`` for ``model`` on ``dataset`` (see the module docstring).
+
+    Raises:
+        ValueError: unknown model, or ``tuned=True`` without a tuned file (the message says how
+            to make one).
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
+    table = _read_yaml(CONFIG_DIR / "defaults.yaml").get(model, {})
+    m, t = {}, {}
+    for row in (table.get("all", {}), table.get(dataset, {})):
+        m.update(copy.deepcopy(row.get("model", {}) or {}))
+        t.update(copy.deepcopy(row.get("train", {}) or {}))
+    if tuned:
+        path = tuned_path(model, dataset)
+        if not path.exists():
+            raise ValueError(f"no tuned configuration {path}; run `python -m erc_lib.tune --model {model} "
+                             f"--dataset {dataset}` first, or use tuned=False")
+        best = _read_yaml(path)
+        m.update(best.get("model", {}) or {})
+        t.update(best.get("train", {}) or {})
+    m.update(model_args or {})
+    t.update(train_args or {})
+    return m, t
+
+
+def default_inputs(model: str, data: ERCData) -> list[str]:
+    """The inputs a model reads by default: MiSTER-E's experts (``speech``/``text``, or ``text``
+    on text-only data), every modality of the dataset for the others."""
+    if model == "mister_e":
+        return ["speech", "text"] if "audio" in data.modalities else ["text"]
+    return list(data.modalities)
+
+
+def model_spec(model: str, data: ERCData, inputs: list[str] | None = None, variant: str | None = None,
+               model_args: dict | None = None, train_args: dict | None = None, columns: dict | None = None,
+               keep: tuple[str, ...] | None = None) -> RunSpec:
+    """A :class:`~erc_lib.experiment.RunSpec` for ``model`` on ``data``.
+
+    Args:
+        model: one of :data:`MODELS`.
+        data: the dataset (features of ``inputs`` present; see
+            :func:`erc_lib.features.text.prepare_dataset`).
+        inputs: modalities (``text``/``audio``/``visual``; MiSTER-E: ``speech``/``text``); default
+            :func:`default_inputs`.
+        variant: the row label (default: the model's display name).
+        model_args: builder keyword arguments (usually from :func:`settings`). For ``compm`` /
+            ``compm_finetune`` the EmoNet ablation row goes in ``row`` (default ``"CoMPM"``) and the
+            speaker window in ``window``.
+        train_args: :class:`erc_lib.training.TrainConfig` overrides.
+        columns, keep: passed to the spec.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
+    args = dict(model_args or {})
+    inputs = list(inputs) if inputs is not None else default_inputs(model, data)
+    name = variant or MODEL_NAMES[model]
+    common = dict(model=MODEL_NAMES[model], train=dict(train_args or {}), columns=dict(columns or {}))
+    if model == "logreg":
+        from .models.baselines import build_logistic_regression
+
+        return RunSpec(name, partial(build_logistic_regression, data, inputs, **args), inputs, **common)
+    if model == "bigru":
+        from .models.baselines import build_bigru
+
+        return RunSpec(name, partial(build_bigru, data, inputs, **args), inputs, **common)
+    if model == "sdt":
+        from .models.sdt import build_sdt, parse_modalities
+
+        names = parse_modalities(inputs)
+        return RunSpec(name, partial(build_sdt, data, names, **args), names,
+                       keep=keep if keep is not None else tuple(f"logits_{m}" for m in names) + ("gate",), **common)
+    if model == "mister_e":
+        from .models.mister_e import build_mister_e, expert_features, kept_outputs
+
+        variant_name = args.get("variant", "text" if inputs == ["text"] else "mister_e")
+        return RunSpec(name, partial(build_mister_e, data, inputs, **args), expert_features(inputs),
+                       keep=keep if keep is not None else kept_outputs(variant_name), **common)
+    from .models.compm import build_compm, compm_splits
+
+    mode = "frozen" if model == "compm" else "finetune"
+    row, window = args.pop("row", "CoMPM"), args.pop("window", 11)
+    token_args = {k: args.pop(k) for k in ("max_context_tokens", "max_utterance_tokens") if k in args}
+    encoder = args.get("encoder", "all-MiniLM-L6-v2")
+    return RunSpec(name, partial(build_compm, data, row, mode, **args),
+                   partial(compm_splits, data, row, mode, window, encoder, **token_args), keep=keep or (), **common)
