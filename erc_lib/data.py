@@ -669,6 +669,9 @@ class DialogueBatch:
         dialogue_ids: the ``batch`` dialogue ids.
         extra: modality-free per-utterance tensors added by features (e.g. ``"bios"``:
             ``(batch, max_len, d_desc)``).
+        lengths: ``(batch,)`` int64 utterances per dialogue, always on the CPU (``to`` keeps
+            it there), so packing a sequence or counting utterances never waits for the
+            device; None (batches built by hand) -> derived from ``mask``.
     """
 
     features: dict[str, torch.Tensor]
@@ -678,16 +681,31 @@ class DialogueBatch:
     global_speakers: torch.Tensor
     dialogue_ids: list[str]
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    lengths: torch.Tensor | None = None
 
-    def to(self, device: torch.device | str) -> "DialogueBatch":
-        move = lambda d: {k: v.to(device) for k, v in d.items()}
-        return DialogueBatch(move(self.features), self.labels.to(device), self.mask.to(device),
-                             self.speakers.to(device), self.global_speakers.to(device),
-                             self.dialogue_ids, move(self.extra))
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "DialogueBatch":
+        """The batch on ``device`` (``lengths`` stays on the CPU). ``non_blocking=True``
+        copies asynchronously when the tensors are in pinned memory (:meth:`pin_memory`)."""
+        move = lambda x: x.to(device, non_blocking=non_blocking)
+        return DialogueBatch({k: move(v) for k, v in self.features.items()}, move(self.labels), move(self.mask),
+                             move(self.speakers), move(self.global_speakers), self.dialogue_ids,
+                             {k: move(v) for k, v in self.extra.items()}, self.cpu_lengths())
+
+    def pin_memory(self) -> "DialogueBatch":
+        """The batch in page-locked memory (called by ``DataLoader(pin_memory=True)``)."""
+        pin = lambda x: x.pin_memory()
+        return DialogueBatch({k: pin(v) for k, v in self.features.items()}, pin(self.labels), pin(self.mask),
+                             pin(self.speakers), pin(self.global_speakers), self.dialogue_ids,
+                             {k: pin(v) for k, v in self.extra.items()}, self.cpu_lengths())
+
+    def cpu_lengths(self) -> torch.Tensor:
+        """``(batch,)`` int64 utterances per dialogue on the CPU (no device sync when
+        ``lengths`` is set, as :func:`collate_dialogues` does)."""
+        return self.lengths if self.lengths is not None else self.mask.sum(1).cpu()
 
     @property
     def n_utterances(self) -> int:
-        return int(self.mask.sum())
+        return int(self.cpu_lengths().sum())
 
 
 class DialogueDataset(torch.utils.data.Dataset):
@@ -734,6 +752,7 @@ def collate_dialogues(items: list[dict]) -> DialogueBatch:
 
     pad = lambda xs, value=0: pad_sequence(xs, batch_first=True, padding_value=value)
     labels = pad([it["labels"] for it in items], -100)
+    lengths = torch.tensor([len(it["labels"]) for it in items], dtype=torch.int64)
     return DialogueBatch(
         features={m: pad([it["features"][m] for it in items]) for m in items[0]["features"]},
         labels=labels,
@@ -742,4 +761,5 @@ def collate_dialogues(items: list[dict]) -> DialogueBatch:
         global_speakers=pad([it["global_speakers"] for it in items], -1),
         dialogue_ids=[it["id"] for it in items],
         extra={k: pad([it["extra"][k] for it in items]) for k in items[0]["extra"]},
+        lengths=lengths,
     )

@@ -105,6 +105,26 @@ class Experiment:
         rows = [r for r in self.rows if all(r.get(k) == v for k, v in (where or {}).items())]
         return summarize(rows, by=by, split=split, metrics=metrics)
 
+    def results_table(self, where: dict | None = None, metrics: tuple[str, ...] = ("weighted_f1", "accuracy")) -> pd.DataFrame:
+        """The table a notebook shows: per dataset / model / variant, test metrics as mean +- std
+        over seeds, dev weighted F1, seeds, mean selected epoch, epochs run, training
+        utterances per second and seconds per run."""
+        test = self.summary("test", metrics=metrics, where=where)
+        dev = self.summary("dev", metrics=("weighted_f1",), where=where)
+        keys = ["dataset", "model", "variant"]
+        out = test.merge(dev[keys + ["weighted_f1"]].rename(columns={"weighted_f1": "dev weighted_f1"}), on=keys)
+        runs = pd.DataFrame([{"dataset": d, "variant": v, "best epoch": f.best_epoch, "epochs run": len(f.history),
+                              "utt/s (train)": f.train_utterances_per_second, "seconds": f.seconds}
+                             for (d, v, _), f in self.fits.items()])
+        if not runs.empty:
+            out = out.merge(runs.groupby(["dataset", "variant"], sort=False).mean().round(1).reset_index(),
+                            on=["dataset", "variant"], how="left")
+        return out
+
+    def confusion(self, variant: str, dataset: str | None = None) -> np.ndarray:
+        """Test confusion matrix of ``variant`` summed over its seeds (rows = true class)."""
+        return np.sum([np.asarray(f.test["confusion"]) for f in self.seed_fits(variant, dataset)], axis=0)
+
     def fit(self, variant: str, seed: int = 0, dataset: str | None = None) -> FitResult:
         """The :class:`FitResult` of one run (``dataset`` may be omitted when unique)."""
         matches = [k for k in self.fits if k[1] == variant and k[2] == seed and dataset in (None, k[0])]
@@ -136,6 +156,51 @@ class Experiment:
         """Write ``results/<name>.json`` (complete) with :meth:`to_json` and ``extra``."""
         payload = self.to_json()
         return write_results(name, parameters, payload.pop("rows"), **payload, **extra)
+
+
+def paired_difference(a: Experiment, variant_a: str, b: Experiment, variant_b: str, dataset: str | None = None,
+                      metric: str = "weighted_f1", n_resamples: int = 1000, seed: int = 0) -> dict:
+    """Variant A minus variant B on the same test dialogues, with a paired bootstrap 95% interval
+    over test dialogues and seeds (:func:`erc_lib.metrics.paired_bootstrap`).
+
+    ``a`` and ``b`` may be the same experiment. Returns the bootstrap dict plus ``a``, ``b``
+    (the variant names), ``dataset`` and ``a_std``/``b_std`` (the seed std of the metric).
+
+    Raises:
+        KeyError: a variant without runs.
+        ValueError: the two were scored on different test utterances.
+    """
+    from .metrics import paired_bootstrap
+
+    fits_a, fits_b = a.seed_fits(variant_a, dataset), b.seed_fits(variant_b, dataset)
+    if not fits_a or not fits_b:
+        raise KeyError(f"no runs of {variant_a!r} or {variant_b!r}" + (f" on {dataset}" if dataset else ""))
+    name = dataset or next(k[0] for k in a.fits if k[1] == variant_a)
+    truth = a.test_truth[name]
+    for f in fits_a + fits_b:
+        if not np.array_equal(f.test_outputs["y_true"], truth["labels"]):
+            raise ValueError(f"{variant_a!r} and {variant_b!r} were not scored on the same test utterances")
+    n_classes = len(fits_a[0].test["per_class_f1"])
+    result = paired_bootstrap(truth["labels"], [f.test_outputs["y_pred"] for f in fits_a],
+                              [f.test_outputs["y_pred"] for f in fits_b], truth["dialogue_lengths"], n_classes,
+                              metric, n_resamples, seed=seed)
+    std = lambda fits: float(np.std([f.test[metric] for f in fits], ddof=1)) if len(fits) > 1 else 0.0
+    return {"a": variant_a, "b": variant_b, "dataset": name, **result, "a_std": std(fits_a), "b_std": std(fits_b)}
+
+
+def comparison_table(comparisons: list[dict]) -> pd.DataFrame:
+    """:func:`paired_difference` results as a table: comparison, A and B (mean +- std, seeds),
+    difference, 95% interval and whether it excludes zero ("inconclusive" when it does not)."""
+    rows = []
+    for c in comparisons:
+        rows.append({"comparison": f"{c['a']}  −  {c['b']}", "dataset": c["dataset"],
+                     "A": f"{c['a_mean']:.2f} ± {c['a_std']:.2f} ({c['n_seeds_a']})",
+                     "B": f"{c['b_mean']:.2f} ± {c['b_std']:.2f} ({c['n_seeds_b']})",
+                     "difference": round(c["difference"], 2), "ci_low": round(c["ci_low"], 2),
+                     "ci_high": round(c["ci_high"], 2),
+                     "95% CI": f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]",
+                     "reading": ("A better" if c["ci_low"] > 0 else "B better" if c["ci_high"] < 0 else "inconclusive")})
+    return pd.DataFrame(rows)
 
 
 def merge(*experiments: Experiment) -> Experiment:

@@ -81,7 +81,7 @@ def default_inputs(model: str, data: ERCData) -> list[str]:
 
 def model_spec(model: str, data: ERCData, inputs: list[str] | None = None, variant: str | None = None,
                model_args: dict | None = None, train_args: dict | None = None, columns: dict | None = None,
-               keep: tuple[str, ...] | None = None) -> RunSpec:
+               keep: tuple[str, ...] | None = None, model_name: str | None = None) -> RunSpec:
     """A :class:`~erc_lib.experiment.RunSpec` for ``model`` on ``data``.
 
     Args:
@@ -96,13 +96,14 @@ def model_spec(model: str, data: ERCData, inputs: list[str] | None = None, varia
             speaker window in ``window``.
         train_args: :class:`erc_lib.training.TrainConfig` overrides.
         columns, keep: passed to the spec.
+        model_name: the ``model`` column (default: the model's display name, e.g. ``"SDT"``).
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
     args = dict(model_args or {})
     inputs = list(inputs) if inputs is not None else default_inputs(model, data)
     name = variant or MODEL_NAMES[model]
-    common = dict(model=MODEL_NAMES[model], train=dict(train_args or {}), columns=dict(columns or {}))
+    common = dict(model=model_name or MODEL_NAMES[model], train=dict(train_args or {}), columns=dict(columns or {}))
     if model == "logreg":
         from .models.baselines import build_logistic_regression
 

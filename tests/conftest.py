@@ -3,8 +3,8 @@
 Data come from ``ERC_DATA_DIR`` (default: ``../shared/data`` beside the checkout); tests
 that need a dataset that is absent are skipped with the reason.
 
-``notebook_results(name)`` returns the ``results/<name>.json`` that the notebook wrote in
-smoke size. When ``pytest --nbval-lax notebooks tests`` runs (the README command), nbval has
+``notebook_results(name)`` returns the ``results/<name>.json`` (e.g. ``03_sdt_mosi``) that
+the notebook wrote in smoke size. When ``pytest --nbval-lax notebooks tests`` runs (the README command), nbval has
 already executed the notebook into ``ERC_RESULTS_DIR`` and the file is read; otherwise the
 notebook is executed here with papermill (``smoke=True``, ``device="cpu"``) first, so a
 metrics test never passes without a fresh run.
@@ -35,15 +35,30 @@ def require_dataset(name: str) -> None:
         pytest.skip(f"dataset {name!r} not found under {data_dir()} (set ERC_DATA_DIR)")
 
 
-def run_notebook_smoke(name: str, **parameters) -> dict:
-    """Execute ``notebooks/<name>.ipynb`` with papermill in smoke size; return its JSON."""
+def notebook_of(result_name: str) -> str:
+    """The notebook that writes ``results/<result_name>.json`` (``03_sdt_mosi`` -> ``03_sdt``)."""
+    names = sorted((p.stem for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), key=len, reverse=True)
+    return next(n for n in names if result_name == n or result_name.startswith(n + "_"))
+
+
+def run_notebook_smoke(notebook: str, **parameters) -> dict:
+    """Execute ``notebooks/<notebook>.ipynb`` with papermill in smoke size; return the results
+    JSON it wrote (``<notebook>_<dataset>.json`` for notebooks with a dataset parameter)."""
     import papermill as pm
 
+    from erc_lib.notebook import NOTEBOOKS
+    from erc_lib.results import read_results
+
     out_dir = Path(os.environ.get("ERC_NOTEBOOK_OUT", results_dir()))
-    pm.execute_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), str(out_dir / f"{name}.out.ipynb"),
+    path = REPO_ROOT / "notebooks" / f"{notebook}.ipynb"
+    pm.execute_notebook(str(path), str(out_dir / f"{notebook}.out.ipynb"),
                         parameters={"smoke": True, "device": "cpu", **parameters}, kernel_name="python3",
                         progress_bar=False, cwd=str(out_dir))
-    return json.loads((results_dir() / f"{name}.json").read_text())
+    suffix = NOTEBOOKS[notebook].suffix
+    if suffix is None:
+        return read_results(notebook)
+    value = parameters.get(suffix, pm.inspect_notebook(str(path))[suffix]["default"].strip("\"'"))
+    return read_results(f"{notebook}_{value}")
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +71,8 @@ def notebook_results():
             path = results_dir() / f"{name}.json"
             fresh = path.exists() and path.stat().st_mtime >= _SESSION_START
             payload = json.loads(path.read_text()) if fresh else None
-            if payload is None or not payload.get("parameters", {}).get("smoke"):
-                payload = run_notebook_smoke(name)
+            if payload is None or payload.get("status") != "complete" or not payload.get("parameters", {}).get("smoke"):
+                payload = run_notebook_smoke(notebook_of(name))
             cache[name] = payload
         return cache[name]
 

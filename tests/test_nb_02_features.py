@@ -42,24 +42,21 @@ def test_features_notebook_smoke_metrics(notebook_results):
         assert 0 < t["seconds_per_audio_second"] < 1.0                  # faster than real time
     assert np.asarray(res["emodb"]["confusion_best"]).sum() == len(emodb)
 
-    # --- text: frozen and LoRA rows on every text dataset, the LoRA run dev-selected
+    # --- text: the LoRA classifier (dev-selected), then every model on frozen and on tuned embeddings
     for name in params["text_datasets"]:
         test_rows = [r for r in rows if r["dataset"] == name and r["split"] == "test"]
-        for model in ("utterance MLP (no context)", "SDT (text only)"):
-            for variant in ("frozen", "LoRA"):
-                got = [r for r in test_rows if r["model"] == model and r["variant"] == variant]
-                assert len(got) == params["seeds"], (name, model, variant)
-                assert all(0 <= r["weighted_f1"] <= 100 and r["seconds_per_epoch"] > 0 for r in got)
-        lora = [r for r in test_rows if r["variant"] == "LoRA" and r["model"].startswith("utterance")]
-        assert all(r["trainable_parameters"] < 0.02 * r["total_parameters"] for r in lora)
-        for key, hist in res["histories"].items():
-            dataset, encoder, seed = key.split("/")
-            if dataset != name:
-                continue
-            for variant in ("frozen", "LoRA"):
-                best = max(hist[variant], key=lambda h: h["dev_weighted_f1"])
-                dev_row = next(r for r in rows if r["dataset"] == name and r["variant"] == variant
-                               and r["model"].startswith("utterance") and r["split"] == "dev"
-                               and r["encoder"] == encoder and f"seed{r['seed']}" == seed)
-                assert dev_row["best_epoch"] == best["epoch"]
-                assert dev_row["weighted_f1"] == pytest.approx(best["dev_weighted_f1"])
+        lora = [r for r in test_rows if r["variant"] == "LoRA utterance classifier (no context)"]
+        assert len(lora) == params["lora_seeds"] and all(0 <= r["weighted_f1"] <= 100 for r in lora)
+        history = res["histories"][f"{name}|LoRA utterance classifier (no context)|0"]
+        assert lora[0]["best_epoch"] == max(history, key=lambda h: h["dev_weighted_f1"])["epoch"]
+        assert lora[0]["weighted_f1"] == pytest.approx(
+            next(h["test_weighted_f1"] for h in history if h["epoch"] == lora[0]["best_epoch"]))
+        for model in params["context_models"]:
+            for embeddings in ("frozen", "LoRA"):
+                got = [r for r in test_rows if r["variant"] == f"{model} / {embeddings}"]
+                assert len(got) == params["seeds"] and all(r["embeddings"] == embeddings for r in got), (model, embeddings)
+                assert all(0 <= r["weighted_f1"] <= 100 for r in got)
+        # one paired comparison per model, its interval around its difference
+        comparisons = [c for c in res["comparisons"] if c["dataset"] == name]
+        assert {c["a"] for c in comparisons} == {f"{m} / LoRA" for m in params["context_models"]}
+        assert all(c["ci_low"] <= c["difference"] <= c["ci_high"] for c in comparisons)

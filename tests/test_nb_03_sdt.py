@@ -10,7 +10,7 @@ from erc_lib.data import load_dataset
 
 def test_sdt_notebook_smoke_metrics(notebook_results):
     require_dataset("mosi")
-    res = notebook_results("03_sdt")
+    res = notebook_results("03_sdt_mosi")
     assert res["parameters"]["smoke"] is True and res["parameters"]["dataset"] == "mosi"
     rows = res["rows"]
     variants = {r["variant"] for r in rows}
@@ -28,9 +28,9 @@ def test_sdt_notebook_smoke_metrics(notebook_results):
     assert all(0 <= r["accuracy"] <= 100 and set(r["per_class_f1"]) == {"negative", "positive"} for r in rows)
 
     # every loss term is logged per epoch, and the selected epoch is the dev-best one
-    history = next(iter(res["histories"].values()))
+    history = res["histories"]["mosi|text+audio+visual|0"]
     assert {"train_ce_fused", "train_ce_text", "train_kl_text", "train_kl_audio", "train_kl_visual"} <= set(history[0])
-    best = max(history, key=lambda h: h["dev_weighted_f1"])
+    best = max(history, key=lambda h: h["dev_weighted_f1"])  # the first dev-best epoch is the selected one
     assert full[0]["best_epoch"] == best["epoch"]
     assert full[0]["weighted_f1"] == best["test_weighted_f1"]
 

@@ -9,7 +9,7 @@ from conftest import require_dataset
 @pytest.fixture(scope="module")
 def results(notebook_results):
     require_dataset("iemocap")
-    return notebook_results("04_sdt_bios")
+    return notebook_results("04_sdt_bios_iemocap")
 
 
 def test_rows_for_sdt_and_sdt_bios(results):
@@ -49,5 +49,5 @@ def test_published_numbers_are_the_seed_table(results):
 
 def test_histories_have_loss_curves(results):
     for variant in ("SDT", "SDT + bios"):
-        (history, *_) = results["histories"][variant]
+        history = results["histories"][f"iemocap|{variant}|0"]
         assert history and all("train_total" in h and "dev_weighted_f1" in h for h in history)

@@ -6,6 +6,7 @@ from sklearn.metrics import f1_score
 
 from conftest import require_dataset
 from erc_lib.data import load_dataset
+from erc_lib.metrics import majority_baseline
 
 VARIANTS = {"MiSTER-E", "speech expert alone", "text expert alone", "multimodal expert alone", "monolithic",
             "feat-MoE", "No-Loss-MoE"}
@@ -14,7 +15,7 @@ VARIANTS = {"MiSTER-E", "speech expert alone", "text expert alone", "multimodal 
 @pytest.fixture(scope="module")
 def results(notebook_results):
     require_dataset("mosi")
-    res = notebook_results("06_mister_e")
+    res = notebook_results("06_mister_e_mosi")
     assert res["parameters"]["smoke"] is True and res["parameters"]["dataset"] == "mosi"
     return res
 
@@ -38,7 +39,10 @@ def test_rows_for_every_variant_and_split(results):
 
 def test_metrics_within_tolerances(results):
     baseline = best_constant_baseline()
-    assert baseline == pytest.approx(max(results["baselines_test_weighted_f1"].values()), abs=1e-6)
+    data = load_dataset("mosi")
+    y_test = np.concatenate([d.labels for d in data.splits["test"]])
+    floor = majority_baseline(data.train_labels(), y_test, data.label_names)["weighted_f1"]
+    assert results["baseline_majority"] == pytest.approx(floor, abs=1e-6) and floor <= baseline
     test = {r["variant"]: r for r in results["rows"] if r["split"] == "test"}
     # models that read the (strong) bc-LSTM text features clear the best constant predictor by a margin
     for v in ("MiSTER-E", "text expert alone", "multimodal expert alone", "monolithic", "feat-MoE", "No-Loss-MoE"):
@@ -54,7 +58,7 @@ def test_gate_weights_and_logged_loss_terms(results):
         assert all(0 <= w <= 1 for w in mean.values())
     case = results["case_dialogue"]
     assert case and all(abs(sum(float(u[f"β {e}"]) for e in ("speech", "text", "multimodal")) - 1) < 0.02 for u in case)
-    history = results["histories"]["MiSTER-E|0"]
+    history = results["histories"]["mosi|MiSTER-E|0"]
     assert {"train_focal_mix", "train_focal_speech", "train_focal_text", "train_focal_multimodal", "train_contrastive",
             "train_kl", "train_total"} <= set(history[0])
     row = next(r for r in results["rows"] if r["variant"] == "MiSTER-E" and r["split"] == "test")

@@ -417,3 +417,68 @@ def speaker_cv(features: np.ndarray, labels: Sequence, speakers: Sequence, label
     return {"folds": folds, "weighted_f1": folds.weighted_f1.mean(), "weighted_f1_std": folds.weighted_f1.std(),
             "accuracy": folds.accuracy.mean(), "accuracy_std": folds.accuracy.std(),
             "confusion": pooled["confusion"], "pooled": pooled, "y_true": y, "y_pred": y_pred}
+
+
+# ----------------------------------------------------------------------------- the notebook-02 study
+def audio_study(files: pd.DataFrame, feature_sets: Sequence[str], C_grid: Sequence[float] = (0.01, 0.1, 1.0),
+                n_jobs: int = -1, timing_files: int = 100) -> dict:
+    """Compare openSMILE feature sets on labelled files (notebook 02, Part 1).
+
+    For every set: functionals of all files (:func:`extract_functionals`, parallel, cached), a
+    fresh single-process timing of ``timing_files`` files spread over the list
+    (:func:`time_extraction`), and the leave-one-speaker-out classifier (:func:`speaker_cv`).
+
+    Args:
+        files: ``path``, ``speaker``, ``emotion`` columns (e.g. :func:`load_emodb`).
+        feature_sets: openSMILE set names.
+
+    Returns:
+        ``{"features": {set: DataFrame}, "timings": DataFrame, "cv": {set: speaker_cv result},
+        "summary": DataFrame (one row per set: dim, mean/std weighted F1 and accuracy over folds,
+        formatted "weighted F1"/"accuracy", pooled weighted F1, C chosen, seconds per audio second),
+        "rows": one result row per set and held-out speaker, "majority_share" (percent),
+        "emotions" (sorted), "best" (set with the best mean weighted F1)}``.
+    """
+    emotions = sorted(files.emotion.unique())
+    picks = np.linspace(0, len(files) - 1, min(timing_files, len(files))).astype(int)
+    timing_paths = files.path.iloc[picks].tolist()
+    features, timings, cv, summary, rows = {}, [], {}, [], []
+    for fs in feature_sets:
+        X = extract_functionals(files.path.tolist(), fs, n_jobs=n_jobs)
+        features[fs] = X
+        t = time_extraction(timing_paths, fs)
+        t.update(dim=X.shape[1], expected_dim=FEATURE_DIMS.get(feature_set(fs).name), cached=X.attrs["from_cache"],
+                 all_files_seconds=X.attrs["seconds"])
+        timings.append(t)
+        cv[fs] = result = speaker_cv(X.values, files.emotion, files.speaker, emotions, C_grid=C_grid)
+        rows += [{"dataset": "emodb", "model": "linear SVM (audio only)", "variant": fs, "seed": 0,
+                  "split": "speaker_fold", "fold": f.speaker, "weighted_f1": f.weighted_f1, "accuracy": f.accuracy,
+                  "macro_f1": f.macro_f1, "C": f.C, "n": int(f.n)} for _, f in result["folds"].iterrows()]
+        summary.append({"feature_set": fs, "dim": X.shape[1], "weighted_f1_mean": result["weighted_f1"],
+                        "weighted_f1_std": result["weighted_f1_std"], "accuracy_mean": result["accuracy"],
+                        "accuracy_std": result["accuracy_std"], "pooled_weighted_f1": result["pooled"]["weighted_f1"],
+                        "folds": len(result["folds"]),
+                        "C chosen": ", ".join(f"{c:g}" for c in sorted(result["folds"].C.unique())),
+                        "seconds_per_audio_second": t["seconds_per_audio_second"]})
+    table = pd.DataFrame(summary)
+    for m in ("weighted_f1", "accuracy"):
+        table[m.replace("_", " ").replace("f1", "F1")] = [f"{a:.2f} ± {b:.2f}" for a, b in
+                                                          zip(table[f"{m}_mean"], table[f"{m}_std"])]
+    timing_table = pd.DataFrame(timings)[["feature_set", "dim", "expected_dim", "files", "audio_seconds", "seconds",
+                                          "seconds_per_audio_second", "files_per_second", "cached", "all_files_seconds"]]
+    return {"features": features, "timings": timing_table, "cv": cv, "summary": table, "rows": rows,
+            "majority_share": 100 * files.emotion.value_counts(normalize=True).max(), "emotions": emotions,
+            "best": table.sort_values("weighted_f1_mean", ascending=False).feature_set.iloc[0]}
+
+
+def projection_2d(features: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Standardised features projected to 2-D: ``{"PCA": (n, 2), "t-SNE": (n, 2)}`` (scikit-learn;
+    t-SNE perplexity ``min(30, n / 4)``, PCA initialisation, seeded)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    Z = StandardScaler().fit_transform(features)
+    return {"PCA": PCA(n_components=2, random_state=seed).fit_transform(Z),
+            "t-SNE": TSNE(n_components=2, perplexity=min(30, len(Z) // 4), init="pca",
+                          random_state=seed).fit_transform(Z)}

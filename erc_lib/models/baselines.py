@@ -141,7 +141,7 @@ class ContextBiGRU(nn.Module):
 
     def forward(self, batch) -> dict[str, torch.Tensor]:
         x = self.input_dropout(torch.cat([batch.features[m] for m in self.modalities], dim=-1))
-        lengths = batch.mask.sum(1).cpu()
+        lengths = batch.cpu_lengths() if hasattr(batch, "cpu_lengths") else batch.mask.sum(1).cpu()  # no device sync
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         h, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=x.shape[1])
         return {"logits": self.classifier(self.dropout(h))}

@@ -89,9 +89,14 @@ class CoMPMBatch:
     history_attention: torch.Tensor | None = None
     dialogue_ids: list[str] = field(default_factory=list)
 
-    def to(self, device) -> "CoMPMBatch":
-        move = lambda x: x.to(device) if isinstance(x, torch.Tensor) else x
+    def to(self, device, non_blocking: bool = False) -> "CoMPMBatch":
+        """The batch on ``device``; ``non_blocking=True`` copies asynchronously from pinned memory."""
+        move = lambda x: x.to(device, non_blocking=non_blocking) if isinstance(x, torch.Tensor) else x
         return CoMPMBatch(**{k: move(v) for k, v in self.__dict__.items()})
+
+    def pin_memory(self) -> "CoMPMBatch":
+        """The batch in page-locked memory (called by ``DataLoader(pin_memory=True)``)."""
+        return CoMPMBatch(**{k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in self.__dict__.items()})
 
     @property
     def n_utterances(self) -> int:
@@ -369,7 +374,9 @@ class FrozenContext(nn.Module):
 
     def forward(self, batch: CoMPMBatch) -> torch.Tensor:
         x = batch.features
-        if batch.speakers.max() >= self.speaker.num_embeddings:
+        # Checked where it is free (CPU tensors); on a GPU the embedding's own bounds check
+        # asserts instead, so the hot path never waits for the device.
+        if batch.speakers.device.type == "cpu" and batch.speakers.max() >= self.speaker.num_embeddings:
             raise ValueError(f"speaker tag {int(batch.speakers.max())} >= n_speaker_tags {self.speaker.num_embeddings}")
         h = self.project(self.dropout(x)) + self.speaker(batch.speakers) + self.position(x.shape[1])
         h = self.transformer(self.dropout(h), mask=causal_mask(x.shape[1], x.device),

@@ -147,10 +147,14 @@ class ContextAdditionNetwork(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, n_classes)
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: torch.Tensor, mask: torch.Tensor,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``lengths``: optional ``(batch,)`` int64 CPU tensor of real utterances per dialogue
+        (``DialogueBatch.cpu_lengths()``); without it they are read from ``mask`` (a device
+        sync on a GPU)."""
         e = features * mask.unsqueeze(-1)
         x = sum(torch.relu(conv(e.transpose(1, 2))) for conv in self.inception).transpose(1, 2)
-        lengths = mask.sum(1).cpu()
+        lengths = lengths if lengths is not None else mask.sum(1).cpu()
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         context, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=x.shape[1])
         h = (context + self.residual(e)) * mask.unsqueeze(-1)
@@ -286,8 +290,9 @@ class MiSTERE(nn.Module):
         mask, v = batch.mask, self.config.variant
         out: dict[str, torch.Tensor] = {}
         reps = {}
+        lengths = batch.cpu_lengths() if hasattr(batch, "cpu_lengths") else None  # CPU side: no device sync
         for m in self.unimodal:                                   # Eq. 3-4
-            reps[m], out[f"logits_{m}"] = self.cans[m](self._features(batch, m), mask)
+            reps[m], out[f"logits_{m}"] = self.cans[m](self._features(batch, m), mask, lengths)
         if self.fusion is not None:                               # Eq. 5-9
             inputs = ((reps["speech"], reps["text"]) if v == "monolithic"
                       else (self._features(batch, "speech"), self._features(batch, "text")))
@@ -407,6 +412,48 @@ def expert_head_rows(data, fits: dict, label: str = "mister_e", model_name: str 
                          "seed": seed, "split": "test", "weighted_f1": m["weighted_f1"], "accuracy": m["accuracy"],
                          "macro_f1": m["macro_f1"], "per_class_f1": m["per_class_f1"], "best_epoch": fit.best_epoch})
     return rows
+
+
+#: The comparison rows of the paper (Fig. 5b, Sec. 4.5, 4.7): row label -> MiSTERE variant.
+MISTER_E_ROWS = {"MiSTER-E": "mister_e", "speech expert alone": "speech", "text expert alone": "text",
+                 "multimodal expert alone": "multimodal", "monolithic": "monolithic", "feat-MoE": "feat_moe",
+                 "No-Loss-MoE": "no_loss_moe"}
+
+
+def gate_weights(experiment, variants=("MiSTER-E", "feat-MoE", "No-Loss-MoE")):
+    """Per-utterance test gate weights of the gated ``variants`` at each run's dev-selected
+    epoch, as a long DataFrame: ``variant``, ``seed``, ``expert``, ``gate weight`` (Fig. 5a)."""
+    import pandas as pd
+
+    frames = [pd.DataFrame(f.test_outputs["gate"], columns=list(EXPERTS)).assign(variant=v, seed=s)
+              for (_, v, s), f in experiment.fits.items() if v in variants and f.test_outputs["gate"].shape[1] == 3]
+    if not frames:
+        return pd.DataFrame(columns=["variant", "seed", "expert", "gate weight"])
+    return pd.concat(frames).melt(id_vars=["variant", "seed"], var_name="expert", value_name="gate weight")
+
+
+def case_dialogue(fit, data):
+    """The test dialogue whose gate weights vary most, utterance by utterance (Fig. 6 / 9): each
+    expert's prediction, the mixture's, the truth and the weights β. Returns ``(dialogue_id,
+    DataFrame)``; raises KeyError when ``fit`` has no per-expert outputs (not a gated model)."""
+    import numpy as np
+    import pandas as pd
+
+    out = fit.test_outputs
+    lengths = [len(d) for d in data.splits["test"]]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    spread = [out["gate"][a:b].std(0).sum() if b - a > 1 else 0.0 for a, b in zip(starts[:-1], starts[1:])]
+    pick = int(np.argmax(spread))
+    a, b = starts[pick], starts[pick + 1]
+    names = np.array(data.label_names)
+    table = pd.DataFrame({"utterance": np.arange(1, b - a + 1),
+                          **{f"{e} expert": names[out[f"logits_{e}"][a:b].argmax(-1)] for e in EXPERTS},
+                          "MiSTER-E": names[out["y_pred"][a:b]], "true": names[out["y_true"][a:b]],
+                          **{f"β {e}": out["gate"][a:b, i].round(2) for i, e in enumerate(EXPERTS)}})
+    texts = data.splits["test"][pick].texts
+    if any(texts):
+        table.insert(1, "text", [t[:60] for t in texts])
+    return data.splits["test"][pick].dialogue_id, table
 
 
 #: Search space of :mod:`erc_lib.tune` (see :data:`erc_lib.models.sdt.SEARCH_SPACE` for the format).

@@ -200,16 +200,22 @@ class SDT(nn.Module):
         if self.speaker_roles is None:
             return batch.speakers
         ids = batch.global_speakers.clamp(min=0)
-        if int(ids.max()) >= len(self.speaker_roles):
+        if ids.device.type == "cpu" and int(ids.max()) >= len(self.speaker_roles):  # free on CPU; see speaker_encoding
             raise ValueError(f"speaker id {int(ids.max())} has no role ({len(self.speaker_roles)} known); build the "
                              "model with the same dataset (build_sdt) that the batches come from")
         return self.speaker_roles[ids]
 
     def speaker_encoding(self, batch) -> torch.Tensor:
-        """SE ``(batch, L, d_model)``: ``V_s(s)`` (+ ``W h_desc`` with bios), padding -> pad slot."""
+        """SE ``(batch, L, d_model)``: ``V_s(s)`` (+ ``W h_desc`` with bios), padding -> pad slot.
+
+        The speaker-index range is checked on CPU tensors only, where reading the maximum is
+        free; on a GPU it would stall every step, and :func:`build_sdt` sizes ``n_speakers``
+        and the roles from the dataset, so an index out of range there can only come from
+        a model built for other data (the embedding lookup then fails with a device assert).
+        """
         n = self.config.n_speakers
         index = self.speaker_index(batch)
-        if int(index.max()) >= n:
+        if index.device.type == "cpu" and int(index.max()) >= n:
             raise ValueError(f"speaker index {int(index.max())} >= n_speakers={n}; raise n_speakers")
         speakers = index.masked_fill(~batch.mask, n)
         se = self.speaker_embedding(speakers)
@@ -329,6 +335,22 @@ def sdt_ablation_variants(modalities: str, full_ablation: bool = True) -> dict[s
     variants[f"{label(codes)} fused loss only"] = {"modalities": codes, "self_distillation": False,
                                                     "gammas": (1.0, 0.0, 0.0)}
     return variants
+
+
+def student_rows(experiment, label_names: list[str]) -> list[dict]:
+    """Each run's student heads (the per-modality classifiers) scored alone on test at the
+    run's dev-selected epoch (the question of the seed report's Tables 9 / 11): one row per
+    dataset, variant, student modality and seed with ``weighted_f1``."""
+    from ..metrics import classification_metrics
+
+    rows = []
+    for (dataset, variant, seed), fit in experiment.fits.items():
+        y = fit.test_outputs["y_true"]
+        for key in sorted(k for k in fit.test_outputs if k.startswith("logits_")):
+            f1 = classification_metrics(y, fit.test_outputs[key].argmax(-1), label_names)["weighted_f1"]
+            rows.append({"dataset": dataset, "variant": variant, "student": key[len("logits_"):], "seed": seed,
+                         "weighted_f1": f1})
+    return rows
 
 
 #: Search space of :mod:`erc_lib.tune` (same budget for every model): ``model`` entries are

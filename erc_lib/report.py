@@ -1,0 +1,477 @@
+"""The full reproduction report: run the numbered notebooks from one YAML file, skip those whose
+inputs did not change, and render one self-contained HTML report; plus the front page's tables
+(``notebooks/99_report.ipynb`` only calls the functions below).
+
+    python -m erc_lib.report --config configs/full.yaml [--device cuda] [--only 03,05] [--force]
+                             [--notebooks-dir DIR] [--out reports] [--screenshot report.png]
+
+State (``<out>/state.json``, written atomically after every run) keeps each run's fingerprint at
+its last successful run: a stopped runner, started again, redoes only the unfinished runs.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import papermill as pm
+import yaml
+
+from .paths import REPO_ROOT, data_dir, figures_dir, results_dir, write_json
+from .results import IncompleteResultsError, read_results, summarize
+
+REPORT_NOTEBOOK = "99_report"
+TEST_SELECTED = ("03_sdt", "06_mister_e")  # results whose authors selected epochs on test
+VERDICT_COLOURS = {"holds": "#d4edda", "not confirmed": "#fff3cd", "contradicted": "#f8d7da",
+                   "inconclusive": "#e2e3e5"}
+_WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+class ConfigError(ValueError):
+    """The report config is missing or wrong (unknown notebook, unknown parameter, bad value)."""
+
+
+@dataclass
+class Run:
+    """One notebook execution of the config: ``name`` names ``<out>/<name>.ipynb``."""
+
+    notebook: str
+    parameters: dict = field(default_factory=dict)
+    name: str = ""
+
+
+# ---------------------------------------------------------------- config and validation
+def notebook_parameters(path: str | Path) -> set[str]:
+    """The names assigned in the notebook's ``parameters`` cell, read by ``papermill.inspect_notebook``
+    and, for the lines its parser skips (a comment containing ``=``), by Python's ``ast``.
+    Raises ``FileNotFoundError`` for a missing notebook."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    names = set(pm.inspect_notebook(str(path)))
+    for cell in nbformat.read(path, as_version=4).cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def load_config(path: str | Path, notebooks_dir: str | Path, device: str | None = None) -> list[Run]:
+    """Read the YAML config and return its runs, validated, ``99_report`` last.
+
+    Args:
+        path: YAML with ``device`` (optional) and ``runs: [{notebook, parameters, name}]``; a run
+            writes ``<notebook>[_<dataset>].ipynb`` (``name`` overrides).
+        notebooks_dir: where ``<notebook>.ipynb`` live.
+        device: overrides the config's ``device``; injected only into notebooks that have one.
+            ``99_report`` gets ``expected`` (the other runs' names) when it has that parameter.
+    Raises:
+        ConfigError: missing file, bad YAML layout, unknown notebook, unknown parameters (listed
+            per run), two runs with the same output name.
+        erc_lib.runtime.DeviceError: ``cuda`` asked for on a machine without it.
+    """
+    path, notebooks_dir = Path(path), Path(notebooks_dir)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist (see configs/*.yaml)")
+    config = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(config.get("runs"), list) or not config["runs"]:
+        raise ConfigError(f"{path}: expected a non-empty list under 'runs:'")
+    device = device or config.get("device")
+    runs, problems = [], []
+    for i, entry in enumerate(config["runs"]):
+        if not isinstance(entry, dict) or "notebook" not in entry or not isinstance(entry.get("parameters") or {}, dict):
+            raise ConfigError(f"{path}: run {i + 1} must be a mapping with 'notebook' and 'parameters' (a mapping)")
+        nb_path = notebooks_dir / f"{entry['notebook']}.ipynb"
+        if not nb_path.exists():
+            known = sorted(p.stem for p in notebooks_dir.glob("*.ipynb"))
+            raise ConfigError(f"{path}: run {i + 1}: no notebook {nb_path} (notebooks: {known})")
+        params, names = dict(entry.get("parameters") or {}), notebook_parameters(nb_path)
+        unknown = sorted(set(params) - names)
+        if unknown:
+            problems.append(f"run {i + 1} ({entry['notebook']}): unknown {unknown}; its parameters: {sorted(names)}")
+        if device is not None and "device" in names:
+            params["device"] = device
+        suffix = f"_{params['dataset']}" if "dataset" in (entry.get("parameters") or {}) else ""
+        runs.append(Run(entry["notebook"], params, str(entry.get("name") or entry["notebook"] + suffix)))
+    if problems:
+        raise ConfigError(f"{path}: parameters that the notebooks do not have:\n  - " + "\n  - ".join(problems))
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: two runs write the same report {sorted({n for n in names if names.count(n) > 1})}; "
+                          "give them different datasets or a 'name:'")
+    if device is not None:
+        from .runtime import resolve_device  # a clear DeviceError now, not in every notebook
+        resolve_device(device)
+    for run in runs:
+        if run.notebook == REPORT_NOTEBOOK and "expected" in notebook_parameters(notebooks_dir / f"{run.notebook}.ipynb"):
+            run.parameters.setdefault("expected", [r.name for r in runs if r.notebook != REPORT_NOTEBOOK])
+    return [r for r in runs if r.notebook != REPORT_NOTEBOOK] + [r for r in runs if r.notebook == REPORT_NOTEBOOK]
+
+
+def select_runs(runs: list[Run], only: str | None) -> list[Run]:
+    """The runs named by ``only`` (comma-separated notebook numbers, notebook or run names,
+    ``"03,05"``), plus ``99_report``; all runs when ``only`` is empty.
+    Raises ConfigError for a selector that matches no run."""
+    if not only:
+        return list(runs)
+    wanted = {s.strip() for s in only.split(",") if s.strip()}
+    keys = lambda r: {r.notebook.split("_")[0], r.notebook, r.name}  # noqa: E731
+    unmatched = sorted(w for w in wanted if not any(w in keys(r) for r in runs))
+    if unmatched:
+        raise ConfigError(f"--only {only}: {unmatched} match no run (runs: {[r.name for r in runs]})")
+    return [r for r in runs if keys(r) & wanted or r.notebook == REPORT_NOTEBOOK]
+
+
+# ---------------------------------------------------------------- fingerprints and running
+def code_files() -> list[Path]:
+    """The code and settings every notebook depends on: ``erc_lib/**/*.py``,
+    ``configs/defaults.yaml`` and ``configs/tuned/*.yaml``."""
+    files = sorted(REPO_ROOT.glob("erc_lib/**/*.py")) + sorted((REPO_ROOT / "configs" / "tuned").glob("*.yaml"))
+    defaults = REPO_ROOT / "configs" / "defaults.yaml"
+    return files + ([defaults] if defaults.exists() else [])
+
+
+def _stat_files(folder: Path, pattern: str = "**/*") -> list[tuple[str, int, int]]:
+    return [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.glob(pattern)) if p.is_file()] if folder.exists() else []
+
+
+def fingerprint(run: Run, notebook_path: Path) -> str:
+    """sha256 over the notebook's bytes, the run's parameters (JSON), :func:`code_files`, and the
+    size and mtime of every file under ``ERC_DATA_DIR``; for ``99_report`` also the results JSON
+    and figures it reads."""
+    h = hashlib.sha256()
+    for label, data in [("notebook", notebook_path.read_bytes()),
+                        ("parameters", json.dumps(run.parameters, sort_keys=True, default=str).encode())]:
+        h.update(label.encode() + b"\0" + data + b"\0")
+    for p in code_files():
+        h.update(str(p).encode() + b"\0" + p.read_bytes() + b"\0")
+    stats = _stat_files(data_dir())
+    if run.notebook == REPORT_NOTEBOOK:
+        stats += _stat_files(results_dir(), "*.json") + _stat_files(figures_dir(), "*.png")
+    h.update(json.dumps(stats).encode())
+    return h.hexdigest()
+
+
+def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, force: bool = False,
+            log=lambda line: print(line, flush=True)) -> dict[str, dict]:
+    """Execute ``runs`` in order with papermill (kernel python3, ``ERC_PROGRESS=text``), writing
+    ``<out>/<name>.ipynb``; skip a run whose fingerprint equals that of its last successful run
+    (unless ``force``). A failing run is recorded with its error and the next one runs.
+    Returns the state: run name -> {status ok|failed|running, fingerprint, seconds, error, ...}."""
+    notebooks_dir, out_dir = Path(notebooks_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    os.environ["ERC_PROGRESS"] = "text"
+    for i, run in enumerate(runs, 1):
+        tag, nb_path, out_path = f"[{i}/{len(runs)}] {run.name}", notebooks_dir / f"{run.notebook}.ipynb", out_dir / f"{run.name}.ipynb"
+        fp, last = fingerprint(run, nb_path), state.get(run.name, {})
+        if not force and last.get("status") == "ok" and last.get("fingerprint") == fp and out_path.exists():
+            log(f"{tag}: skipped (unchanged since {last.get('finished')}; --force reruns it)")
+            continue
+        log(f"{tag}: start")
+        entry = {"notebook": run.notebook, "parameters": run.parameters, "status": "running", "fingerprint": None,
+                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        state[run.name] = entry
+        write_json(state_path, state)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(nb_path), str(out_path), parameters=run.parameters, kernel_name="python3",
+                                progress_bar=False, cwd=str(notebooks_dir))
+            entry.update(status="ok", fingerprint=fp, error=None)
+        except Exception as e:  # noqa: BLE001 - every failure is reported and the next run starts
+            ename, evalue = getattr(e, "ename", type(e).__name__), getattr(e, "evalue", str(e))
+            entry.update(status="failed", error=f"{ename}: {str(evalue).strip()[:500]}")
+        entry.update(seconds=round(time.perf_counter() - t0, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+        write_json(state_path, state)
+        err = f" - {entry['error']}" if entry["error"] else ""
+        log(f"{tag}: {entry['status']} in {_duration(entry['seconds'])}{err}")
+    return state
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+# ---------------------------------------------------------------- HTML
+def _clean_cells(cells: list) -> list:
+    """Drop papermill's error banners and, from code outputs, errors, stderr and widgets."""
+    kept = []
+    for cell in cells:
+        if "papermill-error-cell-tag" in cell.metadata.get("tags", []):
+            continue
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if o.output_type != "error"
+                            and not (o.output_type == "stream" and o.name == "stderr")
+                            and _WIDGET not in o.get("data", {})]
+        kept.append(cell)
+    return kept
+
+
+def build_html(runs: list[Run], out_dir: str | Path, state: dict) -> Path:
+    """Merge ``99_report`` (front page, then the list of runs) and every executed notebook of
+    ``runs`` into one notebook, a heading cell per notebook (its title, the run's parameters and
+    status), and render ``<out>/report.html`` with nbconvert: no code, no prompts, images embedded,
+    no stderr / progress-bar / widget output, no traceback (a failed run shows a short red note
+    with its error). Returns the HTML path."""
+    from nbconvert import HTMLExporter
+
+    out_dir, cells, metadata = Path(out_dir), [], {}
+    ordered = [r for r in runs if r.notebook == REPORT_NOTEBOOK] + [r for r in runs if r.notebook != REPORT_NOTEBOOK]
+    listing = "## Runs in this report\n\n" + "\n".join(f"- `{r.name}`: {_status(state.get(r.name, {}))}" for r in ordered)
+    if not ordered or ordered[0].notebook != REPORT_NOTEBOOK:
+        cells.append(nbformat.v4.new_markdown_cell("# Reproduction report\n\n" + listing))
+    for run in ordered:
+        path, info = out_dir / f"{run.name}.ipynb", state.get(run.name, {})
+        nb = nbformat.read(path, as_version=4) if path.exists() else nbformat.v4.new_notebook()
+        body = _clean_cells(nb.cells)
+        title, intro = f"# {run.name}", []
+        if body and body[0].cell_type == "markdown" and body[0].source.startswith("# "):
+            first, _, rest = body.pop(0).source.partition("\n")
+            title = first + ("" if run.name == run.notebook else f" · {run.name}")
+            intro = [nbformat.v4.new_markdown_cell(rest)] if rest.strip() else []
+        if run.notebook == REPORT_NOTEBOOK:
+            cells += [nbformat.v4.new_markdown_cell(title), *intro, nbformat.v4.new_markdown_cell(listing)]
+        else:
+            params = ", ".join(f"{k}={v}" for k, v in run.parameters.items()) or "defaults"
+            cells.append(nbformat.v4.new_markdown_cell(
+                f"---\n{title}\n\nnotebook `{run.notebook}` · parameters: {params} · {_status(info)}"))
+            if info.get("status") == "failed":
+                cells.append(nbformat.v4.new_markdown_cell(
+                    f'<div style="color:#a00;border:2px solid #a00;padding:0.5em">This notebook failed: '
+                    f'{_escape(info.get("error") or "")}. Its outputs up to the failing cell follow.</div>'))
+            cells += intro
+        if not path.exists():
+            cells.append(nbformat.v4.new_markdown_cell("*No executed notebook: this run has not run yet.*"))
+        metadata = metadata or {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}
+        cells += body
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i}"
+    merged = nbformat.v4.new_notebook(cells=cells, metadata=metadata)
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True)
+    text, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": "Reproduction report"}})
+    html = out_dir / "report.html"
+    html.write_text(text, encoding="utf-8")
+    return html
+
+
+def _status(info: dict) -> str:
+    took = f" in {_duration(info['seconds'])}, finished {info['finished']}" if info.get("seconds") is not None else ""
+    error = f" (`{info['error'].replace('`', chr(39))}`)" if info.get("error") else ""
+    return f"**{info.get('status', 'not run')}**{took}{error}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def screenshot(html: str | Path, png: str | Path, width: int = 1400, height: int = 3000) -> Path:
+    """Render ``html`` in headless Chromium (Debian's ``chromium``) into ``png``.
+    Raises ``FileNotFoundError`` when no chromium binary is on PATH, ``CalledProcessError`` on failure."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        raise FileNotFoundError("no chromium on PATH (Debian: apt-get install -y chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", f"--screenshot={Path(png).resolve()}",
+                        f"--window-size={width},{height}", Path(html).resolve().as_uri()],
+                       check=True, capture_output=True, timeout=120)
+    return Path(png)
+
+
+# ---------------------------------------------------------------- front page (99_report)
+def load_results(expected: list[str] = ()) -> tuple[dict[str, dict], pd.DataFrame]:
+    """Every finished ``results/*.json`` (not ``claims``, not ``*.previous``), and a table
+    (columns results, problem) of files that are incomplete or unreadable and of ``expected``
+    names that have no file."""
+    results, problems = {}, []
+    names = sorted(p.stem for p in results_dir().glob("*.json") if p.stem != "claims" and not p.stem.endswith(".previous"))
+    for name in names:
+        try:
+            results[name] = read_results(name)
+        except (IncompleteResultsError, ValueError) as e:
+            problems.append({"results": name, "problem": str(e)})
+    problems += [{"results": n, "problem": "no results file: its notebook has not run, or failed"}
+                 for n in expected if n not in names]
+    return results, pd.DataFrame(problems, columns=["results", "problem"])
+
+
+def _mean_std(d: dict | None) -> str:
+    if not d or d.get("mean") is None:
+        return "–"
+    label = f"{d['variant']}: " if d.get("variant") else ""
+    return f"{label}{d['mean']:.2f} ± {d.get('std') or 0:.2f} (n = {d.get('n_seeds', '?')})"
+
+
+def claims_frame(payload: dict) -> pd.DataFrame:
+    """The claims of ``results/claims.json`` as a table sorted by paper: claim, paper, published,
+    ours, baseline (same inputs), difference [95% CI], verdict, reason."""
+    rows = []
+    for c in payload.get("claims", []):
+        pub, comp = c.get("published") or {}, c.get("comparison") or {}
+        published = "–" if pub.get("value") is None else f"{pub['value']:.2f}"
+        diff = "–" if comp.get("difference") is None else \
+            f"{comp['difference']:+.2f} [{comp.get('ci_low', float('nan')):+.2f}, {comp.get('ci_high', float('nan')):+.2f}]"
+        rows.append({"claim": c.get("claim"), "paper": c.get("paper"),
+                     "published": f"{published} ({pub.get('source', 'no source')})", "ours": _mean_std(c.get("ours")),
+                     "baseline (same inputs)": _mean_std(c.get("baseline")), "difference [95% CI]": diff,
+                     "verdict": c.get("verdict"), "reason": c.get("reason")})
+    return pd.DataFrame(rows).sort_values("paper", kind="stable").reset_index(drop=True) if rows else pd.DataFrame()
+
+
+def style_table(df: pd.DataFrame, verdict_colours: bool = False):
+    """A Styler without the index, numbers to 2 decimals, left-aligned; with ``verdict_colours``
+    the ``verdict`` cells get a background per verdict (a second cue beside the word)."""
+    styler = df.style.hide(axis="index").format(precision=2).set_properties(**{"text-align": "left"})
+    styler = styler.set_table_styles([{"selector": "th", "props": "text-align: left"}])
+    if verdict_colours and "verdict" in df:
+        styler = styler.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, 'white')}", subset=["verdict"])
+    return styler
+
+
+_ROW_FIELDS = {"dataset", "model", "variant", "seed", "split", "weighted_f1", "accuracy", "macro_f1", "per_class_f1",
+               "best_epoch", "seconds", "train_utterances_per_second"}
+
+
+def measured_table(payload: dict) -> pd.DataFrame:
+    """Test weighted F1 (and accuracy) mean ± std over seeds per dataset / model / variant and any
+    extra row key that takes several values within one of them (e.g. ``window``); an empty frame
+    when the file has no test rows with seeds."""
+    rows = [r for r in payload.get("rows", []) if r.get("split") == "test" and "weighted_f1" in r and "seed" in r]
+    if not rows:
+        return pd.DataFrame()
+    base = ("dataset", "model", "variant")
+    scalar = {k for r in rows for k, v in r.items() if k not in _ROW_FIELDS and isinstance(v, (int, str))}
+    rows = [{**r, **{k: "–" for k in (*base, *scalar) if r.get(k) is None}} for r in rows]
+    groups = pd.DataFrame(rows).groupby(list(base))
+    extra = sorted(k for k in scalar if (groups[k].nunique() > 1).any())  # keys that tell runs apart, e.g. window
+    metrics = ("weighted_f1", "accuracy") if all("accuracy" in r for r in rows) else ("weighted_f1",)
+    df = summarize(rows, by=("dataset", "model", "variant", *extra), metrics=metrics)
+    keep = [c for c in ("dataset", "model", "variant", *extra, *metrics, "n_seeds") if c in df]
+    return df[keep].rename(columns={"weighted_f1": "test weighted F1", "accuracy": "test accuracy", "n_seeds": "seeds"})
+
+
+def figure_files(names: list[str]) -> dict[str, list[Path]]:
+    """The PNGs of ``figures_dir()`` per results name: a figure belongs to the longest name it
+    starts with, else to the first name with its number prefix (``05_window`` -> ``05_emonet``)."""
+    out = {n: [] for n in names}
+    for png in sorted(figures_dir().glob("*.png")):
+        direct = [n for n in names if png.stem == n or png.stem.startswith(n + "_")]
+        same = sorted(n for n in names if n.split("_")[0] == png.stem.split("_")[0])
+        owner = max(direct, key=len) if direct else (same[0] if same else None)
+        if owner:
+            out[owner].append(png)
+    return out
+
+
+def selection_inflation(results: dict[str, dict], prefixes: tuple[str, ...] = TEST_SELECTED):
+    """Test-set epoch selection, measured from the saved histories of the results whose names
+    start with ``prefixes``: per seed, test weighted F1 at the dev-selected epoch (the row's
+    ``best_epoch``) vs the best test epoch. Returns (per-seed table, mean per results/variant)."""
+    rows = []
+    for name, payload in sorted(results.items()):
+        if not name.startswith(prefixes):
+            continue
+        tests = [r for r in payload.get("rows", []) if r.get("split") == "test"]
+        for key, history in (payload.get("histories") or {}).items():
+            parts = key.split("|")
+            dataset, variant, seed = (parts[0] if len(parts) == 3 else None), parts[-2], int(parts[-1])
+            row = next((r for r in tests if r.get("variant") == variant and r.get("seed") == seed
+                        and dataset in (None, r.get("dataset"))), None)
+            epochs = [h for h in history if h.get("test_weighted_f1") is not None]
+            chosen = next((h for h in epochs if row and h.get("epoch") == row.get("best_epoch")), None)
+            if chosen is None:
+                continue
+            top = max(epochs, key=lambda h: h["test_weighted_f1"])
+            rows.append({"results": name, "dataset": dataset or row.get("dataset"), "variant": variant, "seed": seed,
+                         "dev-selected epoch": chosen["epoch"], "test wF1, dev-selected": chosen["test_weighted_f1"],
+                         "best test epoch": top["epoch"], "test wF1, test-selected": top["test_weighted_f1"],
+                         "inflation": top["test_weighted_f1"] - chosen["test_weighted_f1"]})
+    per_seed = pd.DataFrame(rows)
+    if per_seed.empty:
+        return per_seed, per_seed
+    mean = per_seed.groupby(["results", "dataset", "variant"], sort=False).agg(
+        **{"test wF1, dev-selected": ("test wF1, dev-selected", "mean"),
+           "test wF1, test-selected": ("test wF1, test-selected", "mean"),
+           "mean inflation": ("inflation", "mean"), "seeds": ("seed", "nunique")}).reset_index()
+    return per_seed, mean
+
+
+def plot_inflation(mean: pd.DataFrame):
+    """Horizontal bars of the mean inflation per results / variant; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(mean) + 1.2))
+    ax.barh([f"{r.results} · {r.variant}" for r in mean.itertuples()], mean["mean inflation"], color="#888")
+    ax.set_xlabel("test weighted F1 gained by choosing the epoch on test (points, mean over seeds)")
+    ax.set_ylabel("results file and variant")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def provenance_table(results: dict[str, dict]) -> pd.DataFrame:
+    """Per results file: device, start / end dates, wall time, parameters and package versions."""
+    rows = []
+    for name, p in sorted(results.items()):
+        env, wall = p.get("environment") or {}, p.get("wall_seconds")
+        packages = ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v)
+        rows.append({"results": name, "device": p.get("device") or (p.get("parameters") or {}).get("device"),
+                     "GPU": env.get("cuda_device") or "–", "started": p.get("started"), "written": p.get("written"),
+                     "wall time (min)": None if wall is None else round(wall / 60, 1),
+                     "parameters": ", ".join(f"{k}={v}" for k, v in (p.get("parameters") or {}).items()),
+                     "environment": f"Python {env.get('python', '?')}; {packages}"})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- command line
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module docstring). Returns 0 when every run succeeded, 1 when
+    one failed, 2 for a config error (printed before any work)."""
+    ap = argparse.ArgumentParser(prog="python -m erc_lib.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", required=True, help="YAML file with the runs (configs/smoke.yaml, full.yaml, gpu.yaml)")
+    ap.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
+    ap.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 03,05 (99_report always runs)")
+    ap.add_argument("--force", action="store_true", help="rerun runs whose inputs did not change")
+    ap.add_argument("--notebooks-dir", default=str(REPO_ROOT / "notebooks"))
+    ap.add_argument("--out", default="reports", help="folder for executed notebooks, state.json and report.html")
+    ap.add_argument("--screenshot", help="also render report.html in headless Chromium into this PNG")
+    args = ap.parse_args(argv)
+    try:
+        everything = load_config(args.config, args.notebooks_dir, args.device)
+        runs = select_runs(everything, args.only)
+    except (ConfigError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    state = run_all(runs, args.notebooks_dir, args.out, force=args.force)
+    html = build_html(everything, args.out, state)  # the report shows every run of the config
+    failed = [r.name for r in runs if state.get(r.name, {}).get("status") == "failed"]
+    print(f"report: {html} ({len(runs)} runs, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}; "
+          f"{_duration(time.perf_counter() - t0)})")
+    if args.screenshot:
+        print(f"screenshot: {screenshot(html, args.screenshot)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

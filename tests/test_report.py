@@ -1,0 +1,237 @@
+"""The report runner (erc_lib.report): config validation against the real notebooks, the runner
+on tiny throw-away notebooks (success, failure, skip-unchanged, resume, HTML), and the front
+page's tables on fake results files."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from erc_lib import report
+from erc_lib.paths import REPO_ROOT, write_json
+
+CONFIGS = ("smoke", "full", "gpu")
+NOTEBOOKS = REPO_ROOT / "notebooks"
+
+
+# ---------------------------------------------------------------- the real configs
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_names_only_real_parameters(name):
+    """Every key of configs/<name>.yaml is a parameter of its notebook (papermill only warns)."""
+    runs = report.load_config(REPO_ROOT / "configs" / f"{name}.yaml", NOTEBOOKS, device="cpu")
+    for run in runs:
+        names = report.notebook_parameters(NOTEBOOKS / f"{run.notebook}.ipynb")
+        assert set(run.parameters) <= names, (run.name, set(run.parameters) - names)
+    assert runs[-1].notebook == report.REPORT_NOTEBOOK
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_configs_cover_every_notebook(name):
+    config = yaml.safe_load((REPO_ROOT / "configs" / f"{name}.yaml").read_text())
+    numbered = {p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+    assert {r["notebook"] for r in config["runs"]} == numbered
+    if name == "smoke":
+        for r in config["runs"]:
+            if "smoke" in report.notebook_parameters(NOTEBOOKS / f"{r['notebook']}.ipynb"):
+                assert r["parameters"].get("smoke") is True, r
+    assert config["device"] == ("cuda" if name == "gpu" else "cpu")
+
+
+# ---------------------------------------------------------------- tiny notebooks
+def _notebook(path, parameters: str, body: str):
+    nb = new_notebook(cells=[new_markdown_cell(f"# {path.stem}"),
+                             new_code_cell(parameters, metadata={"tags": ["parameters"]}), new_code_cell(body)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """Tiny notebooks, a data folder, a stand-in code file, empty results/figures folders."""
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_ok.ipynb", 'x = 1  # a number\ndevice = "auto"',
+              'import sys\nprint("output:", x * 21, device)\nprint("noise on stderr", file=sys.stderr)')
+    _notebook(nbs / "02_fail.ipynb", "fail = True  # raise when True, x = 1 is not parsed by papermill",
+              'print("before the error")\nif fail:\n    raise ValueError("boom")')
+    shutil.copy(NOTEBOOKS / "99_report.ipynb", nbs / "99_report.ipynb")
+    for name in ("data", "results", "figures"):
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
+    (tmp_path / "data" / "d.txt").write_text("data")
+    monkeypatch.setenv("ERC_PROGRESS", "off")  # restored after the test (the runner sets it to text)
+    code = tmp_path / "code.py"
+    code.write_text("A = 1\n")
+    monkeypatch.setattr(report, "code_files", lambda: [code])
+    return tmp_path
+
+
+def _config(tmp_path, runs, device="cpu"):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"device": device, "runs": runs}))
+    return path
+
+
+def _main(sandbox, config, *extra):
+    return report.main(["--config", str(config), "--notebooks-dir", str(sandbox / "notebooks"),
+                        "--out", str(sandbox / "reports"), *extra])
+
+
+def test_unknown_parameter_notebook_and_config_are_clear_errors(sandbox):
+    nbs = sandbox / "notebooks"
+    assert report.notebook_parameters(nbs / "02_fail.ipynb") == {"fail"}  # comment with '=' still parsed
+    bad = _config(sandbox, [{"notebook": "01_ok", "parameters": {"x": 2, "y": 3, "z": 4}},
+                            {"notebook": "02_fail", "parameters": {"fial": False}}])
+    with pytest.raises(report.ConfigError) as e:
+        report.load_config(bad, nbs)
+    assert "run 1 (01_ok): unknown ['y', 'z']" in str(e.value) and "run 2 (02_fail): unknown ['fial']" in str(e.value)
+    with pytest.raises(report.ConfigError, match="no notebook"):
+        report.load_config(_config(sandbox, [{"notebook": "07_nope"}]), nbs)
+    with pytest.raises(report.ConfigError, match="does not exist"):
+        report.load_config(sandbox / "missing.yaml", nbs)
+    with pytest.raises(report.ConfigError, match="same report"):
+        report.load_config(_config(sandbox, [{"notebook": "01_ok"}, {"notebook": "01_ok", "parameters": {"x": 3}}]), nbs)
+    assert _main(sandbox, bad) == 2 and not (sandbox / "reports").exists()  # nothing ran
+
+
+def test_config_device_order_and_only(sandbox):
+    nbs = sandbox / "notebooks"
+    config = _config(sandbox, [{"notebook": "99_report"}, {"notebook": "01_ok", "parameters": {"x": 2}},
+                               {"notebook": "02_fail", "parameters": {}}])
+    runs = report.load_config(config, nbs, device="auto")
+    assert [r.name for r in runs] == ["01_ok", "02_fail", "99_report"]
+    assert runs[0].parameters == {"x": 2, "device": "auto"} and runs[1].parameters == {}  # only where it exists
+    assert runs[2].parameters == {"expected": ["01_ok", "02_fail"]}
+    assert [r.name for r in report.select_runs(runs, "02")] == ["02_fail", "99_report"]
+    with pytest.raises(report.ConfigError, match="match no run"):
+        report.select_runs(runs, "04")
+
+
+def test_fingerprint_follows_inputs(sandbox):
+    nb = sandbox / "notebooks" / "01_ok.ipynb"
+    run = report.Run("01_ok", {"x": 1}, "01_ok")
+    base = report.fingerprint(run, nb)
+    assert report.fingerprint(report.Run("01_ok", {"x": 1}, "01_ok"), nb) == base
+    assert report.fingerprint(report.Run("01_ok", {"x": 2}, "01_ok"), nb) != base
+    (sandbox / "code.py").write_text("A = 2\n")
+    assert report.fingerprint(run, nb) != base
+    base = report.fingerprint(run, nb)
+    (sandbox / "data" / "d.txt").write_text("more data")
+    assert report.fingerprint(run, nb) != base
+
+
+def test_failure_is_reported_others_run_and_html_is_clean(sandbox, capsys):
+    _fake_results(sandbox / "results")
+    config = _config(sandbox, [{"notebook": "02_fail", "parameters": {"fail": True}},
+                               {"notebook": "01_ok", "parameters": {"x": 2}}, {"notebook": "99_report"}])
+    assert _main(sandbox, config) == 1
+    out = capsys.readouterr().out
+    assert "02_fail: failed in" in out and "ValueError: boom" in out and "01_ok: ok in" in out
+    state = json.loads((sandbox / "reports" / "state.json").read_text())
+    assert state["02_fail"]["status"] == "failed" and state["02_fail"]["fingerprint"] is None
+    assert state["01_ok"]["status"] == state["99_report"]["status"] == "ok"
+    html = (sandbox / "reports" / "report.html").read_text()
+    assert "42 cpu" in html and "before the error" in html  # outputs, the device injected
+    for absent in ("x * 21", "import sys", "noise on stderr", "Traceback", "papermill-error-cell"):
+        assert absent not in html, absent
+    assert "This notebook failed: ValueError: boom" in html
+    assert html.index("Claims") < html.index("before the error") < html.index("42 cpu")  # front page first
+    assert "SDT beats its no-distillation variant" in html and "background-color: #d4edda" in html
+    assert "05_emonet" in html and "no results file" in html  # incomplete and expected-but-missing listed
+    assert "data:image/png;base64" in html  # the inflation plot, embedded
+
+
+def test_interrupted_run_resumes_and_unchanged_runs_are_skipped(sandbox, monkeypatch, capsys):
+    config = _config(sandbox, [{"notebook": "01_ok", "parameters": {"x": 2}},
+                               {"notebook": "02_fail", "parameters": {"fail": False}}])
+    real = report.pm.execute_notebook
+
+    def stop_at_second(path, *args, **kwargs):
+        if "02_fail" in str(path):
+            raise KeyboardInterrupt  # the runner is stopped in the middle of the second run
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(report.pm, "execute_notebook", stop_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        _main(sandbox, config)
+    state = json.loads((sandbox / "reports" / "state.json").read_text())
+    assert state["01_ok"]["status"] == "ok" and state["02_fail"]["status"] == "running"
+    monkeypatch.setattr(report.pm, "execute_notebook", real)
+    capsys.readouterr()
+    assert _main(sandbox, config) == 0
+    out = capsys.readouterr().out
+    assert "01_ok: skipped" in out and "02_fail: ok in" in out
+    assert _main(sandbox, config) == 0
+    assert capsys.readouterr().out.count("skipped") == 2
+    (sandbox / "reports" / "01_ok.ipynb").unlink()  # the executed notebook is gone: rerun
+    (sandbox / "code.py").write_text("A = 2\n")  # the library changed: rerun
+    assert _main(sandbox, config, "--only", "01") == 0
+    out = capsys.readouterr().out
+    assert "01_ok: ok in" in out and "02_fail" not in out.split("report:")[0]
+
+
+# ---------------------------------------------------------------- front page on fake results
+def _fake_results(folder):
+    history = [{"epoch": e, "dev_weighted_f1": d, "test_weighted_f1": t}
+               for e, d, t in [(1, 50.0, 60.0), (2, 70.0, 62.0), (3, 65.0, 66.0)]]
+    rows = []
+    for seed, (wf1, best) in enumerate([(62.0, 2), (64.0, 2)]):
+        for split in ("dev", "test"):
+            rows.append({"dataset": "mosi", "model": "SDT", "variant": "t+a", "seed": seed, "split": split,
+                         "weighted_f1": wf1 if split == "test" else 70.0, "accuracy": wf1 + 1, "best_epoch": best})
+    common = {"started": "2025-01-01T10:00:00+00:00", "written": "2025-01-01T10:30:00+00:00",
+              "environment": {"python": "3.11", "packages": {"torch": "2.13.0"}}}
+    write_json(folder / "03_sdt_mosi.json", {
+        "notebook": "03_sdt", "status": "complete", "parameters": {"dataset": "mosi", "seeds": 2}, "rows": rows,
+        "histories": {"mosi|t+a|0": history, "mosi|t+a|1": history[:2]}, "wall_seconds": 1800, "device": "cpu",
+        **common})
+    write_json(folder / "05_emonet.json", {"notebook": "05_emonet", "status": "running", "started": "x"})
+    write_json(folder / "claims.json", {"status": "complete", "claims": [
+        {"id": "b", "paper": "SDT", "claim": "SDT beats its no-distillation variant", "published": {"value": 66.6,
+         "source": "SDT Table 3"}, "ours": {"mean": 63.0, "std": 1.41, "n_seeds": 2, "variant": "t+a"},
+         "baseline": {"variant": "no KL", "mean": 62.0, "std": 0.5, "n_seeds": 2},
+         "comparison": {"difference": 1.0, "ci_low": -0.5, "ci_high": 2.5}, "verdict": "holds", "reason": "r"},
+        {"id": "a", "paper": "EmoNet", "claim": "speaker behaviour helps", "published": {"value": None, "source": "x"},
+         "ours": {"mean": 30.1, "std": 0.25, "n_seeds": 3}, "baseline": {}, "comparison": {},
+         "verdict": "inconclusive", "reason": "r"}]})
+
+
+def test_front_page_tables(tmp_path, monkeypatch):
+    for name in ("results", "figures"):
+        monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
+    _fake_results(tmp_path / "results")
+    for stem in ("03_sdt_mosi_curves", "03_sdt_iemocap_curves", "05_window", "07_other"):
+        (tmp_path / "figures").mkdir(exist_ok=True)
+        (tmp_path / "figures" / f"{stem}.png").write_bytes(b"png")
+    results, problems = report.load_results(expected=["03_sdt_mosi", "06_mister_e_mosi"])
+    assert list(results) == ["03_sdt_mosi"]
+    assert dict(zip(problems["results"], problems["problem"].str[:20])) == {
+        "05_emonet": str(tmp_path / "results" / "05_emonet.json")[:20], "06_mister_e_mosi": "no results file: its"}
+
+    claims = report.claims_frame(json.loads((tmp_path / "results" / "claims.json").read_text()))
+    assert list(claims["paper"]) == ["EmoNet", "SDT"]
+    sdt = claims.iloc[1]
+    assert (sdt["published"], sdt["ours"]) == ("66.60 (SDT Table 3)", "t+a: 63.00 ± 1.41 (n = 2)")
+    assert (sdt["difference [95% CI]"], claims.iloc[0]["published"]) == ("+1.00 [-0.50, +2.50]", "– (x)")
+    assert "background-color: #d4edda" in report.style_table(claims, verdict_colours=True).to_html()
+
+    table = report.measured_table(results["03_sdt_mosi"])
+    assert table.to_dict("records") == [{"dataset": "mosi", "model": "SDT", "variant": "t+a",
+                                         "test weighted F1": "63.00 ± 1.41", "test accuracy": "64.00 ± 1.41", "seeds": 2}]
+
+    per_seed, mean = report.selection_inflation(results)
+    assert per_seed[["seed", "best test epoch", "test wF1, test-selected", "inflation"]].values.tolist() == [
+        [0, 3, 66.0, 4.0], [1, 2, 62.0, 0.0]]
+    assert mean["mean inflation"].tolist() == [2.0] and mean["seeds"].tolist() == [2]
+
+    figs = report.figure_files(["03_sdt_mosi", "03_sdt_iemocap", "05_emonet"])
+    assert {k: [p.stem for p in v] for k, v in figs.items()} == {
+        "03_sdt_mosi": ["03_sdt_mosi_curves"], "03_sdt_iemocap": ["03_sdt_iemocap_curves"], "05_emonet": ["05_window"]}
+
+    prov = report.provenance_table(results).iloc[0]
+    assert (prov["device"], prov["wall time (min)"], prov["parameters"]) == ("cpu", 30.0, "dataset=mosi, seeds=2")
+    assert "torch 2.13.0" in prov["environment"]
