@@ -384,7 +384,7 @@ def _split_dev(dialogues: list[Dialogue], fraction: float, seed: int) -> tuple[l
 IEMOCAP_LABELS = ["happy", "sad", "neutral", "angry", "excited", "frustrated"]
 
 
-def load_iemocap(root: Path) -> ERCData:
+def load_iemocap(root: Path, trust_pickle: bool | None = None) -> ERCData:
     """IEMOCAP, 6 classes, from COSMIC's pickle: 108 / 12 / 31 dialogues, 7433 utterances.
 
     Speakers are named ``Ses0k_M`` / ``Ses0k_F`` (the actor of that session and gender), so
@@ -392,7 +392,7 @@ def load_iemocap(root: Path) -> ERCData:
     """
     path = _require(root / "iemocap" / "cosmic" / "iemocap.pkl",
                     "COSMIC's IEMOCAP pickle (declare-lab/conv-emotion, COSMIC/feature-extraction/iemocap/)")
-    speakers, labels, sentences, train_ids, test_ids, valid_ids = load_pickle(path)
+    speakers, labels, sentences, train_ids, test_ids, valid_ids = load_pickle(path, trust_pickle)
     splits = {}
     for split, ids in (("train", train_ids), ("dev", valid_ids), ("test", test_ids)):
         splits[split] = [
@@ -500,8 +500,27 @@ MOSI_NOTES = (
 
 
 def _read_feature_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    table = np.loadtxt(path, delimiter=",", dtype=np.float64, quotechar='"', ndmin=2)
+    """``(features, labels)`` of a bc-LSTM CSV (features, then the label as the last column).
+    Raises :class:`DataError` naming the file, row and column of a NaN / inf or unparsable value."""
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float64, quotechar='"', ndmin=2)
+    except ValueError as e:
+        raise DataError(f"{path}: not a numeric CSV ({e}); a damaged or wrong file? download it again") from None
+    bad = np.argwhere(~np.isfinite(table))
+    if len(bad):
+        row, col = bad[0]
+        raise DataError(f"MOSI: {path.name} row {row + 1} column {col + 1} is {table[row, col]} (NaN or inf; "
+                        f"{len(bad)} such values in {path}); the features must be finite: restore the file")
     return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def _check_finite_videos(audio: np.ndarray, lengths: np.ndarray, split: str, path: Path) -> None:
+    """Raise :class:`DataError` naming the split, video and utterance of a NaN / inf audio value."""
+    for i, n in enumerate(lengths):
+        bad = np.argwhere(~np.isfinite(audio[i, :n]))
+        if len(bad):
+            raise DataError(f"MOSI/{split}/dialogue '{split}_{i:02d}', utterance {bad[0][0]}, modality audio: NaN or "
+                            f"inf in {path}; the features must be finite: restore the file")
 
 
 def mosi_csv_order(pickle_audio: np.ndarray, csv_audio: np.ndarray, atol: float = 1e-3) -> np.ndarray:
@@ -521,7 +540,7 @@ def mosi_csv_order(pickle_audio: np.ndarray, csv_audio: np.ndarray, atol: float 
     return perm
 
 
-def load_mosi(root: Path, dev_videos: int = 10, seed: int = 0) -> ERCData:
+def load_mosi(root: Path, dev_videos: int = 10, seed: int = 0, trust_pickle: bool | None = None) -> ERCData:
     """CMU-MOSI with bc-LSTM features (audio 73-d, text 100-d, visual 100-d), binary.
 
     Each video is one dialogue with a single speaker. The pickle gives utterance order and
@@ -531,10 +550,11 @@ def load_mosi(root: Path, dev_videos: int = 10, seed: int = 0) -> ERCData:
     """
     base = root / "mosi" / "bclstm"
     what = "bc-LSTM MOSI features (soujanyaporia/multimodal-sentiment-analysis; CSVs from jayus71/multimodal-sentiment-analysis)"
-    audio_pkl = load_pickle(_require(base / "audio_2way.pickle", what))
+    audio_pkl = load_pickle(_require(base / "audio_2way.pickle", what), trust_pickle)
     tr_audio, tr_lab, te_audio, te_lab, _max_len, tr_len, te_len = audio_pkl
     per_split = {}
     for split, audio, lab, lengths in (("train", tr_audio, tr_lab, tr_len), ("test", te_audio, te_lab, te_len)):
+        _check_finite_videos(audio, lengths, split, base / "audio_2way.pickle")
         flat_audio = np.concatenate([audio[i, :n] for i, n in enumerate(lengths)])
         flat_lab = np.concatenate([lab[i, :n] for i, n in enumerate(lengths)]).astype(np.int64)
         csvs = {m: _read_feature_csv(_require(base / f"{m}_{split}.csv", what)) for m in ("audio", "text", "video")}
@@ -569,7 +589,8 @@ SDT_NOTES = ("The SDT authors' features (RoBERTa text, openSMILE audio, DenseFac
              "the authors had no dev split: ours is a fixed, seeded 10% of their train dialogues.")
 
 
-def load_sdt_pickle(path: Path, name: str, dev_fraction: float = 0.1, seed: int = 0) -> ERCData:
+def load_sdt_pickle(path: Path, name: str, dev_fraction: float = 0.1, seed: int = 0,
+                    trust_pickle: bool | None = None) -> ERCData:
     """Load the SDT authors' multimodal feature pickle (``iemocap-sdt`` or ``meld-sdt``).
 
     Format (latin1 pickle): ``(videoIDs, videoSpeakers, videoLabels, videoText, roberta2,
@@ -585,7 +606,7 @@ def load_sdt_pickle(path: Path, name: str, dev_fraction: float = 0.1, seed: int 
     if name not in SDT_DIMS:
         raise ValueError(f"unknown SDT dataset {name!r}; expected one of {list(SDT_DIMS)}")
     _require(path, "the SDT authors' feature pickle (Google Drive link in butterfliesss/SDT's README)")
-    content = load_pickle(path)
+    content = load_pickle(path, trust_pickle)
     expected_len = 12 if name == "iemocap-sdt" else 13
     if not isinstance(content, (tuple, list)) or len(content) not in (12, 13):
         raise DataError(f"{path}: expected a {expected_len}-tuple, got {type(content).__name__} of length {len(content)}")
@@ -620,27 +641,30 @@ def load_sdt_pickle(path: Path, name: str, dev_fraction: float = 0.1, seed: int 
 DATASETS = ("iemocap", "meld", "emorynlp", "mosi", "iemocap-sdt", "meld-sdt")
 
 
-def load_dataset(name: str, root: str | Path | None = None) -> ERCData:
+def load_dataset(name: str, root: str | Path | None = None, trust_pickle: bool | None = None) -> ERCData:
     """Load a dataset by name (one of :data:`DATASETS`) from ``root`` (default
-    :func:`erc_lib.paths.data_dir`, i.e. ``ERC_DATA_DIR``).
+    :func:`erc_lib.paths.data_dir`, i.e. ``ERC_DATA_DIR``). Pickles are read without running
+    code unless ``trust_pickle`` (or ``ERC_TRUST_PICKLES=1``) says they are trusted
+    (:func:`load_pickle`).
 
     Raises:
         ValueError: unknown name.
-        DataError: a missing file (the message names it and its source) or malformed data.
+        DataError: a missing file (the message names it and its source) or malformed data;
+            :class:`UnsafePickleError` for a pickle that would run code.
     """
     root = Path(root) if root is not None else data_dir()
     if name == "iemocap":
-        return load_iemocap(root)
+        return load_iemocap(root, trust_pickle)
     if name == "meld":
         return load_meld(root)
     if name == "emorynlp":
         return load_emorynlp(root)
     if name == "mosi":
-        return load_mosi(root)
+        return load_mosi(root, trust_pickle=trust_pickle)
     if name == "iemocap-sdt":
-        return load_sdt_pickle(root / "sdt" / "iemocap_multimodal_features.pkl", name)
+        return load_sdt_pickle(root / "sdt" / "iemocap_multimodal_features.pkl", name, trust_pickle=trust_pickle)
     if name == "meld-sdt":
-        return load_sdt_pickle(root / "sdt" / "meld_multimodal_features.pkl", name)
+        return load_sdt_pickle(root / "sdt" / "meld_multimodal_features.pkl", name, trust_pickle=trust_pickle)
     raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
 
 
@@ -763,3 +787,21 @@ def collate_dialogues(items: list[dict]) -> DialogueBatch:
         extra={k: pad([it["extra"][k] for it in items]) for k in items[0]["extra"]},
         lengths=lengths,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m erc_lib.data convert PATH [--trust]``: write the pickle-free copy of an
+    authors'-format pickle (:func:`convert_pickle`) that later runs read instead."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m erc_lib.data", description=main.__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    convert = sub.add_parser("convert", help="write <pickle>.safe.npz beside a feature pickle")
+    convert.add_argument("path", type=Path)
+    convert.add_argument("--trust", action="store_true", help="the pickle may use other classes: load it as is")
+    args = parser.parse_args(argv)
+    print("wrote", convert_pickle(args.path, trust_pickle=args.trust))
+
+
+if __name__ == "__main__":
+    main()

@@ -121,6 +121,13 @@ class Experiment:
                             on=["dataset", "variant"], how="left")
         return out
 
+    def best_variant(self, variants, split: str = "dev", dataset: str | None = None) -> str | None:
+        """Of ``variants`` that were run, the one with the best mean weighted F1 on ``split``
+        (``dev``: a selection that never looks at test); None when none was run."""
+        run = [v for v in variants if self.seed_fits(v, dataset)]
+        score = lambda v: np.mean([getattr(f, split)["weighted_f1"] for f in self.seed_fits(v, dataset)])
+        return max(run, key=score) if run else None
+
     def confusion(self, variant: str, dataset: str | None = None) -> np.ndarray:
         """Test confusion matrix of ``variant`` summed over its seeds (rows = true class)."""
         return np.sum([np.asarray(f.test["confusion"]) for f in self.seed_fits(variant, dataset)], axis=0)
@@ -159,18 +166,21 @@ class Experiment:
 
 
 def paired_difference(a: Experiment, variant_a: str, b: Experiment, variant_b: str, dataset: str | None = None,
-                      metric: str = "weighted_f1", n_resamples: int = 1000, seed: int = 0) -> dict:
+                      metric: str = "weighted_f1", n_resamples: int = 1000, seed: int = 0,
+                      output: str = "y_pred") -> dict:
     """Variant A minus variant B on the same test dialogues, with a paired bootstrap 95% interval
     over test dialogues and seeds (:func:`erc_lib.metrics.paired_bootstrap`).
 
-    ``a`` and ``b`` may be the same experiment. Returns the bootstrap dict plus ``a``, ``b``
-    (the variant names), ``dataset`` and ``a_std``/``b_std`` (the seed std of the metric).
+    ``a`` and ``b`` may be the same experiment. ``output`` compares the model's predictions
+    (``"y_pred"``) or those of a kept per-utterance output such as ``"logits_text"`` (an SDT
+    student head). Returns the bootstrap dict plus ``a``, ``b`` (the variant names), ``dataset``
+    and ``a_std``/``b_std`` (the seed std of the metric on the full test set).
 
     Raises:
         KeyError: a variant without runs.
         ValueError: the two were scored on different test utterances.
     """
-    from .metrics import paired_bootstrap
+    from .metrics import classification_metrics, paired_bootstrap
 
     fits_a, fits_b = a.seed_fits(variant_a, dataset), b.seed_fits(variant_b, dataset)
     if not fits_a or not fits_b:
@@ -181,11 +191,14 @@ def paired_difference(a: Experiment, variant_a: str, b: Experiment, variant_b: s
         if not np.array_equal(f.test_outputs["y_true"], truth["labels"]):
             raise ValueError(f"{variant_a!r} and {variant_b!r} were not scored on the same test utterances")
     n_classes = len(fits_a[0].test["per_class_f1"])
-    result = paired_bootstrap(truth["labels"], [f.test_outputs["y_pred"] for f in fits_a],
-                              [f.test_outputs["y_pred"] for f in fits_b], truth["dialogue_lengths"], n_classes,
+    pick = (lambda f: f.test_outputs["y_pred"]) if output == "y_pred" else (lambda f: f.test_outputs[output].argmax(-1))
+    preds_a, preds_b = [pick(f) for f in fits_a], [pick(f) for f in fits_b]
+    result = paired_bootstrap(truth["labels"], preds_a, preds_b, truth["dialogue_lengths"], n_classes,
                               metric, n_resamples, seed=seed)
-    std = lambda fits: float(np.std([f.test[metric] for f in fits], ddof=1)) if len(fits) > 1 else 0.0
-    return {"a": variant_a, "b": variant_b, "dataset": name, **result, "a_std": std(fits_a), "b_std": std(fits_b)}
+    score = lambda p: classification_metrics(truth["labels"], p, [str(c) for c in range(n_classes)])[metric]
+    std = lambda preds: float(np.std([score(p) for p in preds], ddof=1)) if len(preds) > 1 else 0.0
+    return {"a": variant_a, "b": variant_b, "dataset": name, "output": output, **result,
+            "a_std": std(preds_a), "b_std": std(preds_b)}
 
 
 def comparison_table(comparisons: list[dict]) -> pd.DataFrame:

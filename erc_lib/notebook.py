@@ -43,7 +43,7 @@ class Param:
     """The allowed values of one notebook parameter.
 
     Attributes:
-        kind: ``int`` | ``float`` | ``bool`` | ``str`` | ``list``.
+        kind: ``int`` | ``float`` | ``bool`` | ``str`` | ``list`` | ``dict``.
         choices: allowed values (``str``), or allowed items (``list``).
         low, high: inclusive range (``int`` / ``float``).
         nullable: ``None`` is allowed.
@@ -140,46 +140,43 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
          "lora_train_utterances": Param(int, low=1, nullable=True),
          "embedding_layer": Param(str, choices=("fc1", "pooled")),
          "context_models": Param(list, choices=("logreg", "bigru", "sdt", "mister_e"), item_kind=str, min_items=1),
-         "seeds": SEEDS},
+         "seeds": SEEDS, "use_tuned": Param(bool)},
         smoke={"feature_sets": ["eGeMAPSv02", "IS09"], "timing_files": 10, "cv_C": [0.1], "text_datasets": ["iemocap"],
-               "lora_epochs": 1, "lora_seeds": 1, "seeds": 1, "lora_train_utterances": 200}),
+               "lora_epochs": 1, "lora_seeds": 1, "seeds": 1, "lora_train_utterances": 200, "use_tuned": False}),
     "03_sdt": NotebookSpec(
         {**_common(), "dataset": Param(str, choices=DATASET_NAMES), "modalities": Param(str, pattern="tav"),
-         "epochs": EPOCHS, "patience": PATIENCE, "seeds": SEEDS, "d_model": Param(int, low=8, high=4096),
-         "n_heads": Param(int, low=1, high=64), "dropout": Param(float, low=0.0, high=0.95), "lr": LR,
-         "weight_decay": Param(float, low=0.0, high=1.0), "batch_size": BATCH,
-         "temperature": Param(float, low=1e-3, high=100.0), "class_weighted": Param(str, choices=("auto", "yes", "no")),
-         "full_ablation": Param(bool), "encoder": ENCODER},
-        smoke={"epochs": 2, "patience": None, "seeds": 1, "d_model": 32, "n_heads": 4, "full_ablation": False},
+         "seeds": SEEDS, "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
+         "full_ablation": Param(bool), "model_overrides": Param(dict), "train_overrides": Param(dict),
+         "encoder": ENCODER},
+        smoke={"seeds": 1, "epochs": 2, "full_ablation": False, "use_tuned": False,
+               "model_overrides": {"d_model": 32, "n_heads": 4}, "train_overrides": {"patience": None}},
         suffix="dataset"),
     "06_mister_e": NotebookSpec(
-        {**_common(), "dataset": Param(str, choices=DATASET_NAMES), "epochs": EPOCHS, "patience": PATIENCE,
-         "seeds": SEEDS, "lr": LR, "batch_size": BATCH, "focal_gamma": Param(float, low=0.0, high=10.0),
-         "lambda_con": Param(float, low=0.0, high=100.0), "con_temperature": Param(float, low=1e-4, high=100.0),
-         "alpha_kl": Param(float, low=0.0, high=100.0), "gate_temperature": Param(float, low=1e-3, high=100.0),
-         "kl_form": Param(str, choices=("symmetric", "directional")), "can_hidden": Param(int, low=2, high=8192),
-         "gru_layers": Param(int, low=1, high=8), "fusion_layers": Param(int, low=1, high=16),
-         "fusion_hidden": Param(int, low=1, high=8192), "fusion_heads": Param(int, low=1, high=64),
-         "fusion_dropout": Param(float, low=0.0, high=0.95), "sweeps": Param(bool), "encoder": ENCODER},
-        smoke={"epochs": 3, "patience": None, "seeds": 1, "sweeps": False},
+        {**_common(), "dataset": Param(str, choices=DATASET_NAMES), "seeds": SEEDS,
+         "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool), "sweeps": Param(bool),
+         "model_overrides": Param(dict), "train_overrides": Param(dict), "encoder": ENCODER},
+        smoke={"seeds": 1, "epochs": 3, "use_tuned": False, "sweeps": False, "train_overrides": {"patience": None}},
         suffix="dataset"),
     "05_emonet": NotebookSpec(
         {**_common(), "dataset": Param(str, choices=("emorynlp", "meld")),
          "encoder_mode": Param(str, choices=("frozen", "finetune")), "encoder": ENCODER,
-         "finetune": Param(str, choices=("full", "lora")), "epochs": EPOCHS, "patience": PATIENCE, "seeds": SEEDS,
-         "window": Param(int, low=1, high=1000), "lr": LR, "batch_size": BATCH, "d_model": Param(int, low=8, high=4096),
-         "pm_hidden": Param(int, low=1, high=4096), "max_context_tokens": Param(int, low=8, high=4096),
-         "run_meld": Param(bool), "window_sweep": Param(bool),
-         "windows": Param(list, item_kind=int, min_items=1), "sweep_seeds": SEEDS},
-        smoke={"epochs": 3, "patience": None, "seeds": 1, "sweep_seeds": 1, "windows": [1, 11]},
+         "finetune": Param(str, choices=("full", "lora")), "seeds": SEEDS,
+         "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
+         "window": Param(int, low=1, high=1000, nullable=True), "max_context_tokens": Param(int, low=8, high=4096),
+         "run_meld": Param(bool), "window_sweep": Param(bool), "windows": Param(list, item_kind=int, min_items=1),
+         "sweep_seeds": SEEDS, "model_overrides": Param(dict), "train_overrides": Param(dict)},
+        smoke={"seeds": 1, "epochs": 3, "use_tuned": False, "sweep_seeds": 1, "windows": [1, 11],
+               "train_overrides": {"patience": None}},
         suffix="dataset"),
     "04_sdt_bios": NotebookSpec(
         {**_common(), "dataset": Param(str, choices=("iemocap", "meld", "emorynlp")), "generator": Param(str),
-         "epochs": EPOCHS, "seeds": SEEDS, "d_model": Param(int, low=8, high=4096), "lr": LR, "batch_size": BATCH,
+         "seeds": SEEDS, "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
          "max_dialogues": Param(int, low=1, nullable=True), "max_conversation_tokens": Param(int, low=16, nullable=True),
-         "max_new_tokens": Param(int, low=1, high=4096), "generation_batch_size": Param(int, low=1, high=1024),
-         "standardize_bios": Param(bool)},
-        smoke={"max_dialogues": 3, "epochs": 2, "seeds": 1, "max_conversation_tokens": 96, "max_new_tokens": 12},
+         "truncation": Param(str, choices=("speaker", "start")), "max_new_tokens": Param(int, low=1, high=4096),
+         "generation_batch_size": Param(int, low=1, high=1024), "standardize_bios": Param(bool),
+         "model_overrides": Param(dict), "train_overrides": Param(dict)},
+        smoke={"max_dialogues": 3, "epochs": 2, "seeds": 1, "use_tuned": False, "max_conversation_tokens": 96,
+               "max_new_tokens": 12, "model_overrides": {"d_model": 32, "n_heads": 4}},
         suffix="dataset"),
 }
 
@@ -203,7 +200,7 @@ class NotebookRun:
         """Wall time since :func:`start`."""
         return time.perf_counter() - self.started
 
-    def finish(self, experiment=None, rows: list[dict] | None = None, **extra):
+    def finish(self, experiment=None, rows: list[dict] | None = None, **extra) -> None:
         """Write ``results/<result_name>.json`` (status ``complete``): the experiment's rows,
         histories, test predictions and truth (if any), ``rows``, ``extra`` and the wall time."""
         payload = experiment.to_json() if experiment is not None else {"rows": []}
@@ -211,7 +208,6 @@ class NotebookRun:
         path = write_results(self.result_name, self.params, all_rows, **payload, **extra,
                              wall_seconds=self.seconds, device=str(self.device))
         print(f"wrote {path} ({self.seconds / 60:.1f} min)")
-        return path
 
 
 def validate(notebook: str, params: dict) -> dict:

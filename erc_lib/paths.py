@@ -31,25 +31,31 @@ def data_dir() -> Path:
     return shared if shared.exists() else local
 
 
+def _folder(variable: str, default: Path) -> Path:
+    """``$variable`` (or ``default``), created on demand; PermissionError naming both when it
+    cannot be created."""
+    path = Path(os.environ.get(variable, default)).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PermissionError(f"cannot create the folder {path} ({e.strerror or e}); make it writable or set "
+                              f"{variable} to a writable folder") from None
+    return path
+
+
 def cache_dir() -> Path:
     """Feature cache (``ERC_CACHE_DIR``, default ``<repo>/.cache``), created on demand."""
-    path = Path(os.environ.get("ERC_CACHE_DIR", REPO_ROOT / ".cache")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("ERC_CACHE_DIR", REPO_ROOT / ".cache")
 
 
 def results_dir() -> Path:
     """Where notebooks write ``*.json`` metrics (``ERC_RESULTS_DIR``, default ``<repo>/results``)."""
-    path = Path(os.environ.get("ERC_RESULTS_DIR", REPO_ROOT / "results")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("ERC_RESULTS_DIR", REPO_ROOT / "results")
 
 
 def figures_dir() -> Path:
     """Where notebooks write figures (``ERC_FIGURES_DIR``, default ``<repo>/figures``)."""
-    path = Path(os.environ.get("ERC_FIGURES_DIR", REPO_ROOT / "figures")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("ERC_FIGURES_DIR", REPO_ROOT / "figures")
 
 
 def smoke_from_env(default: bool = False) -> bool:

@@ -1,11 +1,9 @@
 """Figures shared by the notebooks (matplotlib / seaborn).
 
-Each function draws one new figure with axis labels in words, saves it under ``figures/`` when
-``name`` is given, shows it once (in a notebook) and closes it, so a trailing call never
-displays a figure twice. It returns the saved path (or None)."""
+Each function draws one new figure with axis labels in words, saves it under ``figures/<name>.png``
+when ``name`` is given, shows it once (in a notebook) and closes it; it returns None, so a
+trailing call never displays anything twice."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,12 +16,10 @@ from .paths import figures_dir
 METRIC_LABELS = {"weighted_f1": "weighted F1 (%)", "accuracy": "accuracy (%)", "macro_f1": "macro F1 (%)"}
 
 
-def show_figure(fig, name: str | None) -> Path | None:
-    """Save (``figures/<name>.png``), show once inside a notebook, close; return the path."""
-    path = None
+def show_figure(fig, name: str | None) -> None:
+    """Save (``figures/<name>.png``), show once inside a notebook, close."""
     if name:
-        path = figures_dir() / f"{name}.png"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        fig.savefig(figures_dir() / f"{name}.png", dpi=120, bbox_inches="tight")
     from .runtime import _in_kernel
 
     if _in_kernel():
@@ -31,11 +27,10 @@ def show_figure(fig, name: str | None) -> Path | None:
 
         display(fig)
     plt.close(fig)
-    return path
 
 
 def plot_confusion(confusion, label_names: list[str], title: str = "", name: str | None = None,
-                   normalize: bool = True) -> Path | None:
+                   normalize: bool = True) -> None:
     """Heat map of a confusion matrix (rows = true class); row-normalised to percent by default."""
     cm = np.asarray(confusion, dtype=float)
     if normalize:
@@ -46,10 +41,10 @@ def plot_confusion(confusion, label_names: list[str], title: str = "", name: str
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title + (" (% of each true class)" if normalize else ""))
-    return show_figure(fig, name)
+    show_figure(fig, name)
 
 
-def plot_loss_curves(history: list[dict], title: str = "", name: str | None = None) -> Path | None:
+def plot_loss_curves(history: list[dict], title: str = "", name: str | None = None) -> None:
     """Left: every training loss term per epoch; right: dev and test weighted F1 per epoch with
     the epoch selected on dev marked (test is shown, never used for selection)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -72,12 +67,12 @@ def plot_loss_curves(history: list[dict], title: str = "", name: str | None = No
     for ax in (ax1, ax2):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    return show_figure(fig, name)
+    show_figure(fig, name)
 
 
 def plot_bars(df: pd.DataFrame, x: str, y: str, err: str | None = None, hue: str | None = None, title: str = "",
               name: str | None = None, ylabel: str = "test weighted F1 (%)", xlabel: str = "",
-              rotate: int = 0) -> Path | None:
+              rotate: int = 0) -> None:
     """Bar plot of a summary table (``err``: a column of error-bar half widths, e.g. the std)."""
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(df)), 3.8))
     if hue is None:
@@ -92,11 +87,11 @@ def plot_bars(df: pd.DataFrame, x: str, y: str, err: str | None = None, hue: str
     if rotate:
         plt.setp(ax.get_xticklabels(), ha="right")
     fig.tight_layout()
-    return show_figure(fig, name)
+    show_figure(fig, name)
 
 
 def plot_differences(table: pd.DataFrame, title: str = "", name: str | None = None,
-                     xlabel: str = "difference in test weighted F1 (percentage points)") -> Path | None:
+                     xlabel: str = "difference in test weighted F1 (percentage points)") -> None:
     """Forest plot of paired differences with their 95% intervals (``comparison`` label,
     ``difference``, ``ci_low``, ``ci_high`` columns); the zero line marks "no difference"."""
     fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(table)))
@@ -110,10 +105,10 @@ def plot_differences(table: pd.DataFrame, title: str = "", name: str | None = No
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     fig.tight_layout()
-    return show_figure(fig, name)
+    show_figure(fig, name)
 
 
-def plot_gate_weights(long: pd.DataFrame, title: str = "", name: str | None = None) -> Path | None:
+def plot_gate_weights(long: pd.DataFrame, title: str = "", name: str | None = None) -> None:
     """Box plot of per-utterance gate weights per variant and expert (``variant``, ``expert``,
     ``gate weight`` columns; e.g. :func:`erc_lib.models.mister_e.gate_weights`)."""
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -122,10 +117,10 @@ def plot_gate_weights(long: pd.DataFrame, title: str = "", name: str | None = No
     ax.set_ylabel("gate weight β (per utterance)")
     ax.set_title(title)
     fig.tight_layout()
-    return show_figure(fig, name)
+    show_figure(fig, name)
 
 
-def plot_case_dialogue(table: pd.DataFrame, experts: list[str], title: str = "", name: str | None = None) -> Path | None:
+def plot_case_dialogue(table: pd.DataFrame, experts: list[str], title: str = "", name: str | None = None) -> None:
     """Stacked per-utterance expert weights of one dialogue (columns ``β <expert>``), with a tick
     or a cross above each utterance for a correct or wrong mixture prediction."""
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(table)), 3.2))
@@ -142,11 +137,11 @@ def plot_case_dialogue(table: pd.DataFrame, experts: list[str], title: str = "",
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=3, loc="lower right")
     fig.tight_layout()
-    return show_figure(fig, name)
+    show_figure(fig, name)
 
 
 def plot_sweeps(summaries: dict[str, pd.DataFrame], values: dict[str, list], title: str = "",
-                name: str | None = None) -> Path | None:
+                name: str | None = None) -> None:
     """One panel per swept hyper-parameter: test weighted F1 (mean ± std over seeds) against its value."""
     fig, axes = plt.subplots(1, len(summaries), figsize=(4.3 * len(summaries), 3.4), squeeze=False)
     for ax, (param, summary) in zip(axes[0], summaries.items()):
@@ -157,10 +152,10 @@ def plot_sweeps(summaries: dict[str, pd.DataFrame], values: dict[str, list], tit
         ax.set_ylabel("test weighted F1 (%)")
         ax.set_title(f"{title}: {param.replace('_', ' ')}")
     fig.tight_layout()
-    return show_figure(fig, name)
+    show_figure(fig, name)
 
 
-def plot_projection(projections: dict[str, np.ndarray], labels, title: str = "", name: str | None = None) -> Path | None:
+def plot_projection(projections: dict[str, np.ndarray], labels, title: str = "", name: str | None = None) -> None:
     """Side-by-side 2-D scatter plots (e.g. PCA and t-SNE of audio features) coloured by label."""
     fig, axes = plt.subplots(1, len(projections), figsize=(6 * len(projections), 4.8), squeeze=False)
     order = sorted(set(labels))
@@ -173,4 +168,4 @@ def plot_projection(projections: dict[str, np.ndarray], labels, title: str = "",
         ax.set_yticks([])
         ax.legend(fontsize=7, markerscale=1.2, title="emotion")
     fig.tight_layout()
-    return show_figure(fig, name)
+    show_figure(fig, name)

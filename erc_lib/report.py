@@ -15,6 +15,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,7 @@ TEST_SELECTED = ("03_sdt", "06_mister_e")  # results whose authors selected epoc
 VERDICT_COLOURS = {"holds": "#d4edda", "not confirmed": "#fff3cd", "contradicted": "#f8d7da",
                    "inconclusive": "#e2e3e5"}
 _WIDGET = "application/vnd.jupyter.widget-view+json"
+_MPL_REPR = re.compile(r"<(Figure size|matplotlib\.|Axes)")  # text-only reprs a figure cell leaves behind
 
 
 class ConfigError(ValueError):
@@ -52,14 +54,14 @@ class Run:
 
 
 # ---------------------------------------------------------------- config and validation
-def notebook_parameters(path: str | Path) -> set[str]:
-    """The names assigned in the notebook's ``parameters`` cell, read by ``papermill.inspect_notebook``
-    and, for the lines its parser skips (a comment containing ``=``), by Python's ``ast``.
-    Raises ``FileNotFoundError`` for a missing notebook."""
+def notebook_parameters(path: str | Path) -> dict[str, str]:
+    """The parameters of the notebook's ``parameters`` cell: name -> default (source text), read by
+    ``papermill.inspect_notebook`` and, for the lines its parser skips (a comment containing ``=``),
+    by Python's ``ast``. Raises ``FileNotFoundError`` for a missing notebook."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
-    names = set(pm.inspect_notebook(str(path)))
+    names = {name: p["default"] for name, p in pm.inspect_notebook(str(path)).items()}
     for cell in nbformat.read(path, as_version=4).cells:
         if "parameters" in cell.metadata.get("tags", []):
             try:
@@ -68,8 +70,33 @@ def notebook_parameters(path: str | Path) -> set[str]:
                 continue
             for node in tree.body:
                 targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-                names |= {t.id for t in targets if isinstance(t, ast.Name)}
+                for t in targets:
+                    if isinstance(t, ast.Name) and t.id not in names and getattr(node, "value", None) is not None:
+                        names[t.id] = ast.unparse(node.value)
     return names
+
+
+def _run_name(notebook: str, params: dict, defaults: dict[str, str]) -> str:
+    """``<notebook>[_<value>]``: the name of its results file (``erc_lib.notebook.NOTEBOOKS``' suffix
+    parameter, e.g. ``03_sdt_mosi``), else ``_<dataset>`` when the run sets a dataset."""
+    from .notebook import NOTEBOOKS
+
+    key = NOTEBOOKS[notebook].suffix if notebook in NOTEBOOKS else ("dataset" if "dataset" in params else None)
+    if key is None:
+        return notebook
+    try:
+        value = params[key] if key in params else ast.literal_eval(defaults.get(key, "None"))
+    except (ValueError, SyntaxError):
+        value = None
+    return notebook if value is None else f"{notebook}_{value}"
+
+
+def _value_problems(notebook: str, params: dict) -> list[str]:
+    """Type / range problems of ``params`` by ``erc_lib.notebook.NOTEBOOKS`` (none when unknown)."""
+    from .notebook import NOTEBOOKS
+
+    rules = NOTEBOOKS[notebook].params if notebook in NOTEBOOKS else {}
+    return [p for k, v in params.items() if k in rules for p in [rules[k].problem(k, v)] if p]
 
 
 def load_config(path: str | Path, notebooks_dir: str | Path, device: str | None = None) -> list[Run]:
@@ -77,13 +104,13 @@ def load_config(path: str | Path, notebooks_dir: str | Path, device: str | None 
 
     Args:
         path: YAML with ``device`` (optional) and ``runs: [{notebook, parameters, name}]``; a run
-            writes ``<notebook>[_<dataset>].ipynb`` (``name`` overrides).
+            writes ``<out>/<name>.ipynb``, by default named as its results file (``03_sdt_mosi``).
         notebooks_dir: where ``<notebook>.ipynb`` live.
         device: overrides the config's ``device``; injected only into notebooks that have one.
             ``99_report`` gets ``expected`` (the other runs' names) when it has that parameter.
     Raises:
-        ConfigError: missing file, bad YAML layout, unknown notebook, unknown parameters (listed
-            per run), two runs with the same output name.
+        ConfigError: missing file, bad YAML layout, unknown notebook, unknown parameters or values
+            that ``erc_lib.notebook.NOTEBOOKS`` rejects (all listed, per run), two runs with one name.
         erc_lib.runtime.DeviceError: ``cuda`` asked for on a machine without it.
     """
     path, notebooks_dir = Path(path), Path(notebooks_dir)
@@ -102,15 +129,15 @@ def load_config(path: str | Path, notebooks_dir: str | Path, device: str | None 
             known = sorted(p.stem for p in notebooks_dir.glob("*.ipynb"))
             raise ConfigError(f"{path}: run {i + 1}: no notebook {nb_path} (notebooks: {known})")
         params, names = dict(entry.get("parameters") or {}), notebook_parameters(nb_path)
-        unknown = sorted(set(params) - names)
+        unknown = sorted(set(params) - set(names))
         if unknown:
             problems.append(f"run {i + 1} ({entry['notebook']}): unknown {unknown}; its parameters: {sorted(names)}")
+        problems += [f"run {i + 1} ({entry['notebook']}): {p}" for p in _value_problems(entry["notebook"], params)]
         if device is not None and "device" in names:
             params["device"] = device
-        suffix = f"_{params['dataset']}" if "dataset" in (entry.get("parameters") or {}) else ""
-        runs.append(Run(entry["notebook"], params, str(entry.get("name") or entry["notebook"] + suffix)))
+        runs.append(Run(entry["notebook"], params, str(entry.get("name") or _run_name(entry["notebook"], params, names))))
     if problems:
-        raise ConfigError(f"{path}: parameters that the notebooks do not have:\n  - " + "\n  - ".join(problems))
+        raise ConfigError(f"{path}: bad parameters (unknown names or invalid values):\n  - " + "\n  - ".join(problems))
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: two runs write the same report {sorted({n for n in names if names.count(n) > 1})}; "
@@ -179,7 +206,8 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    os.environ["ERC_PROGRESS"] = "text"
+    os.environ["ERC_PROGRESS"] = "text"  # the kernels inherit it: plain-text progress on stderr (dropped)
+    os.environ.pop("MPLBACKEND", None)  # e.g. CI's Agg would keep figures out of the notebooks
     for i, run in enumerate(runs, 1):
         tag, nb_path, out_path = f"[{i}/{len(runs)}] {run.name}", notebooks_dir / f"{run.notebook}.ipynb", out_dir / f"{run.name}.ipynb"
         fp, last = fingerprint(run, nb_path), state.get(run.name, {})
@@ -220,9 +248,14 @@ def _clean_cells(cells: list) -> list:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if o.output_type != "error"
                             and not (o.output_type == "stream" and o.name == "stderr")
-                            and _WIDGET not in o.get("data", {})]
+                            and _WIDGET not in o.get("data", {}) and not _MPL_REPR.match(_plain_only(o))]
         kept.append(cell)
     return kept
+
+
+def _plain_only(output) -> str:
+    data = output.get("data", {})
+    return data["text/plain"] if list(data) == ["text/plain"] else ""
 
 
 def build_html(runs: list[Run], out_dir: str | Path, state: dict) -> Path:
@@ -353,21 +386,23 @@ _ROW_FIELDS = {"dataset", "model", "variant", "seed", "split", "weighted_f1", "a
 
 
 def measured_table(payload: dict) -> pd.DataFrame:
-    """Test weighted F1 (and accuracy) mean ± std over seeds per dataset / model / variant and any
-    extra row key that takes several values within one of them (e.g. ``window``); an empty frame
-    when the file has no test rows with seeds."""
+    """Test weighted F1 (and accuracy) mean ± std over seeds per dataset / model / variant, split
+    further by the fewest extra row keys (e.g. ``window``) that make each seed appear once per row;
+    an empty frame when the file has no test rows with seeds."""
     rows = [r for r in payload.get("rows", []) if r.get("split") == "test" and "weighted_f1" in r and "seed" in r]
     if not rows:
         return pd.DataFrame()
-    base = ("dataset", "model", "variant")
-    scalar = {k for r in rows for k, v in r.items() if k not in _ROW_FIELDS and isinstance(v, (int, str))}
-    rows = [{**r, **{k: "–" for k in (*base, *scalar) if r.get(k) is None}} for r in rows]
-    groups = pd.DataFrame(rows).groupby(list(base))
-    extra = sorted(k for k in scalar if (groups[k].nunique() > 1).any())  # keys that tell runs apart, e.g. window
+    scalar = {k for r in rows for k, v in r.items() if k not in _ROW_FIELDS and isinstance(v, (int, float, str))}
+    df = pd.DataFrame([{**r, **{k: "–" for k in ("dataset", "model", "variant", *scalar) if r.get(k) is None}}
+                       for r in rows])
+    keys = ["dataset", "model", "variant"]
+    for k in sorted(scalar, key=lambda k: (df[k].nunique(), k)):  # settings first, per-seed numbers last
+        if df.duplicated([*keys, "seed"]).sum() > df.duplicated([*keys, k, "seed"]).sum():
+            keys.append(k)
     metrics = ("weighted_f1", "accuracy") if all("accuracy" in r for r in rows) else ("weighted_f1",)
-    df = summarize(rows, by=("dataset", "model", "variant", *extra), metrics=metrics)
-    keep = [c for c in ("dataset", "model", "variant", *extra, *metrics, "n_seeds") if c in df]
-    return df[keep].rename(columns={"weighted_f1": "test weighted F1", "accuracy": "test accuracy", "n_seeds": "seeds"})
+    out = summarize(df.to_dict("records"), by=tuple(keys), metrics=metrics)
+    return out[[*keys, *metrics, "n_seeds"]].rename(
+        columns={"weighted_f1": "test weighted F1", "accuracy": "test accuracy", "n_seeds": "seeds"})
 
 
 def figure_files(names: list[str]) -> dict[str, list[Path]]:
@@ -437,7 +472,7 @@ def provenance_table(results: dict[str, dict]) -> pd.DataFrame:
         packages = ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v)
         rows.append({"results": name, "device": p.get("device") or (p.get("parameters") or {}).get("device"),
                      "GPU": env.get("cuda_device") or "–", "started": p.get("started"), "written": p.get("written"),
-                     "wall time (min)": None if wall is None else round(wall / 60, 1),
+                     "wall time": "–" if wall is None else _duration(wall),
                      "parameters": ", ".join(f"{k}={v}" for k, v in (p.get("parameters") or {}).items()),
                      "environment": f"Python {env.get('python', '?')}; {packages}"})
     return pd.DataFrame(rows)

@@ -82,6 +82,8 @@ def search_space(model: str) -> dict:
         from .models.mister_e import SEARCH_SPACE
     elif model == "compm":
         from .models.compm import SEARCH_SPACE
+    elif model == "emonet":
+        from .models.compm import EMONET_SEARCH_SPACE as SEARCH_SPACE
     else:
         raise ValueError(f"model {model!r} has no search space: it fine-tunes the encoder (GPU only) with the "
                          "authors' recipe; tune the frozen mode 'compm' instead")
@@ -168,7 +170,7 @@ class TuneResult:
 def tune(model: str, dataset: str, trials: int, seeds=(0,), storage: str | None = None, study_name: str | None = None,
          n_dialogues: int | dict | None = None, device: str = "cpu", timeout: float | None = None,
          validation: str = "auto", out: str | Path | None = None, epochs: int | None = None,
-         sampler_seed: int = 0, progress: bool = False, on_trial=None) -> TuneResult:
+         sampler_seed: int = 0, progress: bool = False, on_trial=None, inputs: list[str] | None = None) -> TuneResult:
     """Run (or continue) the Optuna study of ``model`` on ``dataset``; save the best config.
 
     Args:
@@ -183,6 +185,8 @@ def tune(model: str, dataset: str, trials: int, seeds=(0,), storage: str | None 
         validation: see :func:`tuning_split`. out: YAML path (default :func:`erc_lib.zoo.tuned_path`).
         epochs: override the configured epochs (smoke runs). sampler_seed: TPE seed base.
         progress: per-run progress bar. on_trial: ``on_trial(study, frozen_trial)`` after each trial.
+        inputs: the modalities the model reads when not its default for the dataset (e.g. the
+            baselines on MiSTER-E's ``["speech", "text"]`` of MOSI); part of the study name and path.
 
     Returns: :class:`TuneResult` over all trials of the study.
 
@@ -204,10 +208,11 @@ def tune(model: str, dataset: str, trials: int, seeds=(0,), storage: str | None 
         raise ValueError("seeds must hold at least one seed")
     if validation not in VALIDATIONS:
         raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
-    out = Path(out) if out is not None else zoo.tuned_path(model, dataset)
+    key = _model_inputs(model, inputs)
+    out = Path(out) if out is not None else zoo.tuned_path(model, dataset, key)
     check_writable(out.parent)
     storage = storage or f"sqlite:///{results_dir() / 'tuning.db'}"
-    study_name = study_name or f"{model}_{dataset}"
+    study_name = study_name or f"{model}_{dataset}{zoo.inputs_key(key)}"
     try:  # heartbeats: a crashed worker's running trial is marked failed, not left running
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -230,7 +235,7 @@ def tune(model: str, dataset: str, trials: int, seeds=(0,), storage: str | None 
         if epochs is not None:
             t["epochs"] = epochs
         config = TrainConfig(**{**t, "device": device, "progress": False})
-        spec = zoo.model_spec(model, data, model_args=m, train_args=t)
+        spec = zoo.model_spec(model, data, _model_inputs(model, inputs), model_args=m, train_args=t)
 
         def report(spec, seed, row):
             step = seeds.index(seed) * config.epochs + row["epoch"]
@@ -250,6 +255,13 @@ def tune(model: str, dataset: str, trials: int, seeds=(0,), storage: str | None 
     study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[on_trial] if on_trial else None)
     wall = time.perf_counter() - start
     return _save(study, space, out, seeds, resolve_validation(dataset, validation), storage, wall)
+
+
+def _model_inputs(model: str, inputs: list[str] | None) -> list[str] | None:
+    """Expert names for MiSTER-E, dataset modalities for the others (``speech`` reads ``audio``)."""
+    if inputs is None or model == "mister_e":
+        return inputs
+    return ["audio" if m == "speech" else m for m in inputs]
 
 
 def _save(study: optuna.Study, space: dict, out: Path, seeds: list[int], validation: str, storage: str,
@@ -297,6 +309,7 @@ def main(argv: list[str] | None = None) -> TuneResult:
     p.add_argument("--cpu-threads", type=int, default=1)
     p.add_argument("--timeout", type=float, help="seconds after which no new trial starts")
     p.add_argument("--out", help="YAML path (default configs/tuned/<model>_<dataset>.yaml)")
+    p.add_argument("--inputs", nargs="+", help="modalities when not the model's default, e.g. speech text")
     args = p.parse_args(argv)
     if args.trials < 1:
         p.error(f"--trials must be >= 1, got {args.trials}")
@@ -311,7 +324,7 @@ def main(argv: list[str] | None = None) -> TuneResult:
     result = tune(args.model, args.dataset, args.trials, seeds=args.seeds, storage=args.storage,
                   study_name=args.study_name, n_dialogues=SMOKE_DIALOGUES if args.smoke else None,
                   device=args.device, timeout=args.timeout, validation=args.validation, out=args.out,
-                  epochs=SMOKE_EPOCHS if args.smoke else None, on_trial=_print_trial)
+                  epochs=SMOKE_EPOCHS if args.smoke else None, on_trial=_print_trial, inputs=args.inputs)
     print(f"best: dev wF1 {result.best_dev_weighted_f1:.2f} -> {result.path}")
     print(yaml.safe_dump({k: result.config[k] for k in ("model", "train")}, sort_keys=False), end="")
     return result

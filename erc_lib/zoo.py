@@ -9,8 +9,9 @@ notebooks, the tuner and the benchmark all build their models here, so "the same
 the same code and the same settings everywhere.
 
 Models: ``logreg`` and ``bigru`` (:mod:`erc_lib.models.baselines`), ``sdt``
-(:mod:`erc_lib.models.sdt`), ``mister_e`` (:mod:`erc_lib.models.mister_e`), ``compm`` and
-``compm_finetune`` (:mod:`erc_lib.models.compm`, frozen and fine-tuned encoder).
+(:mod:`erc_lib.models.sdt`), ``mister_e`` (:mod:`erc_lib.models.mister_e`), ``compm``, ``emonet``
+(the last EmoNet ablation row; both frozen-encoder, sharing CoMPM's defaults) and
+``compm_finetune`` (:mod:`erc_lib.models.compm`, the fine-tuned encoder).
 """
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ from .data import ERCData
 from .experiment import RunSpec
 from .paths import REPO_ROOT
 
-MODELS = ("logreg", "bigru", "sdt", "mister_e", "compm", "compm_finetune")
+MODELS = ("logreg", "bigru", "sdt", "mister_e", "compm", "emonet", "compm_finetune")
 CONFIG_DIR = REPO_ROOT / "configs"
 MODEL_NAMES = {"logreg": "logistic regression (no context)", "bigru": "BiGRU (context)", "sdt": "SDT",
-               "mister_e": "MiSTER-E", "compm": "CoMPM", "compm_finetune": "CoMPM"}
+               "mister_e": "MiSTER-E", "compm": "CoMPM", "emonet": "EmoNet", "compm_finetune": "CoMPM"}
+#: The EmoNet ablation row each CoMPM-family model name trains by default.
+DEFAULT_ROWS = {"compm": "CoMPM", "emonet": "+ normalised weighted CE", "compm_finetune": "CoMPM"}
 
 
 def _read_yaml(path: Path) -> dict:
@@ -38,14 +41,27 @@ def _read_yaml(path: Path) -> dict:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
 
 
-def tuned_path(model: str, dataset: str) -> Path:
-    """``configs/tuned/<model>_<dataset>.yaml``."""
-    return CONFIG_DIR / "tuned" / f"{model}_{dataset}.yaml"
+def inputs_key(inputs: list[str] | None) -> str:
+    """A short name of an input selection for file names: ``None`` -> ``""``, ``["speech", "text"]``
+    -> ``"_st"``, ``["text", "audio"]`` -> ``"_ta"`` (first letters, in the given order)."""
+    return "" if not inputs else "_" + "".join(m[0] for m in inputs)
+
+
+def tuned_path(model: str, dataset: str, inputs: list[str] | None = None) -> Path:
+    """``configs/tuned/<model>_<dataset>[_<inputs>].yaml`` (inputs only when they are not the
+    model's default for the dataset, e.g. the baselines on MiSTER-E's speech + text)."""
+    return CONFIG_DIR / "tuned" / f"{model}_{dataset}{inputs_key(inputs)}.yaml"
+
+
+def has_tuned(model: str, dataset: str, inputs: list[str] | None = None) -> bool:
+    """Whether :func:`tuned_path` exists."""
+    return tuned_path(model, dataset, inputs).exists()
 
 
 def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | None = None,
-             train_args: dict | None = None) -> tuple[dict, dict]:
-    """``(model_args, train_args)`` for ``model`` on ``dataset`` (see the module docstring).
+             train_args: dict | None = None, inputs: list[str] | None = None) -> tuple[dict, dict]:
+    """``(model_args, train_args)`` for ``model`` on ``dataset`` (see the module docstring);
+    ``inputs`` selects the tuned file of a non-default input selection.
 
     Raises:
         ValueError: unknown model, or ``tuned=True`` without a tuned file (the message says how
@@ -53,22 +69,45 @@ def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | N
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
-    table = _read_yaml(CONFIG_DIR / "defaults.yaml").get(model, {})
+    table = _read_yaml(CONFIG_DIR / "defaults.yaml").get("compm" if model == "emonet" else model, {})
     m, t = {}, {}
     for row in (table.get("all", {}), table.get(dataset, {})):
         m.update(copy.deepcopy(row.get("model", {}) or {}))
         t.update(copy.deepcopy(row.get("train", {}) or {}))
     if tuned:
-        path = tuned_path(model, dataset)
+        path = tuned_path(model, dataset, inputs)
         if not path.exists():
+            flag = f" --inputs {' '.join(inputs)}" if inputs else ""
             raise ValueError(f"no tuned configuration {path}; run `python -m erc_lib.tune --model {model} "
-                             f"--dataset {dataset}` first, or use tuned=False")
+                             f"--dataset {dataset}{flag}` first, or use tuned=False")
         best = _read_yaml(path)
         m.update(best.get("model", {}) or {})
         t.update(best.get("train", {}) or {})
     m.update(model_args or {})
     t.update(train_args or {})
     return m, t
+
+
+def resolve(model: str, dataset: str, use_tuned: bool = True, inputs: list[str] | None = None,
+            model_args: dict | None = None, train_args: dict | None = None) -> tuple[dict, dict, str]:
+    """:func:`settings` with the tuned configuration when ``use_tuned`` and it exists:
+    ``(model_args, train_args, "tuned" | "default")``."""
+    tuned = use_tuned and has_tuned(model, dataset, inputs)
+    m, t = settings(model, dataset, tuned, model_args, train_args, inputs)
+    return m, t, "tuned" if tuned else "default"
+
+
+def baseline_specs(data: ERCData, dataset: str, inputs: list[str], use_tuned: bool = True,
+                   train_args: dict | None = None, columns: dict | None = None) -> list[RunSpec]:
+    """The two rows that open every results table: the no-context logistic regression and the
+    context BiGRU on ``inputs`` (dataset modalities), tuned when a tuned file exists."""
+    key = inputs if sorted(inputs) != sorted(data.modalities) else None
+    specs = []
+    for model in ("logreg", "bigru"):
+        m, t, source = resolve(model, dataset, use_tuned, key, train_args=train_args)
+        specs.append(model_spec(model, data, inputs, model_args=m, train_args=t,
+                                columns={**(columns or {}), "settings": source}))
+    return specs
 
 
 def default_inputs(model: str, data: ERCData) -> list[str]:
@@ -126,8 +165,8 @@ def model_spec(model: str, data: ERCData, inputs: list[str] | None = None, varia
                        keep=keep if keep is not None else kept_outputs(variant_name), **common)
     from .models.compm import build_compm, compm_splits
 
-    mode = "frozen" if model == "compm" else "finetune"
-    row, window = args.pop("row", "CoMPM"), args.pop("window", 11)
+    mode = "finetune" if model == "compm_finetune" else "frozen"
+    row, window = args.pop("row", DEFAULT_ROWS[model]), args.pop("window", 11)
     token_args = {k: args.pop(k) for k in ("max_context_tokens", "max_utterance_tokens") if k in args}
     encoder = args.get("encoder", "all-MiniLM-L6-v2")
     return RunSpec(name, partial(build_compm, data, row, mode, **args),

@@ -96,12 +96,24 @@ def test_iemocap_speakers_get_readable_pseudo_names():
 def test_token_budget_keeps_whole_utterances_from_the_start():
     data = toy_data()
     full = build_requests(data)
-    cut = build_requests(data, max_conversation_tokens=14, count_tokens=words)
+    cut = build_requests(data, max_conversation_tokens=14, count_tokens=words, strategy="start")
     d = data.splits["train"][2]  # 5 utterances, 7 words each + name
     r = [q for q in cut if q.dialogue_id == d.dialogue_id]
     assert r[0].utterances_kept == 2 and d.texts[1] in r[0].prompt and d.texts[2] not in r[0].prompt
     assert {q.speaker: q.speaker_in_prompt for q in r} == {"Anna": True, "Ben": True, "Cleo": False}
     assert all(len(a.prompt) >= len(b.prompt) for a, b in zip(full, cut))
+
+
+def test_speaker_strategy_keeps_the_described_speakers_turns():
+    data = toy_data()
+    d = data.splits["train"][2]
+    cut = {q.speaker: q for q in build_requests(data, max_conversation_tokens=14, count_tokens=words)
+           if q.dialogue_id == d.dialogue_id}
+    assert all(q.speaker_in_prompt for q in cut.values())          # every speaker reads his own words
+    last = max(i for i, s in enumerate(d.speakers) if s == "Cleo")
+    assert d.texts[last] in cut["Cleo"].prompt and d.texts[last - 1] in cut["Cleo"].prompt  # and what it answers
+    whole = build_requests(data)                                     # no budget: the whole dialogue (BiosERC)
+    assert all(all(t in q.prompt for t in data.splits["train"][2].texts) for q in whole if q.dialogue_id == d.dialogue_id)
     with pytest.raises(ValueError):
         build_requests(data, max_conversation_tokens=10)  # budget without a tokenizer
     with pytest.raises(ValueError):

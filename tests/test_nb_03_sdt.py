@@ -51,3 +51,17 @@ def test_sdt_notebook_runs_on_authors_pickle_format(tmp_path, monkeypatch):
     assert {r["dataset"] for r in res["rows"]} == {"iemocap-sdt"}
     assert {r["variant"] for r in res["rows"]} >= {"text+audio+visual", "text+audio+visual w/o self-distillation"}
     assert (tmp_path / "figures" / "03_sdt_iemocap-sdt_confusion.png").exists()
+
+
+def test_table_opens_with_baselines_and_claims_have_verdicts(notebook_results):
+    from erc_lib.claims import VERDICTS
+
+    require_dataset("mosi")
+    res = notebook_results("03_sdt_mosi")
+    assert [r["variant"] for r in res["rows"][:4:2]] == ["logistic regression (no context)", "BiGRU (context)"]
+    assert res["claims"], "no claim was measured"
+    for c in res["claims"]:
+        comp = c["comparison"]
+        assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
+        assert c["verdict"] in VERDICTS
+        assert (c["verdict"] == "inconclusive") == (comp["ci_low"] <= 0 <= comp["ci_high"])

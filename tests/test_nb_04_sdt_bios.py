@@ -51,3 +51,17 @@ def test_histories_have_loss_curves(results):
     for variant in ("SDT", "SDT + bios"):
         history = results["histories"][f"iemocap|{variant}|0"]
         assert history and all("train_total" in h and "dev_weighted_f1" in h for h in history)
+
+
+def test_table_opens_with_baselines_and_claims_have_verdicts(notebook_results):
+    from erc_lib.claims import VERDICTS
+
+    require_dataset("iemocap")
+    res = notebook_results("04_sdt_bios_iemocap")
+    assert [r["variant"] for r in res["rows"][:4:2]] == ["logistic regression (no context)", "BiGRU (context)"]
+    assert res["claims"], "no claim was measured"
+    for c in res["claims"]:
+        comp = c["comparison"]
+        assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
+        assert c["verdict"] in VERDICTS
+        assert (c["verdict"] == "inconclusive") == (comp["ci_low"] <= 0 <= comp["ci_high"])

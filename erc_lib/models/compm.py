@@ -506,10 +506,13 @@ def build_compm(data: ERCData, options: EmoNetOptions | str = "CoMPM", encoder_m
     return CoMPM(replace(cfg, **overrides))
 
 
-#: Search space of :mod:`erc_lib.tune` for the frozen encoder mode (format: :data:`erc_lib.models.sdt.SEARCH_SPACE`).
+#: Search space of :mod:`erc_lib.tune` for CoMPM in the frozen encoder mode (format:
+#: :data:`erc_lib.models.sdt.SEARCH_SPACE`); EmoNet adds its speaker-behaviour window.
 SEARCH_SPACE = {
     "model": {"d_model": ("choice", [64, 128, 256]), "pm_hidden": ("choice", [32, 64, 128]),
-              "dropout": ("float", 0.1, 0.6), "window": ("choice", [3, 5, 11, 20])},
+              "dropout": ("float", 0.1, 0.6)},
     "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
               "patience": ("choice", [3, 5, 8])},
 }
+EMONET_SEARCH_SPACE = {"model": {**SEARCH_SPACE["model"], "window": ("choice", [3, 5, 11, 20])},
+                       "train": SEARCH_SPACE["train"]}

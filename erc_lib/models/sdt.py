@@ -245,9 +245,16 @@ class SDT(nn.Module):
                        for s in self.modalities]
             per_modality[m] = self.stream_projections[m](torch.cat(streams, dim=-1))
         # 3. multimodal gate: H = sum_m softmax_m(W_g H'_m) * H'_m
-        stacked = torch.stack([per_modality[m] for m in self.modalities], dim=2)  # (B, L, M, d)
-        fused, gate = self.multimodal_gate(stacked)
-        out = {"logits": self.fused_head(fused), "gate": gate.mean(-1)}
+        if len(self.modalities) == 1:
+            # A softmax over one modality is exactly 1 (and its gradient exactly 0): H = H'_m,
+            # bit for bit, without the gate's d x d map (forward and backward).
+            fused = per_modality[self.modalities[0]]
+            gate_mean = fused.new_ones(*mask.shape, 1)
+        else:
+            stacked = torch.stack([per_modality[m] for m in self.modalities], dim=2)  # (B, L, M, d)
+            fused, gate = self.multimodal_gate(stacked)
+            gate_mean = gate.mean(-1)
+        out = {"logits": self.fused_head(fused), "gate": gate_mean}
         for m in self.modalities:
             out[f"logits_{m}"] = self.unimodal_heads[m](per_modality[m])
         return out

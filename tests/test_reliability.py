@@ -1,0 +1,280 @@
+"""Bad input fails early and clearly, caches are keyed by content, untrusted pickles never run,
+interrupted runs are never read as finished (issue 13: one test per row of its table)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import require_dataset
+from erc_lib.data import DataError, UnsafePickleError, convert_pickle, load_dataset, load_pickle
+from erc_lib.notebook import NOTEBOOKS, ParameterError, start, validate
+from erc_lib.paths import REPO_ROOT, data_dir
+
+NOTEBOOK_FILES = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def notebook_defaults(name: str) -> dict:
+    """The values of a notebook's parameters cell, as papermill reads them."""
+    import papermill as pm
+
+    return {k: eval(v["default"]) for k, v in pm.inspect_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb")).items()}
+
+
+@pytest.fixture
+def outputs(tmp_path, monkeypatch):
+    """Results, figures and caches in a temporary folder."""
+    for var in ("ERC_RESULTS_DIR", "ERC_FIGURES_DIR", "ERC_CACHE_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    monkeypatch.delenv("ERC_SMOKE", raising=False)
+    return tmp_path
+
+
+# ----------------------------------------------------------------------------- parameters
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_parameters_cell_parses_without_warnings_and_matches_the_validator(path, caplog):
+    """papermill reads every parameter (no 'Unable to parse line' warning) and they are exactly
+    the names the notebook's validator checks; the defaults pass validation."""
+    import papermill as pm
+
+    if path.stem not in NOTEBOOKS:
+        pytest.skip(f"{path.stem} takes no validated parameters")
+    with caplog.at_level(logging.WARNING):
+        found = pm.inspect_notebook(str(path))
+    assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]
+    assert set(found) == set(NOTEBOOKS[path.stem].params)
+    validate(path.stem, notebook_defaults(path.stem))
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("modalities", "tx", ["modalities='tx'", "'tav'"]),        # a typo: silently ran text only before
+    ("epochs", -1, ["epochs=-1", "1"]),                          # TypeError about a None state dict before
+    ("seeds", 0, ["seeds=0", "[1"]),                            # "no rows for split 'test'" before
+    ("dataset", "iemocup", ["dataset='iemocup'", "iemocap"]),
+    ("device", "gpu", ["device='gpu'", "cuda"]),
+])
+def test_bad_parameter_is_named_with_what_is_allowed(name, value, words, outputs):
+    params = {**notebook_defaults("03_sdt"), name: value}
+    with pytest.raises(ParameterError) as err:
+        start("03_sdt", params)
+    assert all(w in str(err.value) for w in words), str(err.value)
+    assert not list((outputs / "erc_results_dir").glob("*.json"))  # nothing was marked or written
+
+
+def test_smoke_never_replaces_an_invalid_value(outputs):
+    params = {**notebook_defaults("03_sdt"), "smoke": True, "epochs": 0}
+    with pytest.raises(ParameterError, match="epochs=0"):
+        start("03_sdt", params)
+
+
+def test_unknown_parameter_is_refused():
+    with pytest.raises(ParameterError, match="unknown parameter 'epoch'"):
+        validate("03_sdt", {**notebook_defaults("03_sdt"), "epoch": 3})
+
+
+def test_unwritable_results_folder_fails_before_work(outputs, monkeypatch):
+    blocker = outputs / "not-a-folder"
+    blocker.write_text("a file where the results folder should be")
+    monkeypatch.setenv("ERC_RESULTS_DIR", str(blocker / "results"))
+    with pytest.raises(PermissionError, match="ERC_RESULTS_DIR"):
+        start("03_sdt", notebook_defaults("03_sdt"))
+
+
+def test_cuda_without_cuda_is_a_clear_error(outputs):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from erc_lib.runtime import DeviceError
+
+    with pytest.raises(DeviceError, match="device='cpu'"):
+        start("03_sdt", {**notebook_defaults("03_sdt"), "device": "cuda"})
+
+
+# ----------------------------------------------------------------------------- data
+def test_no_data_folder_names_the_folder(tmp_path, monkeypatch):
+    from erc_lib.describe import load_present
+
+    monkeypatch.setenv("ERC_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="ERC_DATA_DIR") as err:
+        load_present(["iemocap", "mosi"])
+    assert str(tmp_path / "nowhere") in str(err.value)
+
+
+def test_truncated_pickle_names_the_file_and_the_cause(tmp_path):
+    require_dataset("iemocap")
+    src = data_dir() / "iemocap" / "cosmic" / "iemocap.pkl"
+    (tmp_path / "iemocap" / "cosmic").mkdir(parents=True)
+    cut = tmp_path / "iemocap" / "cosmic" / "iemocap.pkl"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(DataError, match="truncated") as err:
+        load_dataset("iemocap", root=tmp_path)
+    assert str(cut) in str(err.value)
+
+
+def test_nan_in_one_mosi_audio_row_is_caught_at_load(tmp_path):
+    require_dataset("mosi")
+    shutil.copytree(data_dir() / "mosi", tmp_path / "mosi")
+    path = tmp_path / "mosi" / "bclstm" / "audio_2way.pickle"
+    content = list(load_pickle(path))
+    content[0] = content[0].copy()
+    content[0][3, 2, 5] = np.nan                      # train video 3, utterance 2
+    with open(path, "wb") as f:
+        pickle.dump(tuple(content), f)
+    with pytest.raises(DataError) as err:
+        load_dataset("mosi", root=tmp_path)
+    message = str(err.value)
+    assert "train" in message and "train_03" in message and "utterance 2" in message and "audio" in message
+
+
+def test_nan_in_a_mosi_csv_names_file_and_row(tmp_path):
+    require_dataset("mosi")
+    shutil.copytree(data_dir() / "mosi", tmp_path / "mosi")
+    csv = tmp_path / "mosi" / "bclstm" / "audio_test.csv"
+    lines = csv.read_text().splitlines()
+    cells = lines[4].split(",")
+    cells[1] = "nan"
+    lines[4] = ",".join(cells)
+    csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="audio_test.csv row 5 column 2"):
+        load_dataset("mosi", root=tmp_path)
+
+
+class _Payload:
+    """Unpickling this creates a file: a stand-in for code an attacker would run."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.target),))
+
+
+def test_malicious_pickle_is_refused_and_its_payload_does_not_run(tmp_path):
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "features.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"text": np.zeros(3), "evil": _Payload(marker)}, f)
+    with pytest.raises(UnsafePickleError) as err:
+        load_pickle(path)
+    assert not marker.exists()
+    assert str(path) in str(err.value) and "trust_pickle=True" in str(err.value)
+    with pytest.raises(UnsafePickleError):
+        convert_pickle(path)
+    assert not marker.exists()
+
+
+def test_converted_pickle_is_read_without_pickle(tmp_path):
+    path = tmp_path / "features.pkl"
+    content = ({"a": np.arange(6, dtype=np.float32).reshape(2, 3)}, {"a": [0, 1]}, ["a"], [], None, 3)
+    with open(path, "wb") as f:
+        pickle.dump(content, f)
+    safe = convert_pickle(path)
+    path.write_bytes(b"not a pickle any more")             # later runs read the .safe.npz instead
+    again = load_pickle(path)
+    np.testing.assert_array_equal(again[0]["a"], content[0]["a"])
+    assert again[1:] == content[1:]
+    assert safe.name == "features.pkl.safe.npz"
+
+
+# ----------------------------------------------------------------------------- caches
+def _toy():
+    from erc_lib.data import Dialogue, ERCData
+
+    d = lambda i, split: Dialogue(f"{split}{i}", ["A", "B"], [f"hello {i}", f"fine thanks {i}"], np.array([0, 1]))
+    return ERCData("toy", ["x", "y"], {s: [d(i, s) for i in range(2)] for s in ("train", "dev", "test")})
+
+
+def test_damaged_feature_cache_is_reported_and_rebuilt(tmp_path):
+    from erc_lib.features.text import add_text_features
+
+    data = add_text_features(_toy(), cache_dir=tmp_path, device="cpu", progress=False)
+    (cache,) = tmp_path.glob("text_toy_*.npz")
+    cache.write_bytes(cache.read_bytes()[:100])            # a truncated zip
+    with pytest.warns(UserWarning, match=str(cache.name)):
+        again = add_text_features(_toy(), cache_dir=tmp_path, device="cpu", progress=False)
+    np.testing.assert_allclose(again.splits["dev"][0].features["text"], data.splits["dev"][0].features["text"], atol=1e-6)
+    with np.load(cache) as z:                              # rebuilt, whole
+        assert z["embeddings"].shape[0] == 12
+
+
+def _tiny_encoder(folder: Path, seed: int) -> None:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from erc_lib.features.text import resolve_text_encoder
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    if folder.exists():
+        shutil.rmtree(folder)
+    BertModel(config).save_pretrained(folder)
+    minilm = Path(resolve_text_encoder("all-MiniLM-L6-v2")[0])
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (minilm / name).exists():
+            shutil.copy(minilm / name, folder / name)
+
+
+def test_cache_is_never_used_for_another_model_at_the_same_path(tmp_path):
+    from erc_lib.features.text import add_text_features, encoder_fingerprint
+
+    folder = tmp_path / "encoder"
+    _tiny_encoder(folder, seed=1)
+    first = add_text_features(_toy(), str(folder), cache_dir=tmp_path / "cache", device="cpu", progress=False)
+    fp1 = encoder_fingerprint(str(folder))
+    _tiny_encoder(folder, seed=2)                          # another model, same path, same name
+    second = add_text_features(_toy(), str(folder), cache_dir=tmp_path / "cache", device="cpu", progress=False)
+    assert encoder_fingerprint(str(folder)) != fp1
+    a, b = first.splits["train"][0].features["text"], second.splits["train"][0].features["text"]
+    assert a.shape == b.shape == (2, 32) and not np.allclose(a, b)
+    assert len(list((tmp_path / "cache").glob("text_toy_*.npz"))) == 2
+
+
+# ----------------------------------------------------------------------------- interrupted runs
+def test_killed_run_leaves_no_json_any_reader_takes_as_finished(outputs):
+    from erc_lib.claims import collect_claims
+    from erc_lib.results import IncompleteResultsError, read_results, write_results
+
+    write_results("03_sdt_mosi", {"seeds": 3}, [{"variant": "old"}], claims=[{"id": "old"}])
+    assert read_results("03_sdt_mosi")["status"] == "complete"
+    start("03_sdt", notebook_defaults("03_sdt"))           # a new run starts ... and is killed here
+    with pytest.raises(IncompleteResultsError, match="running"):
+        read_results("03_sdt_mosi")
+    payload = json.loads((outputs / "erc_results_dir" / "03_sdt_mosi.json").read_text())
+    assert payload["status"] == "running" and "rows" not in payload
+    assert (outputs / "erc_results_dir" / "03_sdt_mosi.previous.json").exists()   # the old run is kept aside
+    assert collect_claims() == []                          # the report does not read it either
+    claims = json.loads((outputs / "erc_results_dir" / "claims.json").read_text())
+    assert claims["missing_results"] == [{"file": "03_sdt_mosi.json", "status": "running"}]
+
+
+def test_mister_e_text_only_builds_from_a_modality_name():
+    from erc_lib.data import Dialogue, ERCData
+    from erc_lib.models.mister_e import build_mister_e
+
+    d = lambda i: Dialogue(f"d{i}", ["A"] * 3, ["a"] * 3, np.array([0, 1, 0]),
+                           {"text": np.zeros((3, 8), dtype=np.float32)})
+    data = ERCData("toy", ["x", "y"], {s: [d(i)] for i, s in enumerate(("train", "dev", "test"))})
+    assert build_mister_e(data, "text", can_hidden=8, gru_layers=1).config.variant == "text"
+    with pytest.raises(ValueError, match=r"\('speech', 'text'\)"):
+        build_mister_e(data, "texts")
+
+
+def test_progress_bars_follow_the_environment(monkeypatch, capsys):
+    from erc_lib.runtime import progress_bar
+
+    monkeypatch.setenv("ERC_PROGRESS", "off")
+    assert progress_bar(range(3)).disable
+    monkeypatch.setenv("ERC_PROGRESS", "text")
+    bar = progress_bar(range(3))
+    assert type(bar).__module__ == "tqdm.std"
+    monkeypatch.setenv("ERC_PROGRESS", "fancy")
+    with pytest.raises(ValueError, match="ERC_PROGRESS"):
+        progress_bar(range(3))
