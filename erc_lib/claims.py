@@ -152,6 +152,17 @@ def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None 
     return out
 
 
+def claims_table(claims: list[dict]) -> "pd.DataFrame":
+    """The claims a notebook measured, one row each: claim, dataset, A - B, its 95% interval,
+    verdict and the published figure."""
+    import pandas as pd
+
+    return pd.DataFrame([{"claim": c["text"], "dataset": c["dataset"], "A": c["a"], "B": c["b"],
+                          "A − B": f"{c['comparison']['difference']:+.2f}",
+                          "95% CI": f"[{c['comparison']['ci_low']:+.2f}, {c['comparison']['ci_high']:+.2f}]",
+                          "verdict": c["verdict"], "published": c["published"]} for c in claims])
+
+
 def _row_summary(experiment, variant: str, dataset: str, output: str = "y_pred") -> dict:
     fits = experiment.seed_fits(variant, dataset)
     if output == "y_pred":

@@ -64,6 +64,35 @@ PUBLISHED_PER_CLASS: dict[tuple[str, str, str], dict[str, float]] = {
 }
 
 
+# Our row closest to a published one: (source, dataset, published variant) -> (our results file,
+# our dataset, our variant). Read with GAP_REASONS: the inputs and protocols differ.
+COUNTERPARTS: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    ("SDT", "iemocap", "text+audio+visual"): ("03_sdt_iemocap", "iemocap", "text"),
+    ("SDT", "iemocap", "text"): ("03_sdt_iemocap", "iemocap", "text"),
+    ("SDT", "iemocap", "w/o self-distillation"): ("03_sdt_iemocap", "iemocap", "text w/o self-distillation"),
+    ("SDT", "meld", "text+audio+visual"): ("03_sdt_meld", "meld", "text"),
+    ("SEED000", "iemocap", "text+audio"): ("04_sdt_bios_iemocap", "iemocap", "SDT"),
+    ("SEED000", "iemocap", "SDT + bios"): ("04_sdt_bios_iemocap", "iemocap", "SDT + bios"),
+    ("COMPM", "emorynlp", "CoMPM"): ("05_emonet_emorynlp", "emorynlp", "CoMPM"),
+    ("COMPM", "meld", "CoMPM"): ("05_emonet_emorynlp", "meld", "CoMPM"),
+    **{("EMONET", "emorynlp", v): ("05_emonet_emorynlp", "emorynlp", v) for v in (
+        "CoMPM", "+ global speaker ID", "+ speaker behaviour", "+ unnormalised weighted CE", "+ normalised weighted CE")},
+    ("MISTERE", "mosi", "MiSTER-E (LLaMA + SALMONN)"): ("06_mister_e_mosi", "mosi", "MiSTER-E"),
+}
+
+# Why our number differs from the published one, per source (inputs, encoder, protocol).
+GAP_REASONS: dict[str, str] = {
+    "SDT": "inputs: MiniLM text only (384-d, frozen) vs RoBERTa-large text + openSMILE audio + DenseFace visual; "
+           "protocol: dev-selected, 5 seeds vs the best test epoch of one run; sizes: d_model 128 vs 1024",
+    "SEED000": "inputs: MiniLM text only vs EmoBERTa text + eGeMAPS audio; bios from SmolLM2-135M vs ChatGPT-4, "
+               "encoded by MiniLM vs RoBERTa",
+    "COMPM": "encoder: frozen MiniLM sentence vectors and a small causal transformer vs fine-tuned RoBERTa-large",
+    "EMONET": "encoder: frozen MiniLM vs two fine-tuned RoBERTa-large; 5 seeds vs one run per row",
+    "MISTERE": "inputs: bc-LSTM 73-d openSMILE audio + 100-d CNN text vs LoRA-tuned LLaMA-3.1-8B / SALMONN-7B "
+               "embeddings; split: bc-LSTM 62/31 videos vs 49/13/31; protocol: dev-selected vs test-selected",
+}
+
+
 def published_table(model: str | None = None, dataset: str | None = None, source: str | None = None) -> pd.DataFrame:
     """The published rows as a DataFrame (columns ``source, model, dataset, variant,
     accuracy, weighted_f1, note``), optionally filtered; every row is labelled published."""

@@ -3,7 +3,7 @@ inputs did not change, and render one self-contained HTML report; plus the front
 (``notebooks/99_report.ipynb`` only calls the functions below).
 
     python -m erc_lib.report --config configs/full.yaml [--device cuda] [--only 03,05] [--force]
-                             [--notebooks-dir DIR] [--out reports] [--screenshot report.png]
+                             [--jobs 2] [--notebooks-dir DIR] [--out reports] [--screenshot report.png]
 
 State (``<out>/state.json``, written atomically after every run) keeps each run's fingerprint at
 its last successful run: a stopped runner, started again, redoes only the unfinished runs.
@@ -197,28 +197,39 @@ def fingerprint(run: Run, notebook_path: Path) -> str:
 
 
 def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, force: bool = False,
-            log=lambda line: print(line, flush=True)) -> dict[str, dict]:
-    """Execute ``runs`` in order with papermill (kernel python3, ``ERC_PROGRESS=text``), writing
+            log=lambda line: print(line, flush=True), jobs: int = 1) -> dict[str, dict]:
+    """Execute ``runs`` with papermill (kernel python3, ``ERC_PROGRESS=text``), writing
     ``<out>/<name>.ipynb``; skip a run whose fingerprint equals that of its last successful run
-    (unless ``force``). A failing run is recorded with its error and the next one runs.
+    (unless ``force``). A failing run is recorded with its error and the others still run.
+    ``jobs > 1`` runs that many notebooks at once (each in its own kernel; e.g. 2 on a 2-core CPU
+    with one torch thread per notebook); the front page (``99_report``) always runs last, alone.
     Returns the state: run name -> {status ok|failed|running, fingerprint, seconds, error, ...}."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Lock
+
     notebooks_dir, out_dir = Path(notebooks_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     os.environ["ERC_PROGRESS"] = "text"  # the kernels inherit it: plain-text progress on stderr (dropped)
     os.environ.pop("MPLBACKEND", None)  # e.g. CI's Agg would keep figures out of the notebooks
-    for i, run in enumerate(runs, 1):
+    lock = Lock()
+
+    def save(name: str, entry: dict) -> None:
+        with lock:
+            state[name] = entry
+            write_json(state_path, state)
+
+    def execute(i: int, run: Run) -> None:
         tag, nb_path, out_path = f"[{i}/{len(runs)}] {run.name}", notebooks_dir / f"{run.notebook}.ipynb", out_dir / f"{run.name}.ipynb"
         fp, last = fingerprint(run, nb_path), state.get(run.name, {})
         if not force and last.get("status") == "ok" and last.get("fingerprint") == fp and out_path.exists():
             log(f"{tag}: skipped (unchanged since {last.get('finished')}; --force reruns it)")
-            continue
+            return
         log(f"{tag}: start")
         entry = {"notebook": run.notebook, "parameters": run.parameters, "status": "running", "fingerprint": None,
                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        state[run.name] = entry
-        write_json(state_path, state)
+        save(run.name, entry)
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(nb_path), str(out_path), parameters=run.parameters, kernel_name="python3",
@@ -228,9 +239,21 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
             ename, evalue = getattr(e, "ename", type(e).__name__), getattr(e, "evalue", str(e))
             entry.update(status="failed", error=f"{ename}: {str(evalue).strip()[:500]}")
         entry.update(seconds=round(time.perf_counter() - t0, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"))
-        write_json(state_path, state)
+        save(run.name, entry)
         err = f" - {entry['error']}" if entry["error"] else ""
         log(f"{tag}: {entry['status']} in {_duration(entry['seconds'])}{err}")
+
+    numbered = list(enumerate(runs, 1))
+    work = [(i, r) for i, r in numbered if r.notebook != REPORT_NOTEBOOK]
+    if jobs > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(lambda item: execute(*item), work))
+    else:
+        for item in work:
+            execute(*item)
+    for item in numbered:
+        if item[1].notebook == REPORT_NOTEBOOK:
+            execute(*item)
     return state
 
 
@@ -356,17 +379,20 @@ def _mean_std(d: dict | None) -> str:
 
 
 def claims_frame(payload: dict) -> pd.DataFrame:
-    """The claims of ``results/claims.json`` as a table sorted by paper: claim, paper, published,
-    ours, baseline (same inputs), difference [95% CI], verdict, reason."""
+    """The claims of ``results/claims.json`` (:func:`erc_lib.claims.collect_claims`) as a table
+    sorted by paper: paper, claim, dataset, the published figure, ours (row A) and the row it is
+    compared with (B), the baseline on the same inputs, A - B with its 95% interval, verdict, reason."""
     rows = []
     for c in payload.get("claims", []):
-        pub, comp = c.get("published") or {}, c.get("comparison") or {}
-        published = "–" if pub.get("value") is None else f"{pub['value']:.2f}"
+        comp = c.get("comparison") or {}
+        published = c.get("published") or "–"
+        if c.get("published_difference") is not None:
+            published = f"A − B {c['published_difference']:+.2f}: {published}"
         diff = "–" if comp.get("difference") is None else \
             f"{comp['difference']:+.2f} [{comp.get('ci_low', float('nan')):+.2f}, {comp.get('ci_high', float('nan')):+.2f}]"
-        rows.append({"claim": c.get("claim"), "paper": c.get("paper"),
-                     "published": f"{published} ({pub.get('source', 'no source')})", "ours": _mean_std(c.get("ours")),
-                     "baseline (same inputs)": _mean_std(c.get("baseline")), "difference [95% CI]": diff,
+        rows.append({"paper": c.get("paper"), "claim": c.get("text"), "dataset": c.get("dataset"),
+                     "published": published, "ours (A)": _mean_std(c.get("ours")), "compared with (B)": _mean_std(c.get("other")),
+                     "baseline (same inputs)": _mean_std(c.get("baseline")), "A − B [95% CI]": diff,
                      "verdict": c.get("verdict"), "reason": c.get("reason")})
     return pd.DataFrame(rows).sort_values("paper", kind="stable").reset_index(drop=True) if rows else pd.DataFrame()
 
@@ -464,6 +490,32 @@ def plot_inflation(mean: pd.DataFrame):
     return fig
 
 
+def published_vs_ours(results: dict[str, dict]) -> pd.DataFrame:
+    """Every published number beside our closest row (:data:`erc_lib.published.COUNTERPARTS`),
+    sorted by paper: published weighted F1, ours (mean ± std over seeds, dev-selected), the gap
+    and why they differ (:data:`erc_lib.published.GAP_REASONS`); "not run" where the results
+    file is missing."""
+    from .published import COUNTERPARTS, GAP_REASONS, published_table
+
+    rows = []
+    for _, pub in published_table().iterrows():
+        file, dataset, variant = COUNTERPARTS.get((pub.source, pub.dataset, pub.variant), (None, None, None))
+        ours = None
+        if file in results:
+            scores = [r["weighted_f1"] for r in results[file]["rows"]
+                      if r.get("split") == "test" and r.get("dataset") == dataset and r.get("variant") == variant]
+            ours = (float(pd.Series(scores).mean()), float(pd.Series(scores).std(ddof=1)) if len(scores) > 1 else 0.0,
+                    len(scores)) if scores else None
+        rows.append({"paper": pub.source, "dataset": pub.dataset, "published variant": pub.variant,
+                     "published weighted F1": pub.weighted_f1,
+                     "ours": f"{ours[0]:.2f} ± {ours[1]:.2f} ({ours[2]} seeds)" if ours else
+                     ("no counterpart" if file is None else "not run"),
+                     "our row": f"{file}: {variant}" if file else "",
+                     "gap (ours − published)": round(ours[0] - pub.weighted_f1, 2) if ours and pub.weighted_f1 else None,
+                     "why they differ": GAP_REASONS.get(pub.source, "") if file else ""})
+    return pd.DataFrame(rows).sort_values(["paper", "dataset"], kind="stable").reset_index(drop=True)
+
+
 def provenance_table(results: dict[str, dict]) -> pd.DataFrame:
     """Per results file: device, start / end dates, wall time, parameters and package versions."""
     rows = []
@@ -490,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notebooks-dir", default=str(REPO_ROOT / "notebooks"))
     ap.add_argument("--out", default="reports", help="folder for executed notebooks, state.json and report.html")
     ap.add_argument("--screenshot", help="also render report.html in headless Chromium into this PNG")
+    ap.add_argument("--jobs", type=int, help="notebooks run at once (default: the config's jobs, else 1)")
     args = ap.parse_args(argv)
     try:
         everything = load_config(args.config, args.notebooks_dir, args.device)
@@ -498,7 +551,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    state = run_all(runs, args.notebooks_dir, args.out, force=args.force)
+    jobs = args.jobs or int((yaml.safe_load(Path(args.config).read_text()) or {}).get("jobs", 1))
+    if jobs < 1:
+        print(f"error: --jobs must be >= 1, got {jobs}", file=sys.stderr)
+        return 2
+    state = run_all(runs, args.notebooks_dir, args.out, force=args.force, jobs=jobs)
     html = build_html(everything, args.out, state)  # the report shows every run of the config
     failed = [r.name for r in runs if state.get(r.name, {}).get("status") == "failed"]
     print(f"report: {html} ({len(runs)} runs, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}; "

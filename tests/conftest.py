@@ -77,3 +77,18 @@ def notebook_results():
         return cache[name]
 
     return get
+
+
+def assert_baselines_first_and_claims_measured(res: dict) -> None:
+    """A smoke results file opens its table with the two baselines (dev and test row of seed 0
+    each) and holds at least one claim, each with a 1000-resample interval around its difference
+    and the verdict that interval implies."""
+    from erc_lib.claims import VERDICTS
+
+    assert [r["variant"] for r in res["rows"][:4:2]] == ["logistic regression (no context)", "BiGRU (context)"]
+    assert res["claims"], "no claim was measured"
+    for c in res["claims"]:
+        comp = c["comparison"]
+        assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
+        assert c["verdict"] in VERDICTS
+        assert (c["verdict"] == "inconclusive") == (comp["ci_low"] <= 0 <= comp["ci_high"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import require_dataset
+from conftest import assert_baselines_first_and_claims_measured, require_dataset
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +54,5 @@ def test_histories_have_loss_curves(results):
 
 
 def test_table_opens_with_baselines_and_claims_have_verdicts(notebook_results):
-    from erc_lib.claims import VERDICTS
-
     require_dataset("iemocap")
-    res = notebook_results("04_sdt_bios_iemocap")
-    assert [r["variant"] for r in res["rows"][:4:2]] == ["logistic regression (no context)", "BiGRU (context)"]
-    assert res["claims"], "no claim was measured"
-    for c in res["claims"]:
-        comp = c["comparison"]
-        assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
-        assert c["verdict"] in VERDICTS
-        assert (c["verdict"] == "inconclusive") == (comp["ci_low"] <= 0 <= comp["ci_high"])
+    assert_baselines_first_and_claims_measured(notebook_results("04_sdt_bios_iemocap"))

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.dummy import DummyClassifier
 from sklearn.metrics import f1_score
 
-from conftest import require_dataset
+from conftest import assert_baselines_first_and_claims_measured, require_dataset
 from erc_lib.data import load_dataset
 from erc_lib.data import subset_dialogues
 from erc_lib.models.compm import EMONET_ABLATION as VARIANTS
@@ -65,14 +65,5 @@ def test_emonet_notebook_smoke_metrics(notebook_results):
 
 
 def test_table_opens_with_baselines_and_claims_have_verdicts(notebook_results):
-    from erc_lib.claims import VERDICTS
-
     require_dataset("emorynlp")
-    res = notebook_results("05_emonet_emorynlp")
-    assert [r["variant"] for r in res["rows"][:4:2]] == ["logistic regression (no context)", "BiGRU (context)"]
-    assert res["claims"], "no claim was measured"
-    for c in res["claims"]:
-        comp = c["comparison"]
-        assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
-        assert c["verdict"] in VERDICTS
-        assert (c["verdict"] == "inconclusive") == (comp["ci_low"] <= 0 <= comp["ci_high"])
+    assert_baselines_first_and_claims_measured(notebook_results("05_emonet_emorynlp"))

@@ -4,6 +4,7 @@ page's tables on fake results files."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 
@@ -13,6 +14,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from erc_lib import report
+from erc_lib.claims import collect_claims
 from erc_lib.paths import REPO_ROOT, write_json
 
 CONFIGS = ("smoke", "full", "gpu")
@@ -213,14 +215,20 @@ def _fake_results(folder):
         "histories": {"mosi|t+a|0": history, "mosi|t+a|1": history[:2]}, "wall_seconds": 1800, "device": "cpu",
         **common})
     write_json(folder / "05_emonet.json", {"notebook": "05_emonet", "status": "running", "started": "x"})
-    write_json(folder / "claims.json", {"status": "complete", "claims": [
-        {"id": "b", "paper": "SDT", "claim": "SDT beats its no-distillation variant", "published": {"value": 66.6,
-         "source": "SDT Table 3"}, "ours": {"mean": 63.0, "std": 1.41, "n_seeds": 2, "variant": "t+a"},
-         "baseline": {"variant": "no KL", "mean": 62.0, "std": 0.5, "n_seeds": 2},
+    claims = [  # the format of erc_lib.claims
+        {"id": "b", "paper": "SDT", "text": "SDT beats its no-distillation variant", "dataset": "mosi",
+         "published": "SDT Table 3", "published_difference": 2.98,
+         "ours": {"mean": 63.0, "std": 1.41, "n_seeds": 2, "variant": "t+a"},
+         "other": {"mean": 62.0, "std": 0.5, "n_seeds": 2, "variant": "no KL"},
+         "baseline": {"variant": "BiGRU", "mean": 61.0, "std": 0.5, "n_seeds": 2},
          "comparison": {"difference": 1.0, "ci_low": -0.5, "ci_high": 2.5}, "verdict": "holds", "reason": "r"},
-        {"id": "a", "paper": "EmoNet", "claim": "speaker behaviour helps", "published": {"value": None, "source": "x"},
-         "ours": {"mean": 30.1, "std": 0.25, "n_seeds": 3}, "baseline": {}, "comparison": {},
-         "verdict": "inconclusive", "reason": "r"}]})
+        {"id": "a", "paper": "EmoNet", "text": "speaker behaviour helps", "dataset": "emorynlp", "published": "x",
+         "published_difference": None, "ours": {"mean": 30.1, "std": 0.25, "n_seeds": 3}, "other": None,
+         "baseline": None, "comparison": {}, "verdict": "inconclusive", "reason": "r"}]
+    payload = json.loads((folder / "03_sdt_mosi.json").read_text())
+    write_json(folder / "03_sdt_mosi.json", {**payload, "claims": claims})
+    assert os.environ["ERC_RESULTS_DIR"] == str(folder)
+    collect_claims()  # results/claims.json, as the front page writes it
 
 
 def test_front_page_tables(tmp_path, monkeypatch):
@@ -238,8 +246,9 @@ def test_front_page_tables(tmp_path, monkeypatch):
     claims = report.claims_frame(json.loads((tmp_path / "results" / "claims.json").read_text()))
     assert list(claims["paper"]) == ["EmoNet", "SDT"]
     sdt = claims.iloc[1]
-    assert (sdt["published"], sdt["ours"]) == ("66.60 (SDT Table 3)", "t+a: 63.00 ± 1.41 (n = 2)")
-    assert (sdt["difference [95% CI]"], claims.iloc[0]["published"]) == ("+1.00 [-0.50, +2.50]", "– (x)")
+    assert (sdt["published"], sdt["ours (A)"]) == ("A − B +2.98: SDT Table 3", "t+a: 63.00 ± 1.41 (n = 2)")
+    assert sdt["compared with (B)"] == "no KL: 62.00 ± 0.50 (n = 2)" and sdt["baseline (same inputs)"].startswith("BiGRU")
+    assert (sdt["A − B [95% CI]"], claims.iloc[0]["published"]) == ("+1.00 [-0.50, +2.50]", "x")
     assert "background-color: #d4edda" in report.style_table(claims, verdict_colours=True).to_html()
 
     table = report.measured_table(results["03_sdt_mosi"])

@@ -1,0 +1,620 @@
+"""Speed and scale of every model: ``python -m erc_lib.bench``.
+
+What it measures, for each model (``logreg``, ``bigru``, ``sdt``, ``sdt_bios`` = SDT with
+speaker bios, ``compm`` = CoMPM/EmoNet frozen, ``compm_finetune``, ``mister_e``) at two sizes
+(:data:`SIZES`: the notebook's, from ``configs/defaults.yaml``, and the paper's), under each
+training mode (:data:`MODES`: today's defaults, length-bucketed batches, bucketed + fused
+optimizer) and each CPU thread count:
+
+* training utterances per second (forward + backward + optimizer step; a one-step warm-up
+  run of the same model is excluded) and the seconds per epoch over IEMOCAP's training set,
+* inference utterances per second (:func:`erc_lib.training.predict` over the training set),
+* peak memory: resident set size on the CPU (sampled by psutil, or the process's peak from
+  ``resource`` without it), ``torch.cuda.max_memory_allocated`` on CUDA,
+* the padding share (padded positions / all positions) of the mode's training batches,
+
+on IEMOCAP-shaped data: the real IEMOCAP dialogues (lengths, speakers, labels, texts) with
+random features of the widths the models read (:data:`FEATURE_DIMS`: MiniLM text, IS10 audio).
+A scaling table gives the seconds per training step for batches of dialogues of 25 ... 400
+utterances (attention grows quadratically, recurrences linearly). The best thread count of
+each model goes into the JSON (``best_threads``), which ``runtime.set_cpu_threads(device,
+"auto")`` reads from ``results/reference/bench.json``.
+
+Every run goes through :func:`erc_lib.experiment.run_experiment` and
+:func:`erc_lib.training.fit`, the models are built by :func:`erc_lib.zoo.model_spec`, so the
+benchmark times the code the notebooks run.
+
+Usage::
+
+    python -m erc_lib.bench --quick                       # < 3 min on a 2-core CPU: a subset
+    python -m erc_lib.bench                               # the reference table (~1 h on CPU)
+    python -m erc_lib.bench --device cuda --amp bf16      # the same on a GPU
+    python -m erc_lib.bench --models sdt mister_e --sizes paper --threads 1
+
+JSON (``--out``, default ``results/bench.json``; keys in :data:`JSON_KEYS`): ``date``,
+``device``, ``device_name``, ``torch``, ``python``, ``cpu_count``, ``threads`` (the counts
+measured), ``quick``, ``amp``, ``load_average`` (before, after: a busy machine shows here),
+``data`` (what was measured on), ``modes`` (TrainConfig overrides of each mode), ``sizes``
+(model and train overrides per model and size), ``rows`` (one per model x size x mode x
+threads, keys :data:`ROW_KEYS`), ``padding`` (share per batch size and mode), ``speedup``
+(epoch seconds of each mode against ``default``), ``scaling`` (seconds per step per length),
+``best_threads`` (model -> thread count), ``best_threads_detail``, ``notes``, ``seconds``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import sys
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import DataError, Dialogue, ERCData, load_dataset
+from .experiment import RunSpec, run_experiment
+from .paths import REPO_ROOT, results_dir, write_json
+from .runtime import resolve_device
+from .training import TrainConfig, fit, make_loader, padding_share, predict
+from . import zoo
+
+MODELS = ("logreg", "bigru", "sdt", "sdt_bios", "compm", "compm_finetune", "mister_e")
+#: Models ``--quick`` runs (``compm_finetune`` trains a transformer encoder: minutes per step on a CPU).
+QUICK_MODELS = ("logreg", "bigru", "sdt", "sdt_bios", "compm", "mister_e")
+#: Models of the scaling table (the sequence models whose cost grows with dialogue length).
+SCALING_MODELS = ("bigru", "sdt", "mister_e", "compm")
+SCALING_LENGTHS = (25, 50, 100, 200, 400)
+#: CoMPM's speaker memory holds every earlier turn of the speaker: (B, L, L/2, D) floats.
+COMPM_MAX_SCALING_LENGTH = 100
+#: Random feature widths: all-MiniLM-L6-v2 text vectors, openSMILE IS10 audio (the SDT authors' IEMOCAP audio).
+FEATURE_DIMS = {"text": 384, "audio": 1582}
+BIOS_DIM = 384
+#: Training modes: :class:`~erc_lib.training.TrainConfig` overrides. ``default`` is the trainer
+#: as it was before length bucketing (and still is by default).
+MODES = {
+    "default": {},
+    "bucketed": {"bucket_by_length": True},
+    "fast": {"bucket_by_length": True, "fused_optimizer": True},
+}
+#: What each mode is, for the table.
+MODE_LABELS = {"default": "plain shuffled batches", "bucketed": "length-bucketed batches",
+               "fast": "length-bucketed batches + fused Adam"}
+ROW_KEYS = ("model", "size", "mode", "threads", "batch_size", "parameters", "train_dialogues",
+            "train_utterances_per_s", "inference_utterances_per_s", "epoch_seconds", "peak_memory_mb",
+            "memory", "padding_share")
+JSON_KEYS = ("date", "device", "device_name", "torch", "python", "cpu_count", "threads", "quick", "amp",
+             "load_average", "data", "modes", "sizes", "rows", "padding", "speedup", "scaling", "best_threads",
+             "best_threads_detail", "notes", "seconds")
+REFERENCE_PATH = REPO_ROOT / "results" / "reference" / "bench.json"
+
+# ----------------------------------------------------------------------------- sizes
+SizeFn = Callable[[str, ERCData], tuple[dict, dict]]
+
+
+def notebook_size(model: str, data: ERCData) -> tuple[dict, dict]:
+    """No overrides: the notebook's settings (``configs/defaults.yaml`` via :func:`erc_lib.zoo.settings`)."""
+    return {}, {}
+
+
+def paper_size(model: str, data: ERCData) -> tuple[dict, dict]:
+    """``(model_args, train_args)`` overrides for the papers' sizes.
+
+    SDT: d_model 1024, 8 heads, d_ff 1024, batch 16 (IEMOCAP). MiSTER-E: CAN 1024 (BiGRU
+    2 x 512), 3 GRU layers, batch 16. CoMPM frozen: CoM width = the encoder's (the text
+    features' width) and the GRU as wide (CoMPM). BiGRU baseline: 512 per direction (as
+    MiSTER-E's BiGRU). CoMPM fine-tuned: the encoder fixes the width (no override).
+    Logistic regression has no size.
+    """
+    if model in ("sdt", "sdt_bios"):
+        return {"d_model": 1024, "n_heads": 8, "d_ff": 1024}, {"batch_size": 16}
+    if model == "mister_e":
+        return {"can_hidden": 1024, "gru_layers": 3}, {"batch_size": 16}
+    if model == "compm":
+        return {"d_model": data.feature_dims()["text"], "pm_hidden": None}, {}
+    if model == "bigru":
+        return {"hidden": 512}, {}
+    return {}, {}
+
+
+SIZES: dict[str, SizeFn] = {"notebook": notebook_size, "paper": paper_size}
+#: Models with only one meaningful size.
+SIZELESS = ("logreg", "compm_finetune")
+
+
+# ----------------------------------------------------------------------------- data
+def with_random_features(data: ERCData, dims: dict[str, int] | None = None, seed: int = 0) -> ERCData:
+    """A copy of ``data`` whose dialogues carry standard-normal float32 features of ``dims``
+    (default :data:`FEATURE_DIMS`); ids, speakers, texts and labels are kept."""
+    rng = np.random.default_rng(seed)
+    dims = dims or FEATURE_DIMS
+    splits = {s: [Dialogue(d.dialogue_id, d.speakers, d.texts, d.labels,
+                           {m: rng.standard_normal((len(d), k), dtype=np.float32) for m, k in dims.items()})
+                  for d in ds] for s, ds in data.splits.items()}
+    return ERCData(data.name, data.label_names, splits, data.notes)
+
+
+def iemocap_shaped(dims: dict[str, int] | None = None, seed: int = 0) -> tuple[ERCData, str]:
+    """IEMOCAP's dialogues with random features (:func:`with_random_features`) and a note
+    saying where the lengths came from.
+
+    Without the IEMOCAP file, synthetic dialogues of IEMOCAP's split sizes with lengths drawn
+    uniformly from IEMOCAP's range (8-110) and M/F speakers stand in (the note says so).
+    """
+    try:
+        return with_random_features(load_dataset("iemocap"), dims, seed), "real IEMOCAP dialogues (lengths, speakers, labels)"
+    except DataError:
+        rng = np.random.default_rng(seed)
+        counts = {"train": 108, "dev": 12, "test": 31}
+        splits = {s: [_synthetic_dialogue(f"{s}{i}", int(rng.integers(8, 111)), 6, session=i % 5 + 1)
+                      for i in range(n)] for s, n in counts.items()}
+        data = ERCData("iemocap", ["happy", "sad", "neutral", "angry", "excited", "frustrated"], splits)
+        return with_random_features(data, dims, seed), "synthetic lengths 8-110 (IEMOCAP file not found)"
+
+
+def _synthetic_dialogue(dialogue_id: str, length: int, n_classes: int, session: int = 1) -> Dialogue:
+    """A dialogue of ``length`` utterances: alternating IEMOCAP-style speakers (``Ses0k_M`` /
+    ``Ses0k_F``), every class in turn as labels, a placeholder text."""
+    speakers = [f"Ses0{session}_{'MF'[i % 2]}" for i in range(length)]
+    return Dialogue(dialogue_id, speakers, ["hello"] * length, np.arange(length, dtype=np.int64) % n_classes)
+
+
+def sample_dialogues(data: ERCData, n_train: int | None, n_eval: int = 2) -> ERCData:
+    """``data`` with ``n_train`` training dialogues spread evenly over the sorted training
+    lengths (so a subset keeps the length distribution; None: all) and the first ``n_eval``
+    dev and test dialogues (evaluation is not what is timed)."""
+    train = data.splits["train"]
+    if n_train and n_train < len(train):
+        by_length = np.argsort([len(d) for d in train], kind="stable")
+        picked = sorted(by_length[np.linspace(0, len(train) - 1, n_train).round().astype(int)].tolist())
+        train = [train[i] for i in picked]
+    splits = {"train": list(train), "dev": data.splits["dev"][:n_eval], "test": data.splits["test"][:n_eval]}
+    return ERCData(data.name, data.label_names, splits, data.notes)
+
+
+def fixed_length_data(base: ERCData, length: int, n_train: int) -> ERCData:
+    """``n_train`` training dialogues (and one dev, one test) of exactly ``length`` utterances
+    with ``base``'s name, classes and random features of ``base``'s widths."""
+    C = len(base.label_names)
+    splits = {"train": [_synthetic_dialogue(f"train{i}", length, C, i % 5 + 1) for i in range(n_train)],
+              "dev": [_synthetic_dialogue("dev0", length, C)], "test": [_synthetic_dialogue("test0", length, C)]}
+    return with_random_features(ERCData(base.name, base.label_names, splits), base.feature_dims())
+
+
+def random_bios(dim: int = BIOS_DIM) -> dict:
+    """``RunSpec.extra`` for SDT + bios: a fixed random ``(n, dim)`` vector per dialogue
+    (seeded by its id), standing in for the speaker-description embeddings."""
+    def bios(dialogue: Dialogue) -> np.ndarray:
+        rng = np.random.default_rng(zlib.crc32(dialogue.dialogue_id.encode()))
+        return rng.standard_normal((len(dialogue), dim), dtype=np.float32)
+    return {"bios": bios}
+
+
+# ----------------------------------------------------------------------------- specs
+def bench_spec(model: str, size: str, data: ERCData, train_overrides: dict, sizes: dict[str, SizeFn] | None = None) -> RunSpec:
+    """The :class:`~erc_lib.experiment.RunSpec` of ``model`` at ``size`` (:func:`erc_lib.zoo.model_spec`
+    with the dataset's notebook settings, the size's overrides and ``train_overrides``).
+
+    Raises ValueError for an unknown model or size."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
+    sizes = sizes or SIZES
+    if size not in sizes:
+        raise ValueError(f"unknown size {size!r}; expected one of {list(sizes)}")
+    zoo_model = "sdt" if model == "sdt_bios" else model
+    model_args, train_args = zoo.settings(zoo_model, data.name)
+    size_model, size_train = sizes[size](model, data)
+    model_args.update(size_model)
+    train_args.update(size_train)
+    inputs = {"mister_e": ["speech", "text"], "sdt": ["text"], "sdt_bios": ["text"],
+              "bigru": ["text"], "logreg": ["text"]}.get(model)
+    if model == "sdt_bios":
+        model_args["bios_dim"] = BIOS_DIM
+    spec = zoo.model_spec(zoo_model, data, inputs, variant=f"{model}/{size}", model_args=model_args,
+                          train_args={**train_args, **train_overrides}, keep=())
+    if model == "sdt_bios":
+        spec.extra = random_bios()
+    return spec
+
+
+# ----------------------------------------------------------------------------- measuring
+class PeakMemory:
+    """Peak memory while the ``with`` block runs, in MiB (``.peak_mb``; ``.kind`` says which).
+
+    CUDA: ``torch.cuda.max_memory_allocated`` (reset on entry). CPU: the process's resident
+    set size sampled every 5 ms by psutil in a thread (``"rss"``), or without psutil the
+    process's lifetime peak from ``resource.getrusage`` (``"rss (process peak)"``).
+    """
+
+    def __init__(self, device: torch.device):
+        self.device, self.peak_mb, self.kind = device, float("nan"), ""
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.kind = "cuda max allocated"
+            return self
+        try:
+            import psutil
+        except ImportError:
+            self.kind = "rss (process peak)"
+            return self
+        process, self.kind, self._peak = psutil.Process(), "rss", 0
+
+        def sample():
+            while not self._stop.is_set():
+                self._peak = max(self._peak, process.memory_info().rss)
+                self._stop.wait(0.005)
+
+        self._peak = process.memory_info().rss
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.peak_mb = self._peak / 2**20
+        else:
+            import resource
+
+            self.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _head(dataset, n: int):
+    """A shallow copy of a dialogue dataset holding its first ``n`` dialogues."""
+    small = copy.copy(dataset)
+    small.dialogues = dataset.dialogues[:n]
+    return small
+
+
+def _n_params(model) -> int | None:
+    return sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else None
+
+
+def _config(device: str, amp: str, epochs: int, overrides: dict) -> TrainConfig:
+    return TrainConfig(**{**dict(epochs=epochs, patience=None, device=device, amp=amp, progress=False), **overrides})
+
+
+@dataclass
+class Cell:
+    """One measurement: a model at a size, in a mode, with a thread count."""
+
+    model: str
+    size: str
+    mode: str
+    threads: int
+    result: dict = field(default_factory=dict)
+
+
+def measure_cell(cell: Cell, data: ERCData, device: torch.device, epochs: int, amp: str,
+                 full_train_utterances: int, sizes: dict[str, SizeFn] | None = None) -> dict:
+    """Train ``cell.model`` on ``data`` for ``epochs`` timed epochs (after a one-step warm-up
+    run of a fresh model of the same spec) and time one inference pass over the training set.
+
+    Returns one row (:data:`ROW_KEYS`); ``epoch_seconds`` is the time for
+    ``full_train_utterances`` at the measured training throughput.
+    """
+    torch.set_num_threads(cell.threads)
+    overrides = MODES[cell.mode]
+    spec = bench_spec(cell.model, cell.size, data, {**overrides, "epochs": epochs, "patience": None}, sizes)
+    train, dev, test, collate = spec.splits(data)
+    batch_size = int(spec.train.get("batch_size", TrainConfig.batch_size))
+    dev_type = device.type if device.type == "cpu" else str(device)
+    _warm_up(spec, (train, dev, test, collate), data, _config(dev_type, amp, 1, {**spec.train, "epochs": 1}))
+    with PeakMemory(device) as memory:
+        experiment = run_experiment(data, [spec], [0], _config(dev_type, amp, epochs, {}), keep_models=True,
+                                    progress=False)
+        fitted = experiment.fit(spec.variant, 0)
+        model = experiment.models[(data.name, spec.variant, 0)]
+        infer = _inference_rate(model, train, collate, batch_size, device, amp, overrides)
+    n_train = sum(len(d) for d in train.dialogues)
+    if fitted.epoch_train_seconds:   # torch models: every epoch of the timed run
+        train_rate = n_train * len(fitted.epoch_train_seconds) / max(sum(fitted.epoch_train_seconds), 1e-9)
+    else:                            # scikit-learn: the fit's own rate
+        train_rate = fitted.train_utterances_per_second
+    lengths = [len(d) for d in train.dialogues]
+    bucketed = overrides.get("bucket_by_length", False) and isinstance(model, torch.nn.Module)
+    return {"model": cell.model, "size": cell.size, "mode": cell.mode, "threads": cell.threads,
+            "batch_size": batch_size if isinstance(model, torch.nn.Module) else None,
+            "parameters": _n_params(model), "train_dialogues": len(lengths),
+            "train_utterances_per_s": train_rate, "inference_utterances_per_s": infer,
+            "epoch_seconds": full_train_utterances / max(train_rate, 1e-9),
+            "peak_memory_mb": memory.peak_mb, "memory": memory.kind,
+            "padding_share": (mean_padding_share(lengths, batch_size, bucketed)
+                              if isinstance(model, torch.nn.Module) else 0.0)}
+
+
+def _warm_up(spec: RunSpec, splits: tuple, data: ERCData, config: TrainConfig) -> None:
+    """One training step of a fresh model of ``spec`` on the first batch (allocator, kernel
+    selection, lazy initialisation), so the timed run starts warm. The model is built from
+    ``data`` (class weights need every class), trained on the first batch only."""
+    train, dev, test, collate = splits
+    model = spec.build()
+    if isinstance(model, torch.nn.Module):  # scikit-learn estimators have nothing to warm
+        heads = (_head(train, config.batch_size), _head(dev, 1), _head(test, 1))
+        fit(model, *heads, data.label_names, config, collate_fn=collate)
+
+
+def _stacked_features(dataset) -> np.ndarray:
+    """``(n_utterances, sum of dims)``: a dialogue dataset's features, modalities side by side."""
+    return np.concatenate([np.concatenate([d.features[m] for m in dataset.modalities], axis=1)
+                           for d in dataset.dialogues])
+
+
+def _inference_rate(model, train, collate, batch_size: int, device: torch.device, amp: str, overrides: dict) -> float:
+    """Utterances per second of :func:`erc_lib.training.predict` over ``train`` (after a
+    one-batch warm-up); scikit-learn models: ``estimator.predict`` on the stacked features."""
+    if not isinstance(model, torch.nn.Module):
+        x = _stacked_features(train)
+        start = time.perf_counter()
+        model.estimator.predict(x)
+        return len(x) / max(time.perf_counter() - start, 1e-9)
+    bucket = overrides.get("bucket_by_length", False)
+    predict(model, make_loader(_head(train, batch_size), batch_size, False, collate_fn=collate,
+                               bucket_by_length=bucket), device, amp=amp)
+    loader = make_loader(train, batch_size, False, collate_fn=collate, bucket_by_length=bucket)
+    start = time.perf_counter()
+    out = predict(model, loader, device, amp=amp)
+    return len(out["y_true"]) / max(time.perf_counter() - start, 1e-9)
+
+
+def mean_padding_share(lengths: Sequence[int], batch_size: int, bucketed: bool, epochs: int = 5, seed: int = 0) -> float:
+    """Mean padding share of ``epochs`` epochs of training batches as the trainer forms them
+    (:func:`erc_lib.training.make_loader`; index batches only, no data is loaded)."""
+    dataset = _LengthsOnly(lengths)
+    sampler = make_loader(dataset, batch_size, True, seed, bucket_by_length=bucketed).batch_sampler
+    return float(np.mean([padding_share(lengths, list(sampler)) for _ in range(epochs)]))
+
+
+class _LengthsOnly(torch.utils.data.Dataset):
+    """A dataset of "dialogues" that are only lengths (for counting padding)."""
+
+    def __init__(self, lengths: Sequence[int]):
+        self.dialogues = [range(n) for n in lengths]
+
+    def __len__(self) -> int:
+        return len(self.dialogues)
+
+    def __getitem__(self, i: int):
+        return self.dialogues[i]
+
+
+def measure_scaling(model: str, size: str, base: ERCData, lengths: Sequence[int], device: torch.device, threads: int,
+                    amp: str, steps: int, sizes: dict[str, SizeFn] | None = None) -> list[dict]:
+    """Seconds per training step (one batch of the size's batch size, ``steps`` timed steps
+    after a one-step warm-up epoch) for dialogues of each length in ``lengths``."""
+    torch.set_num_threads(threads)
+    rows = []
+    dev_type = device.type if device.type == "cpu" else str(device)
+    for length in lengths:
+        if model == "compm" and length > COMPM_MAX_SCALING_LENGTH:
+            continue
+        probe = bench_spec(model, size, base, {}, sizes)
+        batch_size = int(probe.train.get("batch_size", TrainConfig.batch_size))
+        data = fixed_length_data(base, length, batch_size)
+        spec = bench_spec(model, size, data, {"epochs": 1 + steps, "patience": None}, sizes)
+        fitted = run_experiment(data, [spec], [0], _config(dev_type, amp, 1 + steps, {}), progress=False).fit(spec.variant, 0)
+        rows.append({"model": model, "size": size, "length": length, "batch_size": batch_size, "threads": threads,
+                     "seconds_per_step": float(np.mean(fitted.epoch_train_seconds[1:]))})
+    return rows
+
+
+# ----------------------------------------------------------------------------- summaries
+def speedups(rows: list[dict]) -> list[dict]:
+    """Epoch seconds of every mode against the ``default`` mode of the same model, size and
+    threads: ``{model, size, threads, mode, epoch_seconds, default_epoch_seconds, speedup}``."""
+    base = {(r["model"], r["size"], r["threads"]): r["epoch_seconds"] for r in rows if r["mode"] == "default"}
+    out = []
+    for r in rows:
+        key = (r["model"], r["size"], r["threads"])
+        if r["mode"] != "default" and key in base:
+            out.append({"model": r["model"], "size": r["size"], "threads": r["threads"], "mode": r["mode"],
+                        "epoch_seconds": r["epoch_seconds"], "default_epoch_seconds": base[key],
+                        "speedup": base[key] / max(r["epoch_seconds"], 1e-9)})
+    return out
+
+
+def best_threads(rows: list[dict]) -> tuple[dict[str, int], list[dict]]:
+    """Per model, the thread count with the best training throughput: for every (size, mode)
+    cell each thread count's utterances per second relative to the cell's best, averaged over
+    the cells; the highest mean wins (ties: fewer threads).
+
+    Returns ``({model: threads}, detail rows)``; models measured with one thread count get it."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return {}, []
+    best, detail = {}, []
+    for model, group in df.groupby("model", sort=False):
+        # per (size, mode) cell, each thread count's throughput relative to the cell's best
+        rel = group.assign(rel=group["train_utterances_per_s"] / group.groupby(["size", "mode"])["train_utterances_per_s"].transform("max"))
+        score = rel.groupby("threads")["rel"].mean()
+        choice = int(score.idxmax())
+        best[str(model)] = choice
+        detail.append({"model": str(model), "threads_tested": sorted(int(t) for t in score.index),
+                       "relative_throughput": {int(t): round(float(v), 3) for t, v in score.items()}, "best": choice})
+    return best, detail
+
+
+def tables(report: dict) -> dict[str, pd.DataFrame]:
+    """The printed tables: ``cells`` (one row per model x size x mode x threads), ``speedup``
+    (epoch seconds against the default mode), ``scaling`` (seconds per step, lengths as
+    columns) and ``padding`` (share of padded positions per batch size and mode)."""
+    out = {}
+    if report["rows"]:
+        cells = pd.DataFrame(report["rows"]).rename(columns={
+            "batch_size": "batch", "train_dialogues": "dialogues", "train_utterances_per_s": "train utt/s",
+            "inference_utterances_per_s": "infer utt/s", "epoch_seconds": "epoch s", "peak_memory_mb": "peak MB",
+            "padding_share": "padding"})
+        cells["parameters"] = (cells["parameters"] / 1e6).round(2)
+        out["cells"] = cells.rename(columns={"parameters": "params (M)"}).drop(columns=["memory"]).round(
+            {"train utt/s": 0, "infer utt/s": 0, "epoch s": 2, "peak MB": 0, "padding": 3})
+    if report["speedup"]:
+        out["speedup"] = pd.DataFrame(report["speedup"]).round(3)
+    if report["scaling"]:
+        out["scaling"] = pd.DataFrame(report["scaling"]).pivot_table(
+            index=["model", "size", "batch_size", "threads"], columns="length", values="seconds_per_step", sort=False).round(3)
+    if report["padding"]:
+        out["padding"] = pd.DataFrame(report["padding"]).round(3)
+    return out
+
+
+# ----------------------------------------------------------------------------- the run
+def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = ("notebook", "paper"),
+                  modes: Sequence[str] = tuple(MODES), threads: Sequence[int | str] = (1, "all"),
+                  device: str = "cpu", amp: str = "off", epochs: int = 2, train_dialogues: int | None = None,
+                  finetune_dialogues: int = 4, scaling_lengths: Sequence[int] = SCALING_LENGTHS,
+                  scaling_sizes: Sequence[str] | None = None, scaling_steps: int = 2, quick: bool = False,
+                  data: ERCData | None = None, size_fns: dict[str, SizeFn] | None = None,
+                  progress: bool = True) -> dict:
+    """Measure every cell and return the report (the JSON payload, :data:`JSON_KEYS`).
+
+    Args:
+        models, sizes, modes: what to measure (:data:`MODELS`, :data:`SIZES`, :data:`MODES`);
+            sizeless models (:data:`SIZELESS`) run at their first size only.
+        threads: CPU thread counts (``"all"``: every CPU this process may use); ignored on CUDA.
+        device: ``cpu`` / ``cuda`` / ``auto``; amp: ``off`` / ``bf16`` (CUDA).
+        epochs: timed epochs per cell.
+        train_dialogues: training dialogues per cell (None: all; a subset keeps the length
+            distribution, :func:`sample_dialogues`); epoch seconds are scaled to the full set.
+        finetune_dialogues: training dialogues for ``compm_finetune`` (a transformer per utterance).
+        scaling_lengths, scaling_sizes, scaling_steps: the scaling table (sizes default to ``sizes``;
+            empty lengths: no table).
+        quick: recorded in the report.
+        data: the dataset (default :func:`iemocap_shaped`); size_fns: replaces :data:`SIZES`.
+        progress: print a line per cell.
+
+    Raises:
+        ValueError: unknown models, sizes or modes, or a thread count < 1.
+    """
+    start = time.perf_counter()
+    size_fns = size_fns or SIZES
+    for name, given, allowed in (("models", models, MODELS), ("sizes", sizes, tuple(size_fns)),
+                                 ("modes", modes, tuple(MODES))):
+        bad = [x for x in given if x not in allowed]
+        if bad:
+            raise ValueError(f"unknown {name} {bad}; expected some of {allowed}")
+    dev = resolve_device(device)
+    all_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    thread_counts = sorted({all_cpus if t == "all" else int(t) for t in threads}) if dev.type == "cpu" else [torch.get_num_threads()]
+    if any(t < 1 for t in thread_counts):
+        raise ValueError(f"thread counts must be >= 1 or 'all', got {list(threads)}")
+    notes = []
+    if data is None:
+        data, source = iemocap_shaped()
+        notes.append(f"data: {source}, random features {FEATURE_DIMS}")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    full_train_utts = sum(len(d) for d in data.splits["train"])
+    subset = sample_dialogues(data, train_dialogues)
+    finetune_subset = sample_dialogues(data, finetune_dialogues)
+    threads_before = torch.get_num_threads()
+
+    cells = [Cell(m, s, mode, t) for m in models for s in (sizes[:1] if m in SIZELESS else sizes)
+             for mode in (["default"] if m == "logreg" else modes) for t in thread_counts]
+    rows = []
+    try:
+        for i, cell in enumerate(cells, 1):
+            cell_data = finetune_subset if cell.model == "compm_finetune" else subset
+            t0 = time.perf_counter()
+            row = measure_cell(cell, cell_data, dev, epochs, amp, full_train_utts, size_fns)
+            rows.append(row)
+            if progress:
+                print(f"[{i}/{len(cells)}] {cell.model:15s} {cell.size:8s} {cell.mode:8s} threads={cell.threads} "
+                      f"epoch {row['epoch_seconds']:8.2f} s  train {row['train_utterances_per_s']:8.0f} utt/s  "
+                      f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        scaling = []
+        for m in (x for x in SCALING_MODELS if x in models):
+            for s in scaling_sizes or sizes:
+                if scaling_lengths:
+                    t0 = time.perf_counter()
+                    scaling += measure_scaling(m, s, data, scaling_lengths, dev, thread_counts[0], amp, scaling_steps, size_fns)
+                    if progress:
+                        print(f"scaling {m} {s}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    finally:
+        torch.set_num_threads(threads_before)
+    if "compm" in models and any(n > COMPM_MAX_SCALING_LENGTH for n in scaling_lengths):
+        notes.append(f"scaling: CoMPM only up to {COMPM_MAX_SCALING_LENGTH} utterances (its speaker memory is quadratic)")
+    if train_dialogues:
+        notes.append(f"{len(subset.splits['train'])} of {len(data.splits['train'])} training dialogues per cell "
+                     f"(compm_finetune: {len(finetune_subset.splits['train'])}); epoch_seconds scaled to "
+                     f"{full_train_utts} training utterances")
+    best, detail = best_threads(rows)
+    padding_rows = [{"batch_size": bs, "mode": mode, "padding_share": mean_padding_share(
+        [len(d) for d in data.splits["train"]], bs, MODES[mode].get("bucket_by_length", False))}
+        for bs in sorted({r["batch_size"] for r in rows if r["batch_size"]}) for mode in modes]
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": dev.type,
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine()),
+        "torch": torch.__version__, "python": platform.python_version(), "cpu_count": all_cpus,
+        "threads": thread_counts, "quick": quick, "amp": amp,
+        "load_average": {"before": load_before, "after": os.getloadavg() if hasattr(os, "getloadavg") else None},
+        "data": {"dataset": data.name, "train_dialogues": len(data.splits["train"]),
+                 "train_utterances": full_train_utts, "measured_train_dialogues": len(subset.splits["train"]),
+                 "feature_dims": data.feature_dims(), "epochs_timed": epochs},
+        "modes": {m: MODES[m] for m in modes},
+        "sizes": {m: {s: dict(zip(("model", "train"), size_fns[s](m, data))) for s in sizes} for m in models},
+        "rows": rows, "padding": padding_rows, "speedup": speedups(rows), "scaling": scaling,
+        "best_threads": best, "best_threads_detail": detail, "notes": notes,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def print_report(report: dict) -> None:
+    """Print the tables of :func:`tables` and the notes."""
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_rows", 500):
+        print(f"\nbenchmark on {report['device']} ({report['device_name']}), torch {report['torch']}, "
+              f"threads {report['threads']}, load average before/after {report['load_average']}")
+        for name, df in tables(report).items():
+            print(f"\n== {name}\n{df}")
+    print(f"\nbest threads: {report['best_threads']}")
+    for note in report["notes"]:
+        print(f"note: {note}")
+    print(f"total {report['seconds']:.0f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """The command line (see the module docstring); returns the report."""
+    p = argparse.ArgumentParser(prog="python -m erc_lib.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a subset: < 3 minutes on a 2-core CPU")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    p.add_argument("--amp", default="off", choices=("off", "bf16"), help="bf16 autocast (CUDA only)")
+    p.add_argument("--threads", nargs="+", default=["1", "all"], help="CPU thread counts, e.g. 1 all")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=None)
+    p.add_argument("--sizes", nargs="+", choices=tuple(SIZES), default=None)
+    p.add_argument("--modes", nargs="+", choices=tuple(MODES), default=None)
+    p.add_argument("--epochs", type=int, default=None, help="timed epochs per cell")
+    p.add_argument("--dialogues", type=int, default=None, help="training dialogues per cell (default: all)")
+    p.add_argument("--out", default=str(results_dir() / "bench.json"))
+    args = p.parse_args(argv)
+    threads = [t if t == "all" else int(t) for t in args.threads]
+    if args.quick:
+        settings = dict(models=args.models or QUICK_MODELS, sizes=args.sizes or ("notebook", "paper"),
+                        modes=args.modes or ("default", "fast"), epochs=args.epochs or 1,
+                        train_dialogues=args.dialogues or 32, scaling_lengths=SCALING_LENGTHS,
+                        scaling_sizes=("notebook",), scaling_steps=1, threads=threads)
+    else:
+        settings = dict(models=args.models or MODELS, sizes=args.sizes or ("notebook", "paper"),
+                        modes=args.modes or tuple(MODES), epochs=args.epochs or 2, train_dialogues=args.dialogues,
+                        threads=threads)
+    report = run_benchmark(device=args.device, amp=args.amp, quick=args.quick, **settings)
+    print_report(report)
+    path = write_json(args.out, report)
+    print(f"wrote {path}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
