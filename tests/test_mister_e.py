@@ -211,3 +211,35 @@ def test_build_text_only_mode():
     assert model.config.variant == "text" and list(model.cans) == ["text"]
     with pytest.raises(ValueError, match="audio"):
         build_mister_e(data, ("speech", "text"))
+
+
+# ----------------------------------------------------------------------------- fidelity options
+def test_kl_forms_match_hand_computation():
+    """Directional (paper Eq. 17): KL(p_m || p_s) + KL(p_m || p_t). Symmetric (authors' code): both
+    directions between every pair of the three experts."""
+    from erc_lib.losses import masked_kl_distillation as kl
+
+    batch = make_batch([5, 3])
+    out = make_model(alpha_kl=1.0, kl_form="directional")(batch)
+    terms = make_model(alpha_kl=1.0, kl_form="directional").loss(out, batch)
+    m, s, t = (out[f"logits_{e}"] for e in ("multimodal", "speech", "text"))
+    mask = batch.mask
+    assert terms["kl"].item() == pytest.approx((kl(s, m, mask) + kl(t, m, mask)).item(), rel=1e-6)
+    sym = make_model(alpha_kl=1.0, kl_form="symmetric").loss(out, batch)["kl"]
+    pairs = [(s, m), (m, s), (t, m), (m, t), (s, t), (t, s)]
+    assert sym.item() == pytest.approx(sum(kl(a, b, mask) for a, b in pairs).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="kl_form"):
+        make_model(kl_form="sideways")
+
+
+def test_gate_temperature_softens_the_mixture():
+    from erc_lib.models.mister_e import ExpertGate
+
+    torch.manual_seed(0)
+    gate = ExpertGate(9, 3, temperature=1.0)
+    x = torch.randn(2, 4, 9)
+    logits = gate.mlp(x)
+    torch.testing.assert_close(gate(x), torch.softmax(logits, -1))
+    gate.temperature = 2.0
+    torch.testing.assert_close(gate(x), torch.softmax(logits / 2, -1))
+    assert MiSTEREConfig(input_dims={"text": 4}, n_classes=2, variant="text").gate_temperature == 2.0  # authors' code

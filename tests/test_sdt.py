@@ -151,3 +151,50 @@ def test_same_seed_same_numbers():
     assert runs[0].test == runs[1].test
     # the selected epoch is the dev-best one
     assert runs[0].best_epoch == max(runs[0].history, key=lambda h: h["dev_weighted_f1"])["epoch"]
+
+
+# ----------------------------------------------------------------------------- fidelity options
+def _iemocap_like() -> ERCData:
+    rng = np.random.default_rng(0)
+    def dia(name, speakers):
+        n = len(speakers)
+        return Dialogue(name, speakers, ["u"] * n, rng.integers(0, 3, n),
+                        {"text": rng.normal(size=(n, DIMS["text"])).astype(np.float32)})
+    splits = {"train": [dia("Ses01F_a", ["Ses01_F", "Ses01_M", "Ses01_F"]), dia("Ses01M_b", ["Ses01_M", "Ses01_F"])],
+              "dev": [dia("Ses02F_c", ["Ses02_F", "Ses02_M"])], "test": [dia("Ses05M_d", ["Ses05_M", "Ses05_F", "Ses05_M"])]}
+    return ERCData("iemocap", ["x", "y", "z"], splits).validate()
+
+
+def test_iemocap_speaker_roles_are_the_fixed_m_f_index():
+    """The authors index IEMOCAP's speaker embedding by the actor's role (M = 0, F = 1), whoever
+    speaks first; the default indexes by order of first appearance."""
+    data = _iemocap_like()
+    batch = _batch(data, ["text"])
+    roles = build_sdt(data, "t", speaker_roles=True, d_model=8, n_heads=2)
+    assert roles.config.n_speakers == 2
+    got = roles.speaker_index(batch)
+    for b, d in enumerate(data.splits["train"]):
+        assert got[b, : len(d)].tolist() == [0 if s.endswith("_M") else 1 for s in d.speakers]
+    first = build_sdt(data, "t", d_model=8, n_heads=2).speaker_index(batch)
+    assert first[0, :3].tolist() == [0, 1, 0] and first[1, :2].tolist() == [0, 1]   # F first, then M first
+    roles(batch)  # runs
+    with pytest.raises(ValueError, match="M/F role"):
+        build_sdt(_toy_data(), "t", speaker_roles=True)
+
+
+def test_meld_identity_unimodal_gate_and_defaults():
+    from erc_lib.models.sdt import UnimodalGate
+    from erc_lib.zoo import settings
+
+    gate = UnimodalGate(4, learned=False)
+    x = torch.randn(2, 3, 4)
+    assert not list(gate.parameters()) and torch.allclose(gate(x), torch.sigmoid(x) * x)
+    model = build_sdt(_toy_data(), "ta", d_model=16, n_heads=2, unimodal_gate="identity", temperature=8.0)
+    assert all(g.linear is None for g in model.unimodal_gates.values()) and model.config.temperature == 8.0
+    with pytest.raises(ValueError, match="unimodal_gate"):
+        build_sdt(_toy_data(), "t", unimodal_gate="frozen")
+    model_args, train_args = settings("sdt", "meld")   # the authors' MELD settings are the defaults
+    assert (model_args["temperature"], model_args["unimodal_gate"]) == (8.0, "identity")
+    assert (train_args["lr"], train_args["batch_size"], train_args["epochs"]) == (5e-6, 8, 50)
+    model_args, _ = settings("sdt", "iemocap")
+    assert model_args["speaker_roles"] is True and model_args["class_weighted"] is True and model_args["temperature"] == 1.0
