@@ -1,8 +1,13 @@
 """erc_lib: a small library for reproducing Emotion Recognition in Conversation papers.
 
-Modules: :mod:`.data` (datasets, batching), :mod:`.features` (utterance features),
-:mod:`.losses`, :mod:`.metrics`, :mod:`.training` (one trainer), :mod:`.results`
-(JSON rows and tables), :mod:`.published` (published numbers, cited), :mod:`.plots`,
-and :mod:`.models` (one module per paper model).
+Read from the bottom up: :mod:`.runtime` (device, seeds, threads) and :mod:`.paths`; :mod:`.data`
+(datasets, batching) and :mod:`.speakers`; :mod:`.features` (text, LoRA, audio, speaker bios);
+:mod:`.models` (one module per paper model, and the baselines); :mod:`.losses`, :mod:`.metrics`;
+:mod:`.training` (the one trainer) and :mod:`.experiment` (the one experiment loop); :mod:`.zoo`
+(models by name and their settings), :mod:`.tune`, :mod:`.bench`, :mod:`.claims`;
+:mod:`.notebook`, :mod:`.results`, :mod:`.published`, :mod:`.plots`, :mod:`.describe` for the
+notebooks; :mod:`.report` for the one-command report.
 """
-__version__ = "0.1.0"
+from . import runtime  # noqa: F401  (sets CUBLAS_WORKSPACE_CONFIG before anything initialises CUDA)
+
+__version__ = "0.2.0"

@@ -26,7 +26,7 @@ benchmark times the code the notebooks run.
 
 Usage::
 
-    python -m erc_lib.bench --quick                       # < 3 min on a 2-core CPU: a subset
+    python -m erc_lib.bench --quick                       # < 3 min on a 2-core CPU: a subset, 1 thread
     python -m erc_lib.bench                               # the reference table (~1 h on CPU)
     python -m erc_lib.bench --device cuda --amp bf16      # the same on a GPU
     python -m erc_lib.bench --models sdt mister_e --sizes paper --threads 1
@@ -591,7 +591,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="a subset: < 3 minutes on a 2-core CPU")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     p.add_argument("--amp", default="off", choices=("off", "bf16"), help="bf16 autocast (CUDA only)")
-    p.add_argument("--threads", nargs="+", default=["1", "all"], help="CPU thread counts, e.g. 1 all")
+    p.add_argument("--threads", nargs="+", default=None,
+                   help="CPU thread counts, e.g. 1 all (default: 1 all; --quick: 1)")
     p.add_argument("--models", nargs="+", choices=MODELS, default=None)
     p.add_argument("--sizes", nargs="+", choices=tuple(SIZES), default=None)
     p.add_argument("--modes", nargs="+", choices=tuple(MODES), default=None)
@@ -599,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--dialogues", type=int, default=None, help="training dialogues per cell (default: all)")
     p.add_argument("--out", default=str(results_dir() / "bench.json"))
     args = p.parse_args(argv)
-    threads = [t if t == "all" else int(t) for t in args.threads]
+    threads = [t if t == "all" else int(t) for t in (args.threads or (["1"] if args.quick else ["1", "all"]))]
     if args.quick:
         settings = dict(models=args.models or QUICK_MODELS, sizes=args.sizes or ("notebook", "paper"),
                         modes=args.modes or ("default", "fast"), epochs=args.epochs or 1,

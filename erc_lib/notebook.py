@@ -119,12 +119,15 @@ class NotebookSpec:
     Attributes:
         params: parameter name -> :class:`Param` (exactly the names of its ``parameters`` cell).
         smoke: values that ``smoke=True`` sets (after validation).
-        suffix: a parameter whose value names the results file (``03_sdt_<dataset>``).
+        suffix: the parameters whose values name the results file (``03_sdt_<dataset>``), in order.
+        unnamed: suffix values left out of the name (``{"encoder_mode": "frozen"}``: the frozen run of
+            05 is ``05_emonet_emorynlp``, the fine-tuned one ``05_emonet_emorynlp_finetune``).
     """
 
     params: dict[str, Param]
     smoke: dict[str, Any] = field(default_factory=dict)
-    suffix: str | None = None
+    suffix: tuple[str, ...] = ()
+    unnamed: dict[str, Any] = field(default_factory=dict)
 
 
 NOTEBOOKS: dict[str, NotebookSpec] = {
@@ -150,13 +153,13 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
          "encoder": ENCODER},
         smoke={"seeds": 1, "epochs": 2, "full_ablation": False, "use_tuned": False,
                "model_overrides": {"d_model": 32, "n_heads": 4}, "train_overrides": {"patience": None}},
-        suffix="dataset"),
+        suffix=("dataset",)),
     "06_mister_e": NotebookSpec(
         {**_common(), "dataset": Param(str, choices=DATASET_NAMES), "seeds": SEEDS,
          "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool), "sweeps": Param(bool),
          "model_overrides": Param(dict), "train_overrides": Param(dict), "encoder": ENCODER},
         smoke={"seeds": 1, "epochs": 3, "use_tuned": False, "sweeps": False, "train_overrides": {"patience": None}},
-        suffix="dataset"),
+        suffix=("dataset",)),
     "05_emonet": NotebookSpec(
         {**_common(), "dataset": Param(str, choices=("emorynlp", "meld")),
          "encoder_mode": Param(str, choices=("frozen", "finetune")), "encoder": ENCODER,
@@ -167,7 +170,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
          "sweep_seeds": SEEDS, "model_overrides": Param(dict), "train_overrides": Param(dict)},
         smoke={"seeds": 1, "epochs": 3, "use_tuned": False, "sweep_seeds": 1, "windows": [1, 11],
                "train_overrides": {"patience": None}},
-        suffix="dataset"),
+        suffix=("dataset", "encoder_mode"), unnamed={"encoder_mode": "frozen"}),
     "04_sdt_bios": NotebookSpec(
         {**_common(), "dataset": Param(str, choices=("iemocap", "meld", "emorynlp")), "generator": Param(str),
          "seeds": SEEDS, "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
@@ -177,7 +180,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
          "model_overrides": Param(dict), "train_overrides": Param(dict)},
         smoke={"max_dialogues": 3, "epochs": 2, "seeds": 1, "use_tuned": False, "max_conversation_tokens": 96,
                "max_new_tokens": 12, "model_overrides": {"d_model": 32, "n_heads": 4}},
-        suffix="dataset"),
+        suffix=("dataset",)),
 }
 
 
@@ -208,6 +211,16 @@ class NotebookRun:
         path = write_results(self.result_name, self.params, all_rows, **payload, **extra,
                              wall_seconds=self.seconds, device=str(self.device))
         print(f"wrote {path} ({self.seconds / 60:.1f} min)")
+
+
+def result_name(notebook: str, params: dict) -> str:
+    """The name of the results file a run of ``notebook`` with ``params`` (all of them) writes:
+    ``<notebook>[_<value>...]`` (:attr:`NotebookSpec.suffix`), e.g. ``03_sdt_mosi``."""
+    spec = NOTEBOOKS.get(notebook)
+    if spec is None:
+        return notebook
+    values = [str(params[k]) for k in spec.suffix if spec.unnamed.get(k, object()) != params[k]]
+    return "_".join([notebook, *values])
 
 
 def validate(notebook: str, params: dict) -> dict:
@@ -246,7 +259,7 @@ def start(notebook: str, namespace: dict) -> NotebookRun:
     for folder in (results_dir(), figures_dir(), cache_dir()):
         check_writable(folder)
     device = setup(params.get("device", "cpu"), params.get("cpu_threads"))
-    name = notebook if spec.suffix is None else f"{notebook}_{params[spec.suffix]}"
+    name = result_name(notebook, params)
     mark_running(name, params)
     namespace.update(params)
     print(f"{notebook}: device {device}, {torch.get_num_threads()} torch thread(s), smoke={params['smoke']}, "

@@ -77,18 +77,19 @@ def notebook_parameters(path: str | Path) -> dict[str, str]:
 
 
 def _run_name(notebook: str, params: dict, defaults: dict[str, str]) -> str:
-    """``<notebook>[_<value>]``: the name of its results file (``erc_lib.notebook.NOTEBOOKS``' suffix
-    parameter, e.g. ``03_sdt_mosi``), else ``_<dataset>`` when the run sets a dataset."""
-    from .notebook import NOTEBOOKS
+    """The name of the run's results file (:func:`erc_lib.notebook.result_name`, from the run's
+    parameters over the notebook's defaults, e.g. ``03_sdt_mosi``), else ``<notebook>[_<dataset>]``."""
+    from .notebook import NOTEBOOKS, result_name
 
-    key = NOTEBOOKS[notebook].suffix if notebook in NOTEBOOKS else ("dataset" if "dataset" in params else None)
-    if key is None:
-        return notebook
-    try:
-        value = params[key] if key in params else ast.literal_eval(defaults.get(key, "None"))
-    except (ValueError, SyntaxError):
-        value = None
-    return notebook if value is None else f"{notebook}_{value}"
+    if notebook not in NOTEBOOKS:
+        return f"{notebook}_{params['dataset']}" if "dataset" in params else notebook
+    values = {}
+    for key, text in defaults.items():
+        try:
+            values[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            values[key] = None
+    return result_name(notebook, {**values, **params})
 
 
 def _value_problems(notebook: str, params: dict) -> list[str]:

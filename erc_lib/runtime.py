@@ -59,14 +59,54 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def set_cpu_threads(device: str | torch.device, n_threads: int | None) -> int:
-    """On CPU, limit torch to ``n_threads`` intra-op threads (None or 0: leave torch's default).
+def measured_cpu_threads(model: str | None = None, path: str | os.PathLike | None = None) -> tuple[int, str, bool]:
+    """``(threads, note, measured)``: the CPU thread count the benchmark measured as fastest, a
+    note saying where it came from, and whether a measurement was found.
+
+    Reads ``best_threads`` (model -> thread count) from ``path`` (default
+    ``results/reference/bench.json``, written by ``python -m erc_lib.bench``). With ``model``
+    (a benchmark model name: ``sdt``, ``mister_e``, ``compm``, ...) its own entry is used;
+    otherwise, or when that model was not measured, the count that most models chose (ties:
+    fewer threads). Without the file, or without entries, it is 1 (the note says so).
+    """
+    import json
+    from collections import Counter
+    from pathlib import Path
+
+    from .paths import REPO_ROOT
+
+    path = Path(path) if path is not None else REPO_ROOT / "results" / "reference" / "bench.json"
+    try:
+        best = json.loads(path.read_text()).get("best_threads") or {}
+    except (OSError, ValueError) as e:
+        return 1, f"no measured thread policy ({path}: {type(e).__name__}); using 1 thread", False
+    if model in best:
+        return int(best[model]), f"{model}: {best[model]} thread(s), measured in {path}", True
+    if not best:
+        return 1, f"{path} has no best_threads; using 1 thread", False
+    counts = Counter(int(v) for v in best.values())
+    choice = min(counts, key=lambda n: (-counts[n], n))
+    return choice, f"{choice} thread(s): the best for {counts[choice]} of {len(best)} models in {path}", True
+
+
+def set_cpu_threads(device: str | torch.device, n_threads: int | str | None, model: str | None = None) -> int:
+    """On CPU, limit torch to ``n_threads`` intra-op threads (None or 0: leave torch's default;
+    ``"auto"``: the count ``python -m erc_lib.bench`` measured as fastest, for ``model`` when
+    given, see :func:`measured_cpu_threads`; without a reference benchmark, 1 with a warning).
 
     The models of this study are small: one thread was as fast as two on an idle 2-core
     machine and many times faster on a busy one (measured: SDT on MOSI, 521 vs 39
     utterances/s with other jobs running); ``python -m erc_lib.bench`` measures it per model.
-    Returns the thread count in force. Raises ValueError for a negative count.
+    Returns the thread count in force. Raises ValueError for a negative count or another string.
     """
+    if n_threads == "auto":
+        n_threads, note, measured = measured_cpu_threads(model)
+        if not measured:
+            import warnings
+
+            warnings.warn(f"cpu_threads='auto': {note}", RuntimeWarning, stacklevel=2)
+    elif isinstance(n_threads, str):
+        raise ValueError(f"cpu_threads must be an integer >= 0, None or 'auto', got {n_threads!r}")
     if n_threads is not None and int(n_threads) < 0:
         raise ValueError(f"cpu_threads must be >= 0 or None, got {n_threads}")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -75,7 +115,7 @@ def set_cpu_threads(device: str | torch.device, n_threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def setup(device: str = "auto", cpu_threads: int | None = 1) -> torch.device:
+def setup(device: str = "auto", cpu_threads: int | str | None = 1) -> torch.device:
     """Resolve ``device``, set the CPU threads and the determinism switches; return the device.
 
     Raises :class:`DeviceError` before any work when the device is not available."""

@@ -11,6 +11,7 @@ metrics test never passes without a fresh run.
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import time
@@ -46,7 +47,7 @@ def run_notebook_smoke(notebook: str, **parameters) -> dict:
     JSON it wrote (``<notebook>_<dataset>.json`` for notebooks with a dataset parameter)."""
     import papermill as pm
 
-    from erc_lib.notebook import NOTEBOOKS
+    from erc_lib.notebook import result_name
     from erc_lib.results import read_results
 
     out_dir = Path(os.environ.get("ERC_NOTEBOOK_OUT", results_dir()))
@@ -54,11 +55,8 @@ def run_notebook_smoke(notebook: str, **parameters) -> dict:
     pm.execute_notebook(str(path), str(out_dir / f"{notebook}.out.ipynb"),
                         parameters={"smoke": True, "device": "cpu", **parameters}, kernel_name="python3",
                         progress_bar=False, cwd=str(out_dir))
-    suffix = NOTEBOOKS[notebook].suffix
-    if suffix is None:
-        return read_results(notebook)
-    value = parameters.get(suffix, pm.inspect_notebook(str(path))[suffix]["default"].strip("\"'"))
-    return read_results(f"{notebook}_{value}")
+    defaults = {k: ast.literal_eval(v["default"]) for k, v in pm.inspect_notebook(str(path)).items()}
+    return read_results(result_name(notebook, {**defaults, **parameters}))
 
 
 @pytest.fixture(scope="session")
