@@ -26,10 +26,17 @@ benchmark times the code the notebooks run.
 
 Usage::
 
-    python -m erc_lib.bench --quick                       # < 3 min on a 2-core CPU: a subset, 1 thread
-    python -m erc_lib.bench                               # the reference table (~1 h on CPU)
+    python -m erc_lib.bench --quick                       # < 3 min on a 2-core CPU (see below)
+    python -m erc_lib.bench --out results/reference/bench.json   # the reference table (~1 h on CPU)
     python -m erc_lib.bench --device cuda --amp bf16      # the same on a GPU
-    python -m erc_lib.bench --models sdt mister_e --sizes paper --threads 1
+    python -m erc_lib.bench --models sdt mister_e --sizes paper --threads 1 --scaling   # no scaling table
+
+``--quick``: every model but ``compm_finetune``, modes ``default`` and ``fast``, 32 training
+dialogues (spread over the length distribution), one timed epoch, one thread, the scaling
+table at the notebook size only. The full run: every model, mode and size, all training
+dialogues (``compm_finetune``: 3), two timed epochs, 1 and all threads. Busy machines make
+every number noisy (the load average is recorded); two threads on a busy 2-core machine are
+many times slower than one.
 
 JSON (``--out``, default ``results/bench.json``; keys in :data:`JSON_KEYS`): ``date``,
 ``device``, ``device_name``, ``torch``, ``python``, ``cpu_count``, ``threads`` (the counts
@@ -50,9 +57,8 @@ import sys
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -61,7 +67,7 @@ import torch
 
 from .data import DataError, Dialogue, ERCData, load_dataset
 from .experiment import RunSpec, run_experiment
-from .paths import REPO_ROOT, results_dir, write_json
+from .paths import results_dir, write_json
 from .runtime import resolve_device
 from .training import TrainConfig, fit, make_loader, padding_share, predict
 from . import zoo
@@ -93,7 +99,6 @@ ROW_KEYS = ("model", "size", "mode", "threads", "batch_size", "parameters", "tra
 JSON_KEYS = ("date", "device", "device_name", "torch", "python", "cpu_count", "threads", "quick", "amp",
              "load_average", "data", "modes", "sizes", "rows", "padding", "speedup", "scaling", "best_threads",
              "best_threads_detail", "notes", "seconds")
-REFERENCE_PATH = REPO_ROOT / "results" / "reference" / "bench.json"
 
 # ----------------------------------------------------------------------------- sizes
 SizeFn = Callable[[str, ERCData], tuple[dict, dict]]
@@ -297,7 +302,6 @@ class Cell:
     size: str
     mode: str
     threads: int
-    result: dict = field(default_factory=dict)
 
 
 def measure_cell(cell: Cell, data: ERCData, device: torch.device, epochs: int, amp: str,
@@ -413,6 +417,16 @@ def measure_scaling(model: str, size: str, base: ERCData, lengths: Sequence[int]
     return rows
 
 
+def _modes_of(model: str, size: str, data: ERCData, modes: Sequence[str], sizes: dict[str, SizeFn]) -> list[str]:
+    """The modes worth measuring for ``model``: the scikit-learn baseline has no batches
+    (``default`` only); at batch size 1 bucketing is the plain loader, so ``bucketed`` would
+    repeat ``default``."""
+    if model == "logreg":
+        return ["default"]
+    batch_size = int(bench_spec(model, size, data, {}, sizes).train.get("batch_size", TrainConfig.batch_size))
+    return [m for m in modes if not (batch_size == 1 and m == "bucketed")]
+
+
 # ----------------------------------------------------------------------------- summaries
 def speedups(rows: list[dict]) -> list[dict]:
     """Epoch seconds of every mode against the ``default`` mode of the same model, size and
@@ -476,7 +490,7 @@ def tables(report: dict) -> dict[str, pd.DataFrame]:
 def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = ("notebook", "paper"),
                   modes: Sequence[str] = tuple(MODES), threads: Sequence[int | str] = (1, "all"),
                   device: str = "cpu", amp: str = "off", epochs: int = 2, train_dialogues: int | None = None,
-                  finetune_dialogues: int = 4, scaling_lengths: Sequence[int] = SCALING_LENGTHS,
+                  finetune_dialogues: int = 3, scaling_lengths: Sequence[int] = SCALING_LENGTHS,
                   scaling_sizes: Sequence[str] | None = None, scaling_steps: int = 2, quick: bool = False,
                   data: ERCData | None = None, size_fns: dict[str, SizeFn] | None = None,
                   progress: bool = True) -> dict:
@@ -490,7 +504,8 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
         epochs: timed epochs per cell.
         train_dialogues: training dialogues per cell (None: all; a subset keeps the length
             distribution, :func:`sample_dialogues`); epoch seconds are scaled to the full set.
-        finetune_dialogues: training dialogues for ``compm_finetune`` (a transformer per utterance).
+        finetune_dialogues: training dialogues for ``compm_finetune`` (a transformer per utterance;
+            the shortest, the median and the longest with 3), one dev and one test dialogue.
         scaling_lengths, scaling_sizes, scaling_steps: the scaling table (sizes default to ``sizes``;
             empty lengths: no table).
         quick: recorded in the report.
@@ -519,11 +534,11 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     full_train_utts = sum(len(d) for d in data.splits["train"])
     subset = sample_dialogues(data, train_dialogues)
-    finetune_subset = sample_dialogues(data, finetune_dialogues)
+    finetune_subset = sample_dialogues(data, finetune_dialogues, n_eval=1)
     threads_before = torch.get_num_threads()
 
     cells = [Cell(m, s, mode, t) for m in models for s in (sizes[:1] if m in SIZELESS else sizes)
-             for mode in (["default"] if m == "logreg" else modes) for t in thread_counts]
+             for mode in _modes_of(m, s, data, modes, size_fns) for t in thread_counts]
     rows = []
     try:
         for i, cell in enumerate(cells, 1):
@@ -598,18 +613,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--modes", nargs="+", choices=tuple(MODES), default=None)
     p.add_argument("--epochs", type=int, default=None, help="timed epochs per cell")
     p.add_argument("--dialogues", type=int, default=None, help="training dialogues per cell (default: all)")
+    p.add_argument("--scaling", nargs="*", type=int, default=None,
+                   help=f"dialogue lengths of the scaling table (default {' '.join(map(str, SCALING_LENGTHS))}; "
+                        "none: no table)")
     p.add_argument("--out", default=str(results_dir() / "bench.json"))
     args = p.parse_args(argv)
     threads = [t if t == "all" else int(t) for t in (args.threads or (["1"] if args.quick else ["1", "all"]))]
     if args.quick:
         settings = dict(models=args.models or QUICK_MODELS, sizes=args.sizes or ("notebook", "paper"),
                         modes=args.modes or ("default", "fast"), epochs=args.epochs or 1,
-                        train_dialogues=args.dialogues or 32, scaling_lengths=SCALING_LENGTHS,
+                        train_dialogues=args.dialogues or 32,
+                        scaling_lengths=SCALING_LENGTHS if args.scaling is None else args.scaling,
                         scaling_sizes=("notebook",), scaling_steps=1, threads=threads)
     else:
         settings = dict(models=args.models or MODELS, sizes=args.sizes or ("notebook", "paper"),
                         modes=args.modes or tuple(MODES), epochs=args.epochs or 2, train_dialogues=args.dialogues,
-                        threads=threads)
+                        scaling_lengths=SCALING_LENGTHS if args.scaling is None else args.scaling, threads=threads)
     report = run_benchmark(device=args.device, amp=args.amp, quick=args.quick, **settings)
     print_report(report)
     path = write_json(args.out, report)

@@ -24,13 +24,13 @@ Speed (``python -m erc_lib.bench`` measures it):
 * CUDA only: ``amp="bf16"`` (``torch.autocast``), pinned memory and non-blocking copies
   (``pin_memory``). ``compile``: ``torch.compile`` of the forward pass (CPU or CUDA).
 
-Determinism: with the defaults, the same seed on the same device gives the same numbers
-(:func:`erc_lib.runtime.seed_everything`), and the same numbers as before these speed options
-existed. ``bucket_by_length`` changes the batches (another, equally seeded order),
-``amp="bf16"`` changes the arithmetic, ``fused_optimizer`` rounds differently in the last
-bits, and ``compile=True`` fuses kernels and draws dropout masks from its own generator, so
-its numbers differ from eager mode; run to run it is repeatable on the CPU (measured), not
-guaranteed on CUDA.
+Determinism: the same seed on the same device gives the same numbers
+(:func:`erc_lib.runtime.seed_everything`). The defaults bucket the batches and use the fused
+optimizer; ``bucket_by_length=False, fused_optimizer=False`` gives exactly the numbers of the
+project before these options existed (another, equally seeded batch order; the fused kernel
+rounds differently in the last bits). ``amp="bf16"`` changes the arithmetic, and
+``compile=True`` fuses kernels and draws dropout masks from its own generator, so its numbers
+differ from eager mode; run to run it is repeatable on the CPU (measured), not guaranteed on CUDA.
 """
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ class TrainConfig:
         progress: show a progress bar over epochs.
         bucket_by_length: training batches of dialogues of similar length
             (:class:`BucketBatchSampler`, seeded by ``seed``), dev/test sorted by length;
-            needs datasets with ``dialogues``. False: plain seeded shuffling.
+            needs datasets with ``dialogues``. False: plain seeded shuffling (the batches of
+            the project before version 0.2; results then equal the earlier runs exactly).
         amp: ``"off"`` or ``"bf16"`` (``torch.autocast`` to bfloat16; CUDA only).
         pin_memory: on CUDA, batches in pinned memory and copied with ``non_blocking=True``
             (no effect on the CPU).
@@ -96,8 +97,8 @@ class TrainConfig:
         fused_optimizer: torch's fused Adam / AdamW kernel (``fused=True``): one pass over
             each parameter instead of ~8 element-wise operations, ~4x faster optimizer steps
             on the CPU, which matters for large models (MiSTER-E at the paper's size: ~50 M
-            parameters). Numbers differ from the default kernel in the last bits (~1e-7 per
-            step), hence off by default.
+            parameters). Numbers differ from the unfused kernel in the last bits (~1e-7 per
+            step); same seed, same device, same numbers still holds.
 
     Raises:
         ValueError: any value outside the ranges above (checked at construction).
@@ -116,11 +117,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
-    bucket_by_length: bool = False
+    bucket_by_length: bool = True
     amp: str = "off"
     pin_memory: bool = True
     compile: bool = False
-    fused_optimizer: bool = False
+    fused_optimizer: bool = True
 
     def __post_init__(self):
         problems = []
@@ -185,17 +186,22 @@ class FitResult:
 
 # ----------------------------------------------------------------------------- batching
 def dataset_lengths(dataset) -> list[int]:
-    """Utterances per item of ``dataset``: ``len(d)`` for every entry of ``dataset.dialogues``
-    (:class:`erc_lib.data.DialogueDataset`, :class:`erc_lib.models.compm.CoMPMDataset`).
+    """The length of every item of ``dataset``, what batches are bucketed by: the dataset's own
+    ``item_lengths()`` when it has one (e.g. tokens per utterance,
+    :class:`erc_lib.features.lora.UtteranceTokens`), else ``len(d)`` for every entry of
+    ``dataset.dialogues`` (:class:`erc_lib.data.DialogueDataset`,
+    :class:`erc_lib.models.compm.CoMPMDataset`).
 
     Raises:
-        ValueError: the dataset has no ``dialogues`` (e.g. an utterance-level dataset), so it
-            cannot be batched by length.
+        ValueError: the dataset has neither, so it cannot be batched by length.
     """
+    if hasattr(dataset, "item_lengths"):
+        return list(dataset.item_lengths())
     dialogues = getattr(dataset, "dialogues", None)
     if dialogues is None:
-        raise ValueError(f"bucket_by_length needs a dataset of dialogues (with a .dialogues list); "
-                         f"{type(dataset).__name__} has none: set TrainConfig(bucket_by_length=False)")
+        raise ValueError(f"bucket_by_length needs a dataset of dialogues (with a .dialogues list) or an "
+                         f"item_lengths() method; {type(dataset).__name__} has neither: "
+                         "set TrainConfig(bucket_by_length=False)")
     return [len(d) for d in dialogues]
 
 

@@ -110,6 +110,10 @@ class UtteranceTokens(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def item_lengths(self) -> list[int]:
+        """Tokens per utterance: the trainer buckets batches by it (less padding)."""
+        return [len(ids) for ids in self.ids]
+
     def __getitem__(self, i: int) -> tuple[list[int], int, int]:
         return self.ids[i], int(self.labels[i]), self.pad_id
 
