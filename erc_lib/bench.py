@@ -3,8 +3,9 @@
 What it measures, for each model (``logreg``, ``bigru``, ``sdt``, ``sdt_bios`` = SDT with
 speaker bios, ``compm`` = CoMPM/EmoNet frozen, ``compm_finetune``, ``mister_e``) at two sizes
 (:data:`SIZES`: the notebook's, from ``configs/defaults.yaml``, and the paper's), under each
-training mode (:data:`MODES`: today's defaults, length-bucketed batches, bucketed + fused
-optimizer) and each CPU thread count:
+training mode (:data:`MODES`: ``default`` = plain shuffled batches, the trainer before length
+bucketing; ``bucketed``; ``fast`` = bucketed + fused optimizer, today's defaults) and each CPU
+thread count:
 
 * training utterances per second (forward + backward + optimizer step; a one-step warm-up
   run of the same model is excluded) and the seconds per epoch over IEMOCAP's training set,
@@ -84,15 +85,12 @@ COMPM_MAX_SCALING_LENGTH = 100
 FEATURE_DIMS = {"text": 384, "audio": 1582}
 BIOS_DIM = 384
 #: Training modes: :class:`~erc_lib.training.TrainConfig` overrides. ``default`` is the trainer
-#: as it was before length bucketing (and still is by default).
+#: as it was before length bucketing; ``fast`` is today's default (bucketed batches, fused Adam).
 MODES = {
-    "default": {},
-    "bucketed": {"bucket_by_length": True},
+    "default": {"bucket_by_length": False, "fused_optimizer": False},
+    "bucketed": {"bucket_by_length": True, "fused_optimizer": False},
     "fast": {"bucket_by_length": True, "fused_optimizer": True},
 }
-#: What each mode is, for the table.
-MODE_LABELS = {"default": "plain shuffled batches", "bucketed": "length-bucketed batches",
-               "fast": "length-bucketed batches + fused Adam"}
 ROW_KEYS = ("model", "size", "mode", "threads", "batch_size", "parameters", "train_dialogues",
             "train_utterances_per_s", "inference_utterances_per_s", "epoch_seconds", "peak_memory_mb",
             "memory", "padding_share")
@@ -266,7 +264,7 @@ class PeakMemory:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *_) -> None:
         if self.device.type == "cuda":
             self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
         elif self._thread is not None:
