@@ -152,6 +152,20 @@ def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None 
     return out
 
 
+def versus_baseline(experiment, variant: str, dataset: str, baseline: str = "BiGRU (context)") -> str:
+    """One sentence: does ``variant`` beat the context baseline on the same inputs, by how much,
+    with the paired bootstrap 95% interval (the question every paper model must answer)."""
+    from .experiment import paired_difference
+
+    c = paired_difference(experiment, variant, experiment, baseline, dataset)
+    gap = f"{c['difference']:+.2f} weighted F1 (95% interval [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}])"
+    if c["ci_low"] > 0:
+        return f"{variant} beats the {baseline} on the same inputs by {gap}."
+    if c["ci_high"] < 0:
+        return f"{variant} trails the {baseline} on the same inputs: {gap}."
+    return f"{variant} and the {baseline} cannot be told apart on these inputs: {gap} includes zero."
+
+
 def claims_table(claims: list[dict]) -> "pd.DataFrame":
     """The claims a notebook measured, one row each: claim, dataset, A - B, its 95% interval,
     verdict and the published figure."""
