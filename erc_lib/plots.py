@@ -17,15 +17,20 @@ METRIC_LABELS = {"weighted_f1": "weighted F1 (%)", "accuracy": "accuracy (%)", "
 
 
 def show_figure(fig, name: str | None) -> None:
-    """Save (``figures/<name>.png``), show once inside a notebook, close."""
-    if name:
-        fig.savefig(figures_dir() / f"{name}.png", dpi=120, bbox_inches="tight")
+    """Save (``figures/<name>.png``), show once inside a notebook as a PNG (whatever the
+    matplotlib backend, e.g. ``MPLBACKEND=Agg``), close."""
+    import io
+
     from .runtime import _in_kernel
 
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    if name:
+        (figures_dir() / f"{name}.png").write_bytes(buffer.getvalue())
     if _in_kernel():
-        from IPython.display import display
+        from IPython.display import Image, display
 
-        display(fig)
+        display(Image(data=buffer.getvalue(), format="png"))
     plt.close(fig)
 
 
