@@ -65,17 +65,17 @@ PUBLISHED_PER_CLASS: dict[tuple[str, str, str], dict[str, float]] = {
 
 
 # Our row closest to a published one: (source, dataset, published variant) -> (our results file,
-# our dataset, our variant). Read with GAP_REASONS: the inputs and protocols differ.
-COUNTERPARTS: dict[tuple[str, str, str], tuple[str, str, str]] = {
+# our dataset, our variant[, {column: value} the rows must also match]). Read with GAP_REASONS.
+COUNTERPARTS: dict[tuple[str, str, str], tuple] = {
     ("SDT", "iemocap", "text+audio+visual"): ("03_sdt_iemocap", "iemocap", "text"),
     ("SDT", "iemocap", "text"): ("03_sdt_iemocap", "iemocap", "text"),
     ("SDT", "iemocap", "w/o self-distillation"): ("03_sdt_iemocap", "iemocap", "text w/o self-distillation"),
     ("SDT", "meld", "text+audio+visual"): ("03_sdt_meld", "meld", "text"),
     ("SEED000", "iemocap", "text+audio"): ("04_sdt_bios_iemocap", "iemocap", "SDT"),
     ("SEED000", "iemocap", "SDT + bios"): ("04_sdt_bios_iemocap", "iemocap", "SDT + bios"),
-    ("COMPM", "emorynlp", "CoMPM"): ("05_emonet_emorynlp", "emorynlp", "CoMPM"),
-    ("COMPM", "meld", "CoMPM"): ("05_emonet_emorynlp", "meld", "CoMPM"),
-    **{("EMONET", "emorynlp", v): ("05_emonet_emorynlp", "emorynlp", v) for v in (
+    ("COMPM", "emorynlp", "CoMPM"): ("05_emonet_emorynlp", "emorynlp", "CoMPM", {"experiment": "ablation"}),
+    ("COMPM", "meld", "CoMPM"): ("05_emonet_emorynlp", "meld", "CoMPM", {"experiment": "meld"}),
+    **{("EMONET", "emorynlp", v): ("05_emonet_emorynlp", "emorynlp", v, {"experiment": "ablation"}) for v in (
         "CoMPM", "+ global speaker ID", "+ speaker behaviour", "+ unnormalised weighted CE", "+ normalised weighted CE")},
     ("MISTERE", "mosi", "MiSTER-E (LLaMA + SALMONN)"): ("06_mister_e_mosi", "mosi", "MiSTER-E"),
 }

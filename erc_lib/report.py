@@ -401,7 +401,7 @@ def claims_frame(payload: dict) -> pd.DataFrame:
 def style_table(df: pd.DataFrame, verdict_colours: bool = False):
     """A Styler without the index, numbers to 2 decimals, left-aligned; with ``verdict_colours``
     the ``verdict`` cells get a background per verdict (a second cue beside the word)."""
-    styler = df.style.hide(axis="index").format(precision=2).set_properties(**{"text-align": "left"})
+    styler = df.style.hide(axis="index").format(precision=2, na_rep="–").set_properties(**{"text-align": "left"})
     styler = styler.set_table_styles([{"selector": "th", "props": "text-align: left"}])
     if verdict_colours and "verdict" in df:
         styler = styler.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, 'white')}", subset=["verdict"])
@@ -500,11 +500,11 @@ def published_vs_ours(results: dict[str, dict]) -> pd.DataFrame:
 
     rows = []
     for _, pub in published_table().iterrows():
-        file, dataset, variant = COUNTERPARTS.get((pub.source, pub.dataset, pub.variant), (None, None, None))
+        file, dataset, variant, *match = COUNTERPARTS.get((pub.source, pub.dataset, pub.variant), (None, None, None))
+        where = {"split": "test", "dataset": dataset, "variant": variant, **(match[0] if match else {})}
         ours = None
         if file in results:
-            scores = [r["weighted_f1"] for r in results[file]["rows"]
-                      if r.get("split") == "test" and r.get("dataset") == dataset and r.get("variant") == variant]
+            scores = [r["weighted_f1"] for r in results[file]["rows"] if all(r.get(k) == v for k, v in where.items())]
             ours = (float(pd.Series(scores).mean()), float(pd.Series(scores).std(ddof=1)) if len(scores) > 1 else 0.0,
                     len(scores)) if scores else None
         rows.append({"paper": pub.source, "dataset": pub.dataset, "published variant": pub.variant,
