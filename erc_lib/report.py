@@ -208,7 +208,9 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
     from concurrent.futures import ThreadPoolExecutor
     from threading import Lock
 
-    notebooks_dir, out_dir = Path(notebooks_dir), Path(out_dir)
+    # Absolute paths: papermill changes the process's working directory while a notebook runs, which
+    # would move a relative --out when two notebooks run at once.
+    notebooks_dir, out_dir = Path(notebooks_dir).resolve(), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
@@ -234,7 +236,7 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(nb_path), str(out_path), parameters=run.parameters, kernel_name="python3",
-                                progress_bar=False, cwd=str(notebooks_dir))
+                                progress_bar=False)  # no cwd: papermill's chdir is process-wide, not per thread
             entry.update(status="ok", fingerprint=fp, error=None)
         except Exception as e:  # noqa: BLE001 - every failure is reported and the next run starts
             ename, evalue = getattr(e, "ename", type(e).__name__), getattr(e, "evalue", str(e))
@@ -290,7 +292,7 @@ def build_html(runs: list[Run], out_dir: str | Path, state: dict) -> Path:
     with its error). Returns the HTML path."""
     from nbconvert import HTMLExporter
 
-    out_dir, cells, metadata = Path(out_dir), [], {}
+    out_dir, cells, metadata = Path(out_dir).resolve(), [], {}
     ordered = [r for r in runs if r.notebook == REPORT_NOTEBOOK] + [r for r in runs if r.notebook != REPORT_NOTEBOOK]
     listing = "## Runs in this report\n\n" + "\n".join(f"- `{r.name}`: {_status(state.get(r.name, {}))}" for r in ordered)
     if not ordered or ordered[0].notebook != REPORT_NOTEBOOK:

@@ -273,3 +273,18 @@ def test_front_page_tables(tmp_path, monkeypatch):
     prov = report.provenance_table(results).iloc[0]
     assert (prov["device"], prov["wall time"], prov["parameters"]) == ("cpu", "30.0 min", "dataset=mosi, seeds=2")
     assert "torch 2.13.0" in prov["environment"]
+
+
+def test_two_jobs_with_a_relative_out_folder_write_every_notebook_there(sandbox, monkeypatch):
+    """papermill changes the process's working directory while a notebook runs: with two at once a
+    relative --out must still receive every executed notebook and the state of every run."""
+    monkeypatch.chdir(sandbox)
+    config = _config(sandbox, [{"notebook": "01_ok", "parameters": {"x": 1}, "name": "a"},
+                               {"notebook": "01_ok", "parameters": {"x": 2}, "name": "b"},
+                               {"notebook": "01_ok", "parameters": {"x": 3}, "name": "c"}, {"notebook": "99_report"}])
+    assert report.main(["--config", str(config), "--notebooks-dir", str(sandbox / "notebooks"), "--out", "out",
+                        "--jobs", "2"]) == 0
+    state = json.loads((sandbox / "out" / "state.json").read_text())
+    assert {k for k, v in state.items() if v["status"] == "ok"} == {"a", "b", "c", "99_report"}
+    assert {p.stem for p in (sandbox / "out").glob("*.ipynb")} == {"a", "b", "c", "99_report"}
+    assert not list((sandbox / "notebooks").glob("out"))
