@@ -89,9 +89,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_json(path: str | Path, payload) -> Path:
-    """:func:`atomic_write` of ``payload`` as indented JSON (numpy scalars become floats)."""
-    text = json.dumps(payload, indent=1, default=float)
+def write_json(path: str | Path, payload, indent: int | None = 1) -> Path:
+    """:func:`atomic_write` of ``payload`` as JSON (numpy scalars become floats); ``indent=None``
+    writes it compactly (results files with per-utterance predictions)."""
+    text = json.dumps(payload, indent=indent, default=float, separators=None if indent else (",", ":"))
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 

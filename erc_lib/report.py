@@ -359,11 +359,11 @@ def screenshot(html: str | Path, png: str | Path, width: int = 1400, height: int
 
 # ---------------------------------------------------------------- front page (99_report)
 def load_results(expected: list[str] = ()) -> tuple[dict[str, dict], pd.DataFrame]:
-    """Every finished ``results/*.json`` (not ``claims``, not ``*.previous``), and a table
+    """Every finished notebook results file ``results/NN_*.json`` (not ``*.previous``), and a table
     (columns results, problem) of files that are incomplete or unreadable and of ``expected``
     names that have no file."""
     results, problems = {}, []
-    names = sorted(p.stem for p in results_dir().glob("*.json") if p.stem != "claims" and not p.stem.endswith(".previous"))
+    names = sorted(p.stem for p in results_dir().glob("[0-9][0-9]_*.json") if not p.stem.endswith(".previous"))
     for name in names:
         try:
             results[name] = read_results(name)

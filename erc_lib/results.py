@@ -112,7 +112,7 @@ def write_results(name: str, parameters: dict, rows: list[dict], started: str | 
     finished = _now()
     payload = {"notebook": name, "status": STATUS_COMPLETE, "started": started or finished, "written": finished,
                "parameters": parameters, "environment": environment(), "rows": rows, **extra}
-    return write_json(path, payload)
+    return write_json(path, payload, indent=None)
 
 
 def read_results(name: str, allow_incomplete: bool = False) -> dict:
