@@ -138,7 +138,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         {**_common(), "feature_sets": Param(list, item_kind=str, min_items=1), "n_jobs": Param(int, low=-1),
          "timing_files": Param(int, low=1), "cv_C": Param(list, item_kind=(int, float), min_items=1),
          "text_datasets": Param(list, choices=TEXT_DATASETS, item_kind=str), "encoder": ENCODER,
-         "lora_epochs": EPOCHS, "lora_lr": Param(float, low=1e-9, high=1.0), "lora_rank": Param(int, low=1, high=1024),
+         "lora_epochs": EPOCHS, "lora_patience": PATIENCE, "lora_lr": Param(float, low=1e-9, high=1.0), "lora_rank": Param(int, low=1, high=1024),
          "lora_seeds": SEEDS, "max_length": Param(int, low=4, high=4096),
          "lora_train_utterances": Param(int, low=1, nullable=True),
          "embedding_layer": Param(str, choices=("fc1", "pooled")),
