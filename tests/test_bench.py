@@ -204,3 +204,46 @@ def test_tiny_benchmark_returns_the_documented_json(tmp_path):
     bench.write_json(path, report)
     assert json.loads(path.read_text())["torch"] == torch.__version__
     assert set(bench.tables(report)) == {"cells", "speedup", "scaling", "padding"}
+
+
+def test_sections_measure_only_what_is_asked_and_merge_keeps_the_rest():
+    tiny = {"notebook": lambda model, data: ({"d_model": 8, "n_heads": 2}, {"batch_size": 2})}
+    common = dict(models=("sdt",), sizes=("notebook",), modes=("default",), threads=(1,), epochs=1,
+                  train_dialogues=4, scaling_lengths=(4,), scaling_steps=1, data=_toy_data(), size_fns=tiny,
+                  progress=False)
+    cells = bench.run_benchmark(sections=("cells",), **common)
+    scaling = bench.run_benchmark(sections=("scaling",), **common)
+    assert cells["rows"] and not cells["scaling"] and set(cells["sections"]) == {"cells"}
+    assert scaling["scaling"] and not scaling["rows"]
+    merged = bench.merge_reports(cells, scaling)
+    assert merged["rows"] == cells["rows"] and merged["scaling"] == scaling["scaling"]
+    assert set(merged["sections"]) == {"cells", "scaling"} and set(merged) == set(bench.JSON_KEYS)
+    with pytest.raises(ValueError, match="sections"):
+        bench.run_benchmark(sections=("everything",), **common)
+    with pytest.raises(ValueError, match="cuda"):
+        bench.merge_reports({**cells, "device": "cuda"}, scaling)
+
+
+def test_per_dataset_table_skips_a_missing_dataset_with_a_note(tmp_path, monkeypatch):
+    monkeypatch.setenv("ERC_DATA_DIR", str(tmp_path))
+    rows, notes = bench.per_dataset_epochs(["bigru"], torch.device("cpu"), 1, "off", datasets={"bigru": ("mosi",)},
+                                           progress=False)
+    assert rows == [] and len(notes) == 1 and "mosi skipped" in notes[0]
+
+
+def test_per_dataset_table_times_real_dialogue_lengths():
+    from conftest import require_dataset
+
+    require_dataset("mosi")
+    rows, notes = bench.per_dataset_epochs(["bigru"], torch.device("cpu"), 1, "off", datasets={"bigru": ("mosi",)},
+                                           progress=False)
+    assert notes == [] and {r["mode"] for r in rows} == {"default", "fast"}
+    assert all(r["dataset"] == "mosi" and r["train_utterances"] > 1000 and r["epoch_seconds"] > 0 for r in rows)
+
+
+def test_bucketing_metrics_compares_the_two_modes_over_seeds():
+    check = bench.bucketing_metrics("sdt", "toy", seeds=2, data=_toy_data(),
+                                    model_args={"d_model": 8, "n_heads": 2, "d_ff": 16})
+    assert check["seeds"] == 2 and check["ci_low"] <= check["difference"] <= check["ci_high"]
+    assert check["difference"] == pytest.approx(check["fast_mean"] - check["default_mean"], abs=1e-6)
+    assert check["reading"] in ("fast better", "default better", "inconclusive")
