@@ -672,7 +672,7 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
             torch.set_num_threads(thread_counts[0])
             for model, dataset in metrics_checks:
                 t0 = time.perf_counter()
-                checks.append(bucketing_metrics(model, dataset, metrics_seeds, dev.type if dev.type == "cpu" else str(dev)))
+                checks.append(bucketing_metrics(model, dataset, metrics_seeds, str(dev)))
                 if progress:
                     c = checks[-1]
                     print(f"metrics {model} {dataset}: fast − default {c['difference']:+.2f} "
@@ -710,17 +710,17 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
 
 
 def merge_reports(old: dict, new: dict) -> dict:
-    """``old`` with the sections ``new`` measured replaced (:data:`SECTION_KEYS`); the header
-    (device, torch, load average, ...) becomes ``new``'s, notes of both are kept, ``seconds``
-    adds up. Raises ValueError when the two were measured on different devices."""
+    """``old`` with the sections ``new`` measured replaced (:data:`SECTION_KEYS`). The header
+    (date, load average, data, modes, ...) is that of the run that measured the cells; notes of
+    both are kept and ``seconds`` adds up. Raises ValueError when the two were measured on
+    different devices."""
     if old.get("device") != new["device"]:
         raise ValueError(f"cannot merge a {new['device']} benchmark into a {old.get('device')} one")
-    out = {**{k: old.get(k) for k in JSON_KEYS}, **{k: v for k, v in new.items() if k not in sum(SECTION_KEYS.values(), ())}}
-    for name in new["sections"]:
-        out.update({k: new[k] for k in SECTION_KEYS[name]})
-    for key, empty in (("rows", []), ("padding", []), ("speedup", []), ("scaling", []), ("best_threads", {}),
-                       ("best_threads_detail", []), ("per_dataset", []), ("bucketing_metrics", [])):
-        out[key] = out.get(key) or empty
+    header = new if "cells" in new["sections"] else old
+    out = {k: header.get(k) for k in JSON_KEYS}
+    for name, keys in SECTION_KEYS.items():
+        source = new if name in new["sections"] else old
+        out.update({k: source.get(k) or ({} if k == "best_threads" else []) for k in keys})
     out["sections"] = {**(old.get("sections") or {k: old.get("date") for k in ("cells", "scaling") if old.get("date")}),
                        **new["sections"]}
     out["notes"] = list(dict.fromkeys((old.get("notes") or []) + new["notes"]))
