@@ -80,7 +80,7 @@ import pandas as pd
 import torch
 
 from .data import DataError, Dialogue, ERCData, load_dataset
-from .experiment import RunSpec, run_experiment
+from .experiment import RunSpec, interval_reading, paired_difference, run_experiment
 from .paths import results_dir, write_json
 from .runtime import resolve_device
 from .training import TrainConfig, fit, make_loader, padding_share, predict
@@ -503,7 +503,6 @@ def bucketing_metrics(model: str, dataset: str, seeds: int = 5, device: str = "c
     "inconclusive" when the interval includes zero (no effect distinguishable from seed noise).
     ``data`` replaces the prepared dataset and ``model_args`` are added to the settings (tests).
     """
-    from .experiment import paired_difference
     from .features.text import prepare_dataset
 
     data = data or prepare_dataset(dataset, encoder, device=device, progress=False)
@@ -518,7 +517,7 @@ def bucketing_metrics(model: str, dataset: str, seeds: int = 5, device: str = "c
             "default_mean": diff["b_mean"], "default_std": diff["b_std"], "fast_mean": diff["a_mean"],
             "fast_std": diff["a_std"], "difference": diff["difference"], "ci_low": diff["ci_low"],
             "ci_high": diff["ci_high"],
-            "reading": "fast better" if diff["ci_low"] > 0 else "default better" if diff["ci_high"] < 0 else "inconclusive",
+            "reading": interval_reading(diff, "fast better", "default better"),
             "train_seconds_default": seconds["default"], "train_seconds_fast": seconds["fast"]}
 
 

@@ -201,6 +201,12 @@ def paired_difference(a: Experiment, variant_a: str, b: Experiment, variant_b: s
             "a_std": std(preds_a), "b_std": std(preds_b)}
 
 
+def interval_reading(c: dict, a_better: str = "A better", b_better: str = "B better") -> str:
+    """How to read a :func:`paired_difference` result: ``a_better`` when its 95% interval lies
+    above zero, ``b_better`` when below, else ``"inconclusive"`` (the interval includes zero)."""
+    return a_better if c["ci_low"] > 0 else b_better if c["ci_high"] < 0 else "inconclusive"
+
+
 def comparison_table(comparisons: list[dict]) -> pd.DataFrame:
     """:func:`paired_difference` results as a table: comparison, A and B (mean +- std, seeds),
     difference, 95% interval and whether it excludes zero ("inconclusive" when it does not)."""
@@ -212,7 +218,7 @@ def comparison_table(comparisons: list[dict]) -> pd.DataFrame:
                      "difference": round(c["difference"], 2), "ci_low": round(c["ci_low"], 2),
                      "ci_high": round(c["ci_high"], 2),
                      "95% CI": f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]",
-                     "reading": ("A better" if c["ci_low"] > 0 else "B better" if c["ci_high"] < 0 else "inconclusive")})
+                     "reading": interval_reading(c)})
     return pd.DataFrame(rows)
 
 

@@ -25,10 +25,10 @@ Speed (``python -m erc_lib.bench`` measures it):
   (``pin_memory``). ``compile``: ``torch.compile`` of the forward pass (CPU or CUDA).
 
 Determinism: the same seed on the same device gives the same numbers
-(:func:`erc_lib.runtime.seed_everything`). The defaults bucket the batches and use the fused
-optimizer; ``bucket_by_length=False, fused_optimizer=False`` gives exactly the numbers of the
-project before these options existed (another, equally seeded batch order; the fused kernel
-rounds differently in the last bits). ``amp="bf16"`` changes the arithmetic, and
+(:func:`erc_lib.runtime.seed_everything`). The defaults bucket the batches (another, equally
+seeded batch order) and use the fused optimizer (it rounds differently in the last bits), so
+their numbers differ from the project's before these options existed;
+``bucket_by_length=False, fused_optimizer=False`` gives those earlier numbers exactly. ``amp="bf16"`` changes the arithmetic, and
 ``compile=True`` fuses kernels and draws dropout masks from its own generator, so its numbers
 differ from eager mode; run to run it is repeatable on the CPU (measured), not guaranteed on CUDA.
 """
@@ -85,8 +85,8 @@ class TrainConfig:
         progress: show a progress bar over epochs.
         bucket_by_length: training batches of dialogues of similar length
             (:class:`BucketBatchSampler`, seeded by ``seed``), dev/test sorted by length;
-            needs datasets with ``dialogues``. False: plain seeded shuffling (the batches of
-            the project before version 0.2; results then equal the earlier runs exactly).
+            needs datasets with ``dialogues``. False: plain seeded shuffling (the batches the
+            project used before length bucketing; results then equal the earlier runs exactly).
         amp: ``"off"`` or ``"bf16"`` (``torch.autocast`` to bfloat16; CUDA only).
         pin_memory: on CUDA, batches in pinned memory and copied with ``non_blocking=True``
             (no effect on the CPU).
