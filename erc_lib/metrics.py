@@ -97,7 +97,7 @@ def paired_bootstrap(y_true, predictions_a, predictions_b, dialogue_lengths, n_c
 
     Returns:
         ``{"difference": A - B on the full test set (seed means), "ci_low", "ci_high",
-        "excludes_zero", "a_mean", "b_mean", "n_dialogues", "n_resamples", "confidence",
+        "standard_error" (the sample std of the resampled differences, points), "excludes_zero", "a_mean", "b_mean", "n_dialogues", "n_resamples", "confidence",
         "metric", "n_seeds_a", "n_seeds_b"}``.
 
     Raises:
@@ -133,7 +133,8 @@ def paired_bootstrap(y_true, predictions_a, predictions_b, dialogue_lengths, n_c
     alpha = (1 - confidence) / 2
     low, high = np.quantile(diffs, [alpha, 1 - alpha])
     return {"metric": metric, "difference": float(full["a"].mean() - full["b"].mean()),
-            "ci_low": float(low), "ci_high": float(high), "excludes_zero": bool(low > 0 or high < 0),
+            "ci_low": float(low), "ci_high": float(high), "standard_error": float(diffs.std(ddof=1)) if n_resamples > 1 else 0.0,
+            "excludes_zero": bool(low > 0 or high < 0),
             "a_mean": float(full["a"].mean()), "b_mean": float(full["b"].mean()),
             "n_seeds_a": int(len(a)), "n_seeds_b": int(len(b)), "n_dialogues": int(len(lengths)),
             "n_resamples": int(n_resamples), "confidence": confidence}
