@@ -15,6 +15,7 @@ name            source (under ``ERC_DATA_DIR``)                          modalit
 ``meld``        ``meld/official/{train,dev,test}_sent_emo.csv``          text (strings)
 ``emorynlp``    ``emorynlp/compm/EMORY_{train,dev,test}.txt`` (CoMPM)    text (strings)
 ``mosi``        ``mosi/bclstm/`` bc-LSTM features, binary sentiment      t 100, a 73, v 100
+``mosi-clean``  bc-LSTM audio + ``transcripts.csv``, SDK standard folds   a 73, text (strings)
 ``iemocap-sdt`` ``sdt/iemocap_multimodal_features.pkl`` (SDT authors)    t 1024, a 1582, v 342
 ``meld-sdt``    ``sdt/meld_multimodal_features.pkl`` (SDT authors)       t 1024, a 300, v 342
 ==============  ======================================================  ==============
@@ -580,6 +581,87 @@ def load_mosi(root: Path, dev_videos: int = 10, seed: int = 0, trust_pickle: boo
                    notes=MOSI_NOTES).validate({"audio": 73, "text": 100, "visual": 100})
 
 
+MOSI_CLEAN_NOTES = (
+    "CMU-MOSI with inputs that are clean for model selection: the SDK's standard 52 / 10 / 31 video folds "
+    "(cmu_mosi_standard_folds.json), the bc-LSTM openSMILE audio functionals (73-d, not trained on MOSI) and the "
+    "transcripts (mosi/bclstm/transcripts.csv), embedded by the project's frozen sentence encoder. No input was "
+    "fitted on any MOSI video, so dev scores are honest and tuning / epoch selection may read them. Visual features "
+    "are left out: the only ones available (bc-LSTM 3D-CNN) were trained on the bc-LSTM training videos."
+)
+
+
+def _read_mosi_transcripts(path: Path) -> dict[str, list[tuple[int, str, int]]]:
+    """``{video id: [(utterance number, transcript, label), ...]}`` in utterance order, from
+    ``transcripts.csv`` (rows ``video_k, transcript, segment, label``). Raises :class:`DataError`
+    naming the file and row of a malformed row or a video whose utterance numbers have gaps."""
+    videos: dict[str, list[tuple[int, str, int]]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for i, row in enumerate(csv.reader(f), 1):
+            try:
+                video, k = row[0].rsplit("_", 1)
+                videos.setdefault(video, []).append((int(k), row[1], int(row[3])))
+            except (ValueError, IndexError):
+                raise DataError(f"{path} row {i}: expected `video_k, transcript, segment, label`, got {row!r}") from None
+    for video, rows in videos.items():
+        rows.sort()
+        if [k for k, _, _ in rows] != list(range(1, len(rows) + 1)):
+            raise DataError(f"{path}: video {video} has utterance numbers {[k for k, _, _ in rows]} (gaps or repeats)")
+    return videos
+
+
+def load_mosi_clean(root: Path, trust_pickle: bool | None = None) -> ERCData:
+    """CMU-MOSI on inputs that are clean for selection (dataset name ``mosi-clean``), binary.
+
+    * Splits: the CMU-MultimodalSDK standard folds, 52 train / 10 dev / 31 test videos
+      (``mosi/cmu_mosi_standard_folds.json``); each video is one dialogue with one speaker.
+    * Audio: the bc-LSTM openSMILE functionals (73-d) of ``audio_2way.pickle``, in the pickle's
+      utterance order. The pickle has no video ids: each pickle video is matched to the
+      transcript video with the same label sequence (all 93 sequences are distinct; a
+      sequence matching zero or two videos raises :class:`DataError`).
+    * Text: the transcripts, embedded later by the project's sentence encoder
+      (:func:`erc_lib.features.text.prepare_dataset`), so no text feature was trained on MOSI.
+
+    Returns: ``ERCData("mosi-clean")`` with ``audio`` features and transcripts; dialogue ids are
+    the YouTube video ids. Raises :class:`DataError` for a missing file (named), a transcript or
+    fold file that does not cover the pickle's 93 videos, or labels that disagree.
+    """
+    base = root / "mosi"
+    what = "MOSI (bc-LSTM pickle and transcripts: soujanyaporia/multimodal-sentiment-analysis; folds: CMU-MultimodalSDK)"
+    audio_pkl = load_pickle(_require(base / "bclstm" / "audio_2way.pickle", what), trust_pickle)
+    transcripts = _read_mosi_transcripts(_require(base / "bclstm" / "transcripts.csv", what))
+    folds_path = _require(base / "cmu_mosi_standard_folds.json", what)
+    folds = json.loads(folds_path.read_text())
+    by_labels: dict[tuple, list[str]] = {}
+    for video, rows in transcripts.items():
+        by_labels.setdefault(tuple(lab for _, _, lab in rows), []).append(video)
+    tr_audio, tr_lab, te_audio, te_lab, _max_len, tr_len, te_len = audio_pkl
+    dialogues: dict[str, Dialogue] = {}
+    for split, audio, lab, lengths in (("train", tr_audio, tr_lab, tr_len), ("test", te_audio, te_lab, te_len)):
+        _check_finite_videos(audio, lengths, split, base / "bclstm" / "audio_2way.pickle")
+        for i, n in enumerate(lengths):
+            labels = np.asarray(lab[i, :n], dtype=np.int64)
+            match = by_labels.get(tuple(labels.tolist()), [])
+            if len(match) != 1:
+                raise DataError(f"MOSI: pickle {split} video {i} ({n} utterances) matches {len(match)} transcript "
+                                f"videos by its label sequence (expected exactly one): {base / 'bclstm'}")
+            video = match[0]
+            rows = transcripts[video]
+            dialogues[video] = Dialogue(
+                dialogue_id=video, speakers=[video] * n, texts=[clean_text(t) for _, t, _ in rows], labels=labels,
+                features={"audio": np.asarray(audio[i, :n], dtype=np.float32)})
+    splits = {}
+    for split, key in (("train", "train"), ("dev", "valid"), ("test", "test")):
+        missing = [v for v in folds.get(key, []) if v not in dialogues]
+        if missing or not folds.get(key):
+            raise DataError(f"{folds_path}: fold {key!r} is empty or names videos that are not in the pickle: {missing[:3]}")
+        splits[split] = [dialogues[v] for v in folds[key]]
+    used = [v for s in splits.values() for v in (d.dialogue_id for d in s)]
+    if len(used) != len(set(used)) or set(used) != set(dialogues):
+        raise DataError(f"{folds_path}: the folds must cover the 93 videos once each "
+                        f"({len(used)} listed, {len(set(used))} distinct, {len(dialogues)} videos)")
+    return ERCData("mosi-clean", MOSI_LABELS, splits, notes=MOSI_CLEAN_NOTES).validate({"audio": 73})
+
+
 # ----------------------------------------------------------------------------- SDT pickles
 SDT_DIMS = {
     "iemocap-sdt": {"text": 1024, "audio": 1582, "visual": 342},
@@ -638,7 +720,10 @@ def load_sdt_pickle(path: Path, name: str, dev_fraction: float = 0.1, seed: int 
 
 
 # ----------------------------------------------------------------------------- registry
-DATASETS = ("iemocap", "meld", "emorynlp", "mosi", "iemocap-sdt", "meld-sdt")
+DATASETS = ("iemocap", "meld", "emorynlp", "mosi", "mosi-clean", "iemocap-sdt", "meld-sdt")
+#: Datasets whose dev split cannot rank settings: an input was trained on the videos dev is carved from.
+SATURATED_DEV = {"mosi": "the bc-LSTM text and visual extractors were trained on the training videos, so dev "
+                          "(carved from them) is saturated (weighted F1 98-100); use mosi-clean"}
 
 
 def load_dataset(name: str, root: str | Path | None = None, trust_pickle: bool | None = None) -> ERCData:
@@ -661,6 +746,8 @@ def load_dataset(name: str, root: str | Path | None = None, trust_pickle: bool |
         return load_emorynlp(root)
     if name == "mosi":
         return load_mosi(root, trust_pickle=trust_pickle)
+    if name == "mosi-clean":
+        return load_mosi_clean(root, trust_pickle=trust_pickle)
     if name == "iemocap-sdt":
         return load_sdt_pickle(root / "sdt" / "iemocap_multimodal_features.pkl", name, trust_pickle=trust_pickle)
     if name == "meld-sdt":
@@ -674,6 +761,7 @@ def available_datasets(root: str | Path | None = None) -> list[str]:
     marker = {
         "iemocap": "iemocap/cosmic/iemocap.pkl", "meld": "meld/official/train_sent_emo.csv",
         "emorynlp": "emorynlp/compm/EMORY_train.txt", "mosi": "mosi/bclstm/audio_2way.pickle",
+        "mosi-clean": "mosi/cmu_mosi_standard_folds.json",
         "iemocap-sdt": "sdt/iemocap_multimodal_features.pkl", "meld-sdt": "sdt/meld_multimodal_features.pkl",
     }
     return [n for n in DATASETS if (root / marker[n]).exists()]

@@ -80,6 +80,10 @@ class TrainConfig:
         selection_window: the epoch is selected on the mean dev weighted F1 of the last
             ``selection_window`` epochs (1: the raw dev curve); a wider window resists the
             epoch-to-epoch noise of a small dev split (IEMOCAP's is 12 dialogues).
+        selection: ``"dev"`` (the epoch with the best smoothed dev weighted F1; early stopping
+            by ``patience``) or ``"last"`` (the last of ``epochs`` epochs, dev never read for
+            selection or stopping): the stated rule for data whose dev cannot rank epochs
+            (:data:`erc_lib.data.SATURATED_DEV`, the bc-LSTM MOSI features).
         seed: random seed for initialisation and batch order.
         device: ``auto`` | ``cpu`` | ``cuda``.
         progress: show a progress bar over epochs.
@@ -114,6 +118,7 @@ class TrainConfig:
     schedule: str = "constant"
     warmup_epochs: float = 0.0
     selection_window: int = 1
+    selection: str = "dev"
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -143,6 +148,8 @@ class TrainConfig:
             problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.warmup_epochs < 0:
             problems.append(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        if self.selection not in ("dev", "last"):
+            problems.append(f"selection must be 'dev' or 'last', got {self.selection!r}")
         if not isinstance(self.selection_window, int) or self.selection_window < 1:
             problems.append(f"selection_window must be an integer >= 1, got {self.selection_window!r}")
         if self.amp not in AMP_MODES:
@@ -497,7 +504,7 @@ def fit(model: torch.nn.Module, train, dev, test, label_names: list[str], config
             on_epoch(row)
 
         # Model selection on dev only; the first epoch always counts as an improvement.
-        if best is None or row["dev_selection_score"] > best[4]:
+        if best is None or config.selection == "last" or row["dev_selection_score"] > best[4]:
             best = (epoch, dev_metrics, test_metrics,
                     {k: v for k, v in test_out.items() if not k.startswith("loss_")}, row["dev_selection_score"])
             best_state = copy.deepcopy(model.state_dict())

@@ -1,52 +1,61 @@
-"""Equal-budget hyper-parameter tuning on dev with Optuna (issue 11, items 2 and 3).
+"""Equal-budget hyper-parameter tuning with Optuna: one budget for every model, shown to be enough.
 
-A comparison between models is only fair when every model gets the same tuning effort: the
-defaults of ``configs/defaults.yaml`` were tuned for some models and not for others, and a
-paper model that beats an untuned baseline proves nothing. :func:`tune` therefore gives every
-model, the baselines included, **the same number of trials and the same seeds**: pass the same
-``trials`` and ``seeds`` for every model of a table (the notebooks' full runs use one budget for
-all). Each trial samples the model's search space (declared next to the model:
-:data:`erc_lib.models.sdt.SEARCH_SPACE`, ...), trains it with :func:`erc_lib.experiment.run_experiment`
-for every seed and scores the mean dev weighted F1 at the dev-selected epoch. Test is never
-read: the trainer scores it every epoch for curves, the objective reads ``FitResult.dev`` only.
+A comparison is fair only when every model gets the same tuning effort, and that effort is enough
+to rank settings. Every study (:data:`STUDIES`, all those the report reads) therefore runs with
+the one budget of ``configs/defaults.yaml`` (``tuning:``; :func:`budget`):
 
-* Sampler: ``optuna.samplers.TPESampler`` seeded, so the same call on a fresh study draws
-  the same trials (the seed is ``sampler_seed`` plus the number of trials the study already
-  holds, so a second worker joining a study draws other start-up configurations).
-* Pruner: ``optuna.pruners.MedianPruner`` on the per-epoch dev curve: every epoch reports
-  ``dev_selection_score`` (step ``seed_index * epochs + epoch``); a trial whose curve falls
-  below the median of earlier trials at the same step is stopped (``optuna.TrialPruned``).
-* Validation (:func:`tuning_split`): IEMOCAP's standard dev has 12 dialogues (647 utterances),
-  too few to rank settings (dev and test rankings disagree, dev weighted F1 moves 2-2.7 points
-  between epochs). For ``iemocap`` and ``iemocap-sdt`` tuning therefore validates, by default, on
-  a stated, seeded 20 % of the train+dev dialogues (scikit-learn ``train_test_split``, seed 0)
-  and trains on the rest; ``validation="standard"`` keeps the standard dev. Other datasets use
-  their standard dev. Features are z-scored with the tuning-train statistics.
-* Storage: any SQLAlchemy URL; default ``sqlite:///<results>/tuning.db``. Studies are loaded
-  if they exist (``load_if_exists``), so several processes or machines share one study.
-  Two processes sharing a study: start the same command twice with the same storage and name,
-  e.g. in two shells::
+* **Trial 0 is the model's default settings** (enqueued when the study is created), so a study
+  can never return settings that score below the defaults on its own objective.
+* **Every trial is the mean of several fits** (``seeds_per_trial``, >= 2): fit ``r`` trains with
+  seed ``r``; on :data:`HOLDOUT_DATASETS` (IEMOCAP, whose 12-dialogue dev cannot rank settings)
+  fit ``r`` also validates on its own seeded holdout (:func:`tuning_split` with ``repeat=r``:
+  20 % of the train+dev dialogues, ``train_test_split(random_state=r)``), so the score averages
+  over holdouts as well as seeds. Test is never read: the objective reads ``FitResult.dev`` only.
+* **No pruning.** A median pruner on one noisy dev curve stopped 4-7 of 12 trials in the earlier
+  studies without any check that it spared the eventual winner, so every trial runs to the end.
+* **The best trials are re-scored** before one is written: the ``rescore_top`` best search
+  trials and the defaults trial each get ``rescore_seeds`` more fits (repeats
+  ``seeds_per_trial ..``); the written settings are those with the best mean over all their fits.
+* Sampler: ``optuna.samplers.TPESampler`` seeded (``sampler_seed`` + trials already held).
+* **Saturated objectives are refused**: tuning a dataset in :data:`erc_lib.data.SATURATED_DEV`
+  (the bc-LSTM MOSI, whose text and visual extractors saw the training videos) fails before any
+  training, and a study whose best dev weighted F1 reaches :data:`SATURATION` within its first
+  ``saturation_trials`` trials stops with :class:`SaturatedObjectiveError`.
+* **Committed files are protected**: a study smaller than the budget (``--smoke``, ``--trials``
+  below it, fewer seeds) writes to ``results/tuned/`` unless ``force=True`` / ``--force``.
 
-      python -m erc_lib.tune --model sdt --dataset iemocap --trials 10 --storage sqlite:///results/tuning.db --study-name sdt_iemocap
-      python -m erc_lib.tune --model sdt --dataset iemocap --trials 10 --storage sqlite:///results/tuning.db --study-name sdt_iemocap
+Each tuned YAML holds the best ``model`` / ``train`` search-space values and a ``tuning`` block:
+trials, seeds per trial, re-scoring, the validation scheme, the defaults' score beside the best
+(same fits), every trial's score in order (``history``, for the best-so-far curve) and provenance.
 
-  Each runs its 10 trials; the study holds 20 and the YAML written last reports the best of
-  all 20. SQLite serves a few processes on one machine; workers on several machines use a
-  server database (``--storage postgresql://user:pass@host/db``, driver installed separately).
-* Output: the best configuration as YAML at :func:`erc_lib.zoo.tuned_path` (read by
-  ``zoo.settings(..., tuned=True)``): only search-space keys under ``model`` / ``train``, plus a
-  ``tuning`` block with the budget, the counts, the best dev score and provenance.
+Several processes or machines share a study through its storage (any SQLAlchemy URL; default
+``sqlite:///results/tuning.db``). ``python -m erc_lib.tune --all --jobs 2`` runs every study with
+two worker processes on one storage; starting the same command on several machines with
+``--storage postgresql://user:pass@host/db`` shares the work between them. A worker asks for a
+trial only while the study holds fewer than ``trials`` search trials (counted under a file lock,
+so processes on one machine never exceed the budget; across machines the count is read from the
+database, and at most one extra trial per machine can start at the boundary). A killed worker's
+running trial is marked failed by Optuna's heartbeat (or at the next start, :func:`_fail_stale`)
+and re-run, so a re-started command resumes where it stopped and no trial is lost.
 
-CLI: ``python -m erc_lib.tune --model sdt --dataset iemocap --trials 20 [--seeds 0 1]
-[--storage URL] [--study-name NAME] [--smoke] [--device cpu] [--out PATH]``.
+CLI::
+
+    python -m erc_lib.tune --all [--jobs 2] [--storage URL]           # every study of the report
+    python -m erc_lib.tune --model sdt --dataset iemocap [--jobs 2]    # one study
+    python -m erc_lib.tune --model sdt --dataset iemocap --smoke       # tiny check, writes results/tuned/
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
+import math
+import os
+import subprocess
+import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +63,46 @@ import optuna
 import yaml
 
 from . import zoo
-from .data import DATASETS, ERCData, _split_dev, standardize_features
-from .paths import atomic_write, check_writable, results_dir
+from .data import DATASETS, SATURATED_DEV, ERCData, _split_dev, standardize_features
+from .paths import REPO_ROOT, atomic_write, check_writable, results_dir
 
 HOLDOUT_DATASETS = ("iemocap", "iemocap-sdt")
-HOLDOUT_FRACTION, HOLDOUT_SEED = 0.2, 0
+HOLDOUT_FRACTION = 0.2
 VALIDATIONS = ("auto", "standard", "holdout")
 SMOKE_DIALOGUES = {"train": 10, "dev": 4, "test": 4}
 SMOKE_EPOCHS = 2
+#: A best dev weighted F1 at or above this within the first trials means dev cannot rank settings.
+SATURATION = 99.0
 _PRIMITIVE = (type(None), bool, int, float, str)
+#: Every study the report reads, in the order ``--all`` runs them: (model, dataset, inputs or None).
+STUDIES: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("logreg", "iemocap", None), ("bigru", "iemocap", None), ("sdt", "iemocap", None),
+    ("logreg", "mosi-clean", None), ("bigru", "mosi-clean", None), ("sdt", "mosi-clean", None),
+    ("mister_e", "mosi-clean", None),
+    ("logreg", "emorynlp", None), ("compm", "emorynlp", None), ("emonet", "emorynlp", None),
+    ("bigru", "emorynlp", None),
+    ("logreg", "meld", None), ("sdt", "meld", None), ("bigru", "meld", None),
+    ("mister_e", "iemocap", None),
+)
+
+
+class SaturatedObjectiveError(ValueError):
+    """The validation score cannot rank settings (it is at or near 100 for any setting)."""
+
+
+def budget() -> dict:
+    """The one tuning budget of ``configs/defaults.yaml`` (``tuning:``): ``trials``,
+    ``seeds_per_trial``, ``rescore_top``, ``rescore_seeds``, ``saturation_trials``.
+
+    Raises: ValueError when a value is missing or below its minimum (trials >= 1, seeds >= 1,
+    rescore counts >= 0)."""
+    table = zoo._read_yaml(zoo.CONFIG_DIR / "defaults.yaml").get("tuning") or {}
+    out = {"trials": 24, "seeds_per_trial": 2, "rescore_top": 3, "rescore_seeds": 3, "saturation_trials": 3, **table}
+    for key, low in (("trials", 1), ("seeds_per_trial", 1), ("rescore_top", 0), ("rescore_seeds", 0),
+                     ("saturation_trials", 1)):
+        if not isinstance(out[key], int) or out[key] < low:
+            raise ValueError(f"configs/defaults.yaml tuning.{key} must be an integer >= {low}, got {out[key]!r}")
+    return out
 
 
 def search_space(model: str) -> dict:
@@ -113,31 +153,39 @@ def sample(trial: optuna.Trial, space: dict) -> tuple[dict, dict]:
     return out[0], out[1]
 
 
-def tuning_split(data: ERCData, validation: str = "auto") -> ERCData:
-    """The splits tuning trains and validates on (see the module docstring).
+def tuning_split(data: ERCData, validation: str = "auto", repeat: int = 0) -> ERCData:
+    """The splits tuning trains and validates on for fit number ``repeat`` of a trial.
 
     Args:
-        data: a dataset (e.g. from :func:`erc_lib.features.text.prepare_dataset`).
+        data: a dataset (e.g. from :func:`erc_lib.features.text.prepare_dataset`), not standardised.
         validation: ``"auto"`` (``"holdout"`` for :data:`HOLDOUT_DATASETS`, else ``"standard"``),
             ``"standard"`` (the dataset's own dev) or ``"holdout"``: dev is a seeded
             :data:`HOLDOUT_FRACTION` of the train+dev dialogues (``train_test_split``,
-            ``random_state=HOLDOUT_SEED``), train is the rest, file order kept.
+            ``random_state=repeat``), train is the rest, file order kept.
+        repeat: which holdout (ignored for ``"standard"``).
 
     Returns:
-        A new :class:`ERCData` (the same :class:`Dialogue` objects); ``splits["test"]`` is
-        ``data``'s test list, untouched, never in train or dev. ``notes`` states the split.
+        A new :class:`ERCData` whose dialogues are copies (own feature dicts, so standardising one
+        split never touches another); features z-scored with its own train statistics.
+        ``splits["test"]`` holds ``data``'s test dialogues, never in train or dev.
 
-    Raises: ValueError for an unknown ``validation``.
+    Raises: ValueError for an unknown ``validation`` or a negative ``repeat``.
     """
     if validation not in VALIDATIONS:
         raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
+    if not isinstance(repeat, int) or repeat < 0:
+        raise ValueError(f"repeat must be an integer >= 0, got {repeat!r}")
+    copy = lambda ds: [replace(d, features=dict(d.features)) for d in ds]
     if resolve_validation(data.name, validation) == "standard":
-        return ERCData(data.name, data.label_names, dict(data.splits), data.notes)
-    train, dev = _split_dev(data.splits["train"] + data.splits["dev"], HOLDOUT_FRACTION, HOLDOUT_SEED)
-    note = (f"tuning split: dev = a seeded {HOLDOUT_FRACTION:.0%} of the train+dev dialogues ({len(dev)} "
-            f"dialogues, train_test_split random_state={HOLDOUT_SEED}), train = the other {len(train)}; test untouched")
-    return ERCData(data.name, data.label_names, {"train": train, "dev": dev, "test": data.splits["test"]},
-                   (data.notes + "\n" if data.notes else "") + note).validate()
+        out = ERCData(data.name, data.label_names, {s: copy(v) for s, v in data.splits.items()}, data.notes)
+    else:
+        train, dev = _split_dev(data.splits["train"] + data.splits["dev"], HOLDOUT_FRACTION, repeat)
+        note = (f"tuning split {repeat}: dev = a seeded {HOLDOUT_FRACTION:.0%} of the train+dev dialogues ({len(dev)} "
+                f"dialogues, train_test_split random_state={repeat}), train = the other {len(train)}; test untouched")
+        out = ERCData(data.name, data.label_names, {"train": copy(train), "dev": copy(dev),
+                                                    "test": copy(data.splits["test"])},
+                      (data.notes + "\n" if data.notes else "") + note).validate()
+    return standardize_features(out) if out.modalities else out
 
 
 def resolve_validation(dataset: str, validation: str) -> str:
@@ -147,114 +195,197 @@ def resolve_validation(dataset: str, validation: str) -> str:
     return validation
 
 
+
+
+# ----------------------------------------------------------------------------- one study
 @dataclass
-class TuneResult:
-    """What :func:`tune` returns.
+class StudyRun:
+    """One study: the model, the dataset, its inputs and where its result goes.
 
     Attributes:
-        study: the ``optuna.Study`` (every trial of every process sharing it).
-        model_args, train_args: the best trial's search-space values.
-        best_dev_weighted_f1: its mean dev weighted F1 over the seeds.
-        path: where the YAML was written.
-        config: the YAML's content (``model``, ``train``, ``tuning``).
+        model, dataset: as in :func:`erc_lib.zoo.settings`; inputs: a non-default input selection.
+        trials, seeds_per_trial, rescore_top, rescore_seeds, saturation_trials: the budget.
+        validation: see :func:`tuning_split`. out: the YAML path. name: the study name.
+        n_dialogues, epochs: smoke sizes (None at full size). device, sampler_seed: as named.
     """
 
-    study: optuna.Study
-    model_args: dict
-    train_args: dict
-    best_dev_weighted_f1: float
-    path: Path
-    config: dict = field(default_factory=dict)
+    model: str
+    dataset: str
+    inputs: list[str] | None
+    trials: int
+    seeds_per_trial: int
+    rescore_top: int
+    rescore_seeds: int
+    saturation_trials: int
+    validation: str
+    out: Path
+    name: str
+    n_dialogues: int | dict | None = None
+    epochs: int | None = None
+    device: str = "cpu"
+    sampler_seed: int = 0
+    _data: ERCData | None = field(default=None, repr=False)
+    _splits: dict = field(default_factory=dict, repr=False)
+
+    def splits(self, repeat: int) -> ERCData:
+        """The tuning data of fit ``repeat`` (:func:`tuning_split`), built once per process."""
+        if self._data is None:
+            from .features.text import prepare_dataset
+
+            self._data = prepare_dataset(self.dataset, n_dialogues=self.n_dialogues, device=self.device,
+                                         standardize=False, progress=False)
+        key = repeat if resolve_validation(self.dataset, self.validation) == "holdout" else 0
+        if key not in self._splits:
+            self._splits[key] = tuning_split(self._data, self.validation, key)
+        return self._splits[key]
+
+    def score(self, model_args: dict, train_args: dict, repeats: range) -> list[float]:
+        """Dev weighted F1 of one fit per repeat ``r`` (seed ``r``, holdout ``r``); test never read."""
+        from .experiment import run_experiment
+        from .training import TrainConfig
+
+        m, t = zoo.settings(self.model, self.dataset, model_args=model_args, train_args=train_args)
+        if self.epochs is not None:
+            t["epochs"] = self.epochs
+        config = TrainConfig(**{**t, "device": self.device, "progress": False})
+        extra = {"cache": False} if "cache" in inspect.signature(run_experiment).parameters else {}
+        dev = []
+        for r in repeats:
+            data = self.splits(r)
+            spec = zoo.model_spec(self.model, data, _model_inputs(self.model, self.inputs), model_args=m, train_args=t)
+            fit = run_experiment(data, [spec], [r], config, progress=False, **extra).seed_fits(spec.variant)[0]
+            dev.append(float(fit.dev["weighted_f1"]))
+        return dev
 
 
-def tune(model: str, dataset: str, trials: int, seeds=(0,), storage: str | None = None, study_name: str | None = None,
-         n_dialogues: int | dict | None = None, device: str = "cpu", timeout: float | None = None,
-         validation: str = "auto", out: str | Path | None = None, epochs: int | None = None,
-         sampler_seed: int = 0, progress: bool = False, on_trial=None, inputs: list[str] | None = None) -> TuneResult:
-    """Run (or continue) the Optuna study of ``model`` on ``dataset``; save the best config.
+def _kind(trial) -> str:
+    return trial.user_attrs.get("kind", "search")
 
-    Args:
-        model: one of :data:`erc_lib.zoo.MODELS` with a :func:`search_space`.
-        dataset: one of :data:`erc_lib.data.DATASETS` (read from ``ERC_DATA_DIR``).
-        trials: trials this call runs (>= 1); use the same number for every compared model.
-        seeds: training seeds of every trial (the objective is the mean over them).
-        storage: SQLAlchemy URL (default ``sqlite:///<results_dir>/tuning.db``).
-        study_name: default ``<model>_<dataset>``; an existing study is continued.
-        n_dialogues: first dialogues per split (smoke runs; :func:`erc_lib.data.subset_dialogues`).
-        device: training device. timeout: stop starting trials after this many seconds.
-        validation: see :func:`tuning_split`. out: YAML path (default :func:`erc_lib.zoo.tuned_path`).
-        epochs: override the configured epochs (smoke runs). sampler_seed: TPE seed base.
-        progress: per-run progress bar. on_trial: ``on_trial(study, frozen_trial)`` after each trial.
-        inputs: the modalities the model reads when not its default for the dataset (e.g. the
-            baselines on MiSTER-E's ``["speech", "text"]`` of MOSI); part of the study name and path.
 
-    Returns: :class:`TuneResult` over all trials of the study.
-
-    Raises: ValueError for an unknown model / dataset / validation, a model without a search
-        space, ``trials < 1``, no seeds, a storage that cannot be opened, or a study whose
-        trials were all pruned or failed; PermissionError when the output folder is not writable.
-    """
-    from .experiment import run_experiment
-    from .features.text import prepare_dataset
-    from .training import TrainConfig
-
-    space = search_space(model)
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
-    if not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed")
-    if validation not in VALIDATIONS:
-        raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
-    key = _model_inputs(model, inputs)
-    out = Path(out) if out is not None else zoo.tuned_path(model, dataset, key)
-    check_writable(out.parent)
-    storage = storage or f"sqlite:///{results_dir() / 'tuning.db'}"
-    study_name = study_name or f"{model}_{dataset}{zoo.inputs_key(key)}"
+def _open_study(run: StudyRun, storage: str) -> optuna.Study:
     try:  # heartbeats: a crashed worker's running trial is marked failed, not left running
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=60, grace_period=180, engine_kwargs=(
-                {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None))
+                {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else None))
     except Exception as e:  # SQLAlchemy / driver errors: say which URL failed
         raise ValueError(f"cannot open study storage {storage!r}: {type(e).__name__}: {e}") from None
-    study = optuna.create_study(storage=rdb, study_name=study_name, direction="maximize", load_if_exists=True,
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
-    study.sampler = optuna.samplers.TPESampler(seed=sampler_seed + len(study.trials))
+    study = optuna.create_study(storage=rdb, study_name=run.name, direction="maximize", load_if_exists=True,
+                                pruner=optuna.pruners.NopPruner())
+    study.sampler = optuna.samplers.TPESampler(seed=run.sampler_seed + len(study.trials))
+    return study
 
-    data = prepare_dataset(dataset, n_dialogues=n_dialogues, device=device, standardize=False, progress=progress)
-    data = tuning_split(data, validation)
-    if data.modalities:
-        standardize_features(data)
 
-    def objective(trial: optuna.Trial) -> float:
-        model_args, train_args = sample(trial, space)
-        m, t = zoo.settings(model, dataset, model_args=model_args, train_args=train_args)
-        if epochs is not None:
-            t["epochs"] = epochs
-        config = TrainConfig(**{**t, "device": device, "progress": False})
-        spec = zoo.model_spec(model, data, _model_inputs(model, inputs), model_args=m, train_args=t)
+def _fail_stale(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
-        def report(spec, seed, row):
-            step = seeds.index(seed) * config.epochs + row["epoch"]
-            trial.report(row["dev_selection_score"], step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"dev curve below the median at step {step}")
 
-        experiment = run_experiment(data, [spec], seeds, config, progress=progress, on_epoch=report,
-                                    desc=f"trial {trial.number}")
-        fits = experiment.seed_fits(spec.variant)
-        dev = [f.dev["weighted_f1"] for f in fits]  # dev only: test is never read here
-        trial.set_user_attr("dev_weighted_f1_per_seed", dev)
-        trial.set_user_attr("best_epochs", [f.best_epoch for f in fits])
-        return float(np.mean(dev))
+def _lock(storage: str):
+    """A file lock around "count the trials, then ask": one per storage on this machine."""
+    from filelock import FileLock
 
+    name = "".join(c if c.isalnum() else "_" for c in storage)[-80:]
+    folder = results_dir() / "tuning-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder / f"{name}.lock"))
+
+
+def _next_trial(run: StudyRun, study: optuna.Study) -> tuple[optuna.Trial | None, str]:
+    """Under the lock: the next trial this worker should run, or ``(None, why)`` with why one of
+    ``"wait"`` (others are running the last ones) or ``"done"`` (every trial has finished)."""
+    _fail_stale(study)
+    T = optuna.trial.TrialState
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != T.FAIL]
+    if not any(_kind(t) == "defaults" for t in trials):
+        study.enqueue_trial({}, user_attrs={"kind": "defaults"})
+        return study.ask(), ""
+    search = [t for t in trials if _kind(t) in ("defaults", "search")]
+    if len(search) < run.trials:
+        return study.ask(), ""
+    if any(t.state in (T.RUNNING, T.WAITING) for t in search):
+        return None, "wait"
+    if not study.user_attrs.get("rescore_enqueued"):
+        for t in _rescore_candidates(run, search):
+            study.enqueue_trial(t.params, user_attrs={"kind": "rescore", "of": t.number,
+                                                      "defaults": _kind(t) == "defaults"})
+        study.set_user_attr("rescore_enqueued", True)
+    rescore = [t for t in study.get_trials(deepcopy=False) if _kind(t) == "rescore" and t.state != T.FAIL]
+    if any(t.state == T.WAITING for t in rescore):
+        return study.ask(), ""
+    if any(t.state == T.RUNNING for t in rescore):
+        return None, "wait"
+    return None, "done"
+
+
+def _rescore_candidates(run: StudyRun, search: list) -> list:
+    """The ``rescore_top`` best completed search trials, plus the defaults trial."""
+    done = sorted((t for t in search if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: -t.value)
+    chosen = done[: run.rescore_top] if run.rescore_seeds else []
+    defaults = [t for t in done if _kind(t) == "defaults"]
+    return chosen + [t for t in defaults if t not in chosen and run.rescore_seeds]
+
+
+def _run_trial(run: StudyRun, study: optuna.Study, trial: optuna.Trial, space: dict, log) -> None:
+    kind = trial.user_attrs.get("kind", "search")
+    if kind == "rescore":
+        repeats = range(run.seeds_per_trial, run.seeds_per_trial + run.rescore_seeds)
+    else:
+        repeats = range(run.seeds_per_trial)
+    defaults = kind == "defaults" or trial.user_attrs.get("defaults", False)
+    model_args, train_args = ({}, {}) if defaults else sample(trial, space)
     start = time.perf_counter()
-    study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[on_trial] if on_trial else None)
-    wall = time.perf_counter() - start
-    return _save(study, space, out, seeds, resolve_validation(dataset, validation), storage, wall)
+    try:
+        dev = run.score(model_args, train_args, repeats)
+    except Exception as e:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        log(f"{run.name} trial {trial.number} ({kind}) FAILED: {type(e).__name__}: {e}")
+        raise
+    trial.set_user_attr("dev_weighted_f1_per_fit", dev)
+    trial.set_user_attr("repeats", list(repeats))
+    value = float(np.mean(dev))
+    study.tell(trial, value)
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+    log(f"{run.name} trial {trial.number:3d} {kind:8s} dev wF1 {value:6.2f} over {len(dev)} fits "
+        f"({time.perf_counter() - start:.0f} s) {params or '(default settings)'}")
+    if kind in ("defaults", "search"):
+        _check_saturation(run, study)
+
+
+def _check_saturation(run: StudyRun, study: optuna.Study) -> None:
+    done = sorted((t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                   if _kind(t) in ("defaults", "search")), key=lambda t: t.number)[: run.saturation_trials]
+    best = max((t.value for t in done), default=0.0)
+    if best >= SATURATION:
+        raise SaturatedObjectiveError(
+            f"{run.dataset}: dev weighted F1 {best:.2f} >= {SATURATION:g} within the first {len(done)} trial(s) of "
+            f"study {run.name!r}: this dev split cannot rank settings (saturated; an input was probably fitted on the "
+            "videos or dialogues dev is carved from). Tune on a dataset variant with a clean dev (e.g. mosi-clean).")
+
+
+def run_study(run: StudyRun, storage: str, log=print, wait: bool = True) -> bool:
+    """Work on ``run``'s study until it is finished (``wait``) or nothing is left for this worker
+    (``wait=False``: others run the last trials); write the YAML when every trial has finished.
+
+    Returns: True when the study is finished and its YAML written.
+    Raises: :class:`SaturatedObjectiveError`; any training error (the trial is marked failed first).
+    """
+    space = search_space(run.model)
+    study = _open_study(run, storage)
+    lock = _lock(storage)
+    while True:
+        with lock:
+            trial, why = _next_trial(run, study)
+        if trial is not None:
+            _run_trial(run, study, trial, space, log)
+            continue
+        if why == "done":
+            _save(run, study, space, storage)
+            return True
+        if not wait:
+            return False
+        time.sleep(5)
 
 
 def _model_inputs(model: str, inputs: list[str] | None) -> list[str] | None:
@@ -264,71 +395,299 @@ def _model_inputs(model: str, inputs: list[str] | None) -> list[str] | None:
     return ["audio" if m == "speech" else m for m in inputs]
 
 
-def _save(study: optuna.Study, space: dict, out: Path, seeds: list[int], validation: str, storage: str,
-          wall: float) -> TuneResult:
-    """Write the best trial's config (search-space keys only) and the tuning block to ``out``."""
-    states = [t.state for t in study.trials]
-    completed = states.count(optuna.trial.TrialState.COMPLETE)
-    if not completed:
-        raise ValueError(f"study {study.study_name!r} has no completed trial ({len(states)} trials, all pruned, "
-                         "failed or running); run more trials")
-    best = study.best_trial
-    model_args, train_args = sample(optuna.trial.FixedTrial(best.params), space)
-    finished = [t for t in study.trials if t.state.is_finished()]
-    config = {"model": model_args, "train": train_args, "tuning": {
-        "trials": len(finished), "completed": completed, "pruned": states.count(optuna.trial.TrialState.PRUNED),
-        "best_dev_weighted_f1": float(best.value), "best_trial": best.number, "validation": validation,
-        "seeds": seeds, "wall_seconds": round(wall, 1),
-        "trial_seconds": round(sum(t.duration.total_seconds() for t in finished if t.duration), 1),
-        "storage": storage, "study_name": study.study_name,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}}
-    text = yaml.safe_dump(config, sort_keys=False)
-    atomic_write(out, lambda tmp: tmp.write_text(text))
-    return TuneResult(study, model_args, train_args, float(best.value), out, config)
+def _portable(storage: str) -> str:
+    """``storage`` with a path inside the repository made relative (no machine paths in committed files)."""
+    prefix = "sqlite:///"
+    if storage.startswith(prefix):
+        path = Path(storage[len(prefix):])
+        try:
+            return prefix + str(path.resolve().relative_to(REPO_ROOT))
+        except ValueError:
+            return prefix + path.name
+    return storage.split("@")[-1] if "@" in storage else storage  # never a password
 
 
-def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    seconds = trial.duration.total_seconds() if trial.duration else float("nan")
-    value = f"dev wF1 {trial.value:.2f}" if trial.value is not None else f"last step {trial.last_step}"
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
-    print(f"trial {trial.number:3d} {trial.state.name:8s} {value} ({seconds:.1f} s) {params}", flush=True)
+def _save(run: StudyRun, study: optuna.Study, space: dict, storage: str) -> dict:
+    """Write the winning settings and the ``tuning`` block (see the module docstring) to ``run.out``."""
+    T = optuna.trial.TrialState
+    trials = study.get_trials(deepcopy=False)
+    search = sorted((t for t in trials if _kind(t) in ("defaults", "search") and t.state == T.COMPLETE),
+                    key=lambda t: t.number)
+    if not search:
+        raise ValueError(f"study {run.name!r} has no completed trial; run more trials")
+    fits = {t.number: list(t.user_attrs.get("dev_weighted_f1_per_fit", [t.value])) for t in search}
+    for t in trials:
+        if _kind(t) == "rescore" and t.state == T.COMPLETE:
+            fits[t.user_attrs["of"]] = fits[t.user_attrs["of"]] + list(t.user_attrs["dev_weighted_f1_per_fit"])
+    rescored = [n for n, f in fits.items() if len(f) > run.seeds_per_trial]
+    pool = rescored or [t.number for t in search]
+    best_number = max(pool, key=lambda n: (np.mean(fits[n]), -n))
+    best = next(t for t in search if t.number == best_number)
+    defaults = next((t for t in search if _kind(t) == "defaults"), None)
+    if _kind(best) == "defaults":
+        model_args, train_args = {}, {}
+    else:
+        model_args, train_args = sample(optuna.trial.FixedTrial(best.params), space)
+    history = [[t.number, _kind(t), round(float(t.value), 3)] for t in search]
+    tuning = {
+        "trials": len(search), "seeds_per_trial": run.seeds_per_trial, "rescored_trials": sorted(rescored),
+        "rescore_seeds": run.rescore_seeds if rescored else 0, "pruning": "none",
+        "validation": _validation_text(run), "best_trial": best_number, "best_is_defaults": _kind(best) == "defaults",
+        "best_dev_weighted_f1": round(float(np.mean(fits[best_number])), 3), "best_fits": len(fits[best_number]),
+        "default_dev_weighted_f1": round(float(np.mean(fits[defaults.number])), 3) if defaults else None,
+        "default_fits": len(fits[defaults.number]) if defaults else 0,
+        "trial_seconds": round(sum(t.duration.total_seconds() for t in trials if t.duration), 1),
+        "smoke": run.n_dialogues is not None or run.epochs is not None,
+        "storage": _portable(storage), "study_name": run.name,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "history": history}
+    config = {"model": model_args, "train": train_args, "tuning": tuning}
+    text = yaml.safe_dump(config, sort_keys=False, width=120)
+    run.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(run.out, lambda tmp: tmp.write_text(text))
+    return config
 
 
-def main(argv: list[str] | None = None) -> TuneResult:
-    """The command line (see the module docstring); prints one line per trial and the best config."""
-    p = argparse.ArgumentParser(prog="python -m erc_lib.tune", description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True, choices=zoo.MODELS)
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--trials", type=int, required=True, help="trials of this process (same for every model)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--storage", help="SQLAlchemy URL (default sqlite:///<results>/tuning.db)")
-    p.add_argument("--study-name", help="default <model>_<dataset>; share it to share a study")
-    p.add_argument("--validation", choices=VALIDATIONS, default="auto")
-    p.add_argument("--smoke", action="store_true", help=f"{SMOKE_DIALOGUES} dialogues, {SMOKE_EPOCHS} epochs")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--cpu-threads", type=int, default=1)
-    p.add_argument("--timeout", type=float, help="seconds after which no new trial starts")
-    p.add_argument("--out", help="YAML path (default configs/tuned/<model>_<dataset>.yaml)")
-    p.add_argument("--inputs", nargs="+", help="modalities when not the model's default, e.g. speech text")
-    args = p.parse_args(argv)
-    if args.trials < 1:
-        p.error(f"--trials must be >= 1, got {args.trials}")
-    try:
-        search_space(args.model)
-    except ValueError as e:
-        p.error(str(e))
+def _validation_text(run: StudyRun) -> str:
+    if resolve_validation(run.dataset, run.validation) == "holdout":
+        return (f"holdout: fit r validates on a seeded {HOLDOUT_FRACTION:.0%} of the train+dev dialogues "
+                "(train_test_split random_state=r) and trains with seed r on the rest")
+    return "standard dev split; fit r trains with seed r"
+
+
+# ----------------------------------------------------------------------------- entry points
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns: the study, the winning settings, and the written YAML content."""
+
+    study: optuna.Study
+    model_args: dict
+    train_args: dict
+    best_dev_weighted_f1: float
+    path: Path
+    config: dict = field(default_factory=dict)
+
+
+def make_run(model: str, dataset: str, trials: int | None = None, seeds_per_trial: int | None = None,
+             rescore_top: int | None = None, rescore_seeds: int | None = None, study_name: str | None = None,
+             n_dialogues: int | dict | None = None, device: str = "cpu", validation: str = "auto",
+             out: str | Path | None = None, epochs: int | None = None, sampler_seed: int = 0,
+             inputs: list[str] | None = None, force: bool = False) -> StudyRun:
+    """Validate a study's parameters and decide where its YAML goes, before any training.
+
+    A study below the configured :func:`budget` (fewer trials, seeds or re-scoring) or at smoke
+    size (``n_dialogues`` / ``epochs``) writes to ``results/tuned/`` instead of ``configs/tuned/``;
+    ``force=True`` writes to ``configs/tuned/`` anyway (an explicit ``out`` is always used, except
+    that a committed ``configs/tuned/`` file is overwritten by a short study only with ``force``).
+
+    Raises:
+        ValueError: unknown model / dataset / validation, a model without a search space, counts
+            below their minimum, or a short study aimed at ``configs/tuned/`` without ``force``.
+        SaturatedObjectiveError: ``dataset`` is in :data:`erc_lib.data.SATURATED_DEV`.
+        PermissionError: the output folder is not writable.
+    """
+    search_space(model)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+    if dataset in SATURATED_DEV:
+        raise SaturatedObjectiveError(f"refusing to tune on {dataset!r}: {SATURATED_DEV[dataset]}")
+    if validation not in VALIDATIONS:
+        raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
+    b = budget()
+    values = {"trials": trials, "seeds_per_trial": seeds_per_trial, "rescore_top": rescore_top,
+              "rescore_seeds": rescore_seeds}
+    values = {k: b[k] if v is None else v for k, v in values.items()}
+    for k, v in values.items():
+        low = 1 if k in ("trials", "seeds_per_trial") else 0
+        if not isinstance(v, int) or v < low:
+            raise ValueError(f"{k} must be an integer >= {low}, got {v!r}")
+    short = any(values[k] < b[k] for k in values) or n_dialogues is not None or epochs is not None
+    key = _model_inputs(model, inputs)
+    committed = zoo.tuned_path(model, dataset, key)
+    if out is None:
+        out = committed if (not short or force) else results_dir() / "tuned" / committed.name
+    out = Path(out)
+    if short and not force and out.resolve() == committed.resolve():
+        raise ValueError(f"a study below the budget {dict((k, b[k]) for k in values)} (or at smoke size) would "
+                         f"overwrite the committed {committed}; pass force=True (--force) or another out")
+    check_writable(out.parent) if out.parent.exists() else None
+    return StudyRun(model, dataset, key, values["trials"], values["seeds_per_trial"], values["rescore_top"],
+                    values["rescore_seeds"], b["saturation_trials"], validation, out,
+                    study_name or f"{model}_{dataset}{zoo.inputs_key(key)}", n_dialogues, epochs, device, sampler_seed)
+
+
+def tune(model: str, dataset: str, trials: int | None = None, seeds_per_trial: int | None = None,
+         rescore_top: int | None = None, rescore_seeds: int | None = None, storage: str | None = None,
+         study_name: str | None = None, n_dialogues: int | dict | None = None, device: str = "cpu",
+         validation: str = "auto", out: str | Path | None = None, epochs: int | None = None,
+         sampler_seed: int = 0, inputs: list[str] | None = None, force: bool = False, log=print) -> TuneResult:
+    """Run (or continue) one study in this process and write its YAML (see the module docstring).
+
+    Args: as :func:`make_run`; ``storage``: SQLAlchemy URL (default ``sqlite:///results/tuning.db``);
+    ``log``: called with one line per trial.
+
+    Returns: :class:`TuneResult`. Raises: as :func:`make_run` and :func:`run_study`.
+    """
+    run = make_run(model, dataset, trials, seeds_per_trial, rescore_top, rescore_seeds, study_name, n_dialogues,
+                   device, validation, out, epochs, sampler_seed, inputs, force)
+    storage = storage or default_storage()
+    run_study(run, storage, log)
+    config = yaml.safe_load(run.out.read_text())
+    study = _open_study(run, storage)
+    return TuneResult(study, config["model"], config["train"], config["tuning"]["best_dev_weighted_f1"], run.out, config)
+
+
+def default_storage() -> str:
+    """``sqlite:///<results>/tuning.db``."""
+    return f"sqlite:///{results_dir() / 'tuning.db'}"
+
+
+def summary_table(paths=None) -> "pd.DataFrame":
+    """One row per tuned YAML (default: every ``configs/tuned/*.yaml``): study, trials, fits per
+    trial, re-scored trials, CPU seconds, the defaults' and the winner's validation score (mean over
+    the same number of fits) and whether the defaults won."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(paths or (zoo.CONFIG_DIR / "tuned").glob("*.yaml")):
+        t = (zoo._read_yaml(path).get("tuning") or {})
+        rows.append({"study": path.stem, "trials": t.get("trials"), "fits per trial": t.get("seeds_per_trial"),
+                     "re-scored": len(t.get("rescored_trials") or []), "re-score fits": t.get("rescore_seeds"),
+                     "CPU min": round((t.get("trial_seconds") or 0) / 60, 1),
+                     "defaults (dev)": t.get("default_dev_weighted_f1"), "tuned (dev)": t.get("best_dev_weighted_f1"),
+                     "defaults won": t.get("best_is_defaults"), "validation": (t.get("validation") or "").split(":")[0]})
+    return pd.DataFrame(rows)
+
+
+def best_so_far(path) -> "pd.DataFrame":
+    """The best-so-far curve of a tuned YAML's search trials: ``trial``, ``score``, ``best so far``."""
+    import pandas as pd
+
+    history = (zoo._read_yaml(Path(path)).get("tuning") or {}).get("history") or []
+    frame = pd.DataFrame(history, columns=["trial", "kind", "score"])
+    frame["best so far"] = frame["score"].cummax()
+    return frame
+
+
+def _worker(args) -> int:
+    """One worker process: every selected study in order; studies others are finishing are
+    revisited at the end. Returns the number of studies written."""
     from .runtime import setup
+
+    warnings.filterwarnings("ignore", message="Heartbeat of storage")  # heartbeats work with ask/tell too
 
     setup(args.device, args.cpu_threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    result = tune(args.model, args.dataset, args.trials, seeds=args.seeds, storage=args.storage,
-                  study_name=args.study_name, n_dialogues=SMOKE_DIALOGUES if args.smoke else None,
-                  device=args.device, timeout=args.timeout, validation=args.validation, out=args.out,
-                  epochs=SMOKE_EPOCHS if args.smoke else None, on_trial=_print_trial, inputs=args.inputs)
-    print(f"best: dev wF1 {result.best_dev_weighted_f1:.2f} -> {result.path}")
-    print(yaml.safe_dump({k: result.config[k] for k in ("model", "train")}, sort_keys=False), end="")
-    return result
+    storage = args.storage or default_storage()
+    tag = f"[worker {args.worker_id}] " if args.worker_id is not None else ""
+    log = lambda line: print(tag + line, flush=True)
+    runs = [make_run(m, d, args.trials, args.seeds_per_trial, None, args.rescore_seeds, None,
+                     SMOKE_DIALOGUES if args.smoke else None, args.device, args.validation, None,
+                     SMOKE_EPOCHS if args.smoke else None, inputs=list(i) if i else None, force=args.force)
+            for m, d, i in _selected(args)]
+    finished, pending, failed = 0, [], []
+    for run in runs + [None]:
+        if run is None:  # second pass: the studies other workers were finishing
+            runs, pending = pending, []
+            for again in runs:
+                try:
+                    finished += run_study(again, storage, log, wait=True)
+                except Exception as e:  # one broken study must not stop the others
+                    failed.append(f"{again.name}: {type(e).__name__}: {e}")
+            break
+        log(f"study {run.name}: {run.trials} trials x {run.seeds_per_trial} fits -> {_display(run.out)}")
+        try:
+            if run_study(run, storage, log, wait=False):
+                finished += 1
+            else:
+                pending.append(run)
+        except Exception as e:
+            failed.append(f"{run.name}: {type(e).__name__}: {e}")
+            log(f"study {run.name} stopped: {type(e).__name__}: {e}")
+    for line in failed:
+        log("FAILED " + line)
+    if failed:
+        raise SystemExit(1)
+    return finished
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _selected(args) -> list[tuple]:
+    if args.all:
+        return [s for s in STUDIES if not args.only or f"{s[0]}_{s[1]}" in args.only]
+    return [(args.model, args.dataset, tuple(args.inputs) if args.inputs else None)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module docstring)."""
+    p = argparse.ArgumentParser(prog="python -m erc_lib.tune", description=__doc__.split("\n")[0])
+    p.add_argument("--all", action="store_true", help="every study the report reads (STUDIES)")
+    p.add_argument("--only", nargs="+", help="with --all: only these <model>_<dataset> studies")
+    p.add_argument("--model", choices=zoo.MODELS)
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--inputs", nargs="+", help="modalities when not the model's default, e.g. speech text")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes sharing the storage")
+    p.add_argument("--trials", type=int, help="search trials per study (default: the budget)")
+    p.add_argument("--seeds-per-trial", type=int, help="fits per trial (default: the budget)")
+    p.add_argument("--rescore-seeds", type=int, help="extra fits of the best trials (default: the budget)")
+    p.add_argument("--storage", help="SQLAlchemy URL (default sqlite:///results/tuning.db)")
+    p.add_argument("--validation", choices=VALIDATIONS, default="auto")
+    p.add_argument("--smoke", action="store_true", help=f"{SMOKE_DIALOGUES} dialogues, {SMOKE_EPOCHS} epochs")
+    p.add_argument("--force", action="store_true", help="let a study below the budget write configs/tuned/")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cpu-threads", type=int, default=1)
+    p.add_argument("--worker-id", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if not args.all and not (args.model and args.dataset):
+        p.error("give --all, or --model and --dataset")
+    if args.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {args.jobs}")
+    try:
+        for m, d, i in _selected(args):  # every study checked before any training
+            make_run(m, d, args.trials, args.seeds_per_trial, None, args.rescore_seeds,
+                     n_dialogues=SMOKE_DIALOGUES if args.smoke else None, epochs=SMOKE_EPOCHS if args.smoke else None,
+                     inputs=list(i) if i else None, force=args.force, validation=args.validation)
+    except ValueError as e:
+        p.error(str(e))
+    start = time.perf_counter()
+    if args.jobs == 1 or args.worker_id is not None:
+        _worker(args)
+    else:
+        argv = list(argv if argv is not None else sys.argv[1:])
+        rest = [a for i, a in enumerate(argv) if a != "--jobs" and (i == 0 or argv[i - 1] != "--jobs")]
+        rest = [a for a in rest if not a.startswith("--jobs=")]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        procs = [subprocess.Popen([sys.executable, "-m", "erc_lib.tune", *rest, "--worker-id", str(k)], env=env)
+                 for k in range(args.jobs)]
+        codes = [proc.wait() for proc in procs]
+        if any(codes):
+            print(f"workers exited with {codes}", file=sys.stderr)
+            return 1
+    paths = [make_run(m, d, args.trials, args.seeds_per_trial, None, args.rescore_seeds,
+                      n_dialogues=SMOKE_DIALOGUES if args.smoke else None, epochs=SMOKE_EPOCHS if args.smoke else None,
+                      inputs=list(i) if i else None, force=args.force).out for m, d, i in _selected(args)]
+    if args.worker_id is None:
+        print(f"\n{len(paths)} studies, {time.perf_counter() - start:.0f} s wall")
+        print(summary_table([p for p in paths if p.exists()]).to_string(index=False))
+        if args.all and not args.smoke and all(p.exists() for p in paths):
+            write_summary(paths)
+    return 0
+
+
+def write_summary(paths) -> Path:
+    """``configs/tuned/SUMMARY.md``: :func:`summary_table` of ``paths`` as Markdown (generated, never edited)."""
+    table = summary_table(paths)
+    text = ("# Tuning summary (generated by `python -m erc_lib.tune --all`)\n\n"
+            f"Budget (configs/defaults.yaml): {budget()}\n\n" + table.to_markdown(index=False) + "\n")
+    out = zoo.CONFIG_DIR / "tuned" / "SUMMARY.md"
+    atomic_write(out, lambda tmp: tmp.write_text(text))
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from .data import ERCData
+from .data import SATURATED_DEV, ERCData
 from .experiment import RunSpec
 from .paths import REPO_ROOT
 
@@ -61,11 +61,13 @@ def has_tuned(model: str, dataset: str, inputs: list[str] | None = None) -> bool
 def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | None = None,
              train_args: dict | None = None, inputs: list[str] | None = None) -> tuple[dict, dict]:
     """``(model_args, train_args)`` for ``model`` on ``dataset`` (see the module docstring);
-    ``inputs`` selects the tuned file of a non-default input selection.
+    ``inputs`` selects the tuned file of a non-default input selection. On a dataset whose dev
+    cannot rank settings (:data:`erc_lib.data.SATURATED_DEV`: the bc-LSTM MOSI) training selects
+    the last epoch (``selection="last"``, no early stopping) and no tuned file is read.
 
     Raises:
-        ValueError: unknown model, or ``tuned=True`` without a tuned file (the message says how
-            to make one).
+        ValueError: unknown model, ``tuned=True`` without a tuned file (the message says how
+            to make one) or on a dataset in :data:`erc_lib.data.SATURATED_DEV`.
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
@@ -74,6 +76,10 @@ def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | N
     for row in (table.get("all", {}), table.get(dataset, {})):
         m.update(copy.deepcopy(row.get("model", {}) or {}))
         t.update(copy.deepcopy(row.get("train", {}) or {}))
+    if dataset in SATURATED_DEV:  # dev cannot rank epochs or settings: the last epoch, stated, dev never read
+        t.update({"selection": "last", "patience": None})
+        if tuned:
+            raise ValueError(f"no tuned settings for {dataset!r}: {SATURATED_DEV[dataset]}; use tuned=False")
     if tuned:
         path = tuned_path(model, dataset, inputs)
         if not path.exists():
