@@ -8,7 +8,8 @@ A notebook's second cell is one call::
 which, before any work:
 
 1. reads the notebook's parameters (the names in :data:`NOTEBOOKS`) from its namespace, where
-   papermill put them;
+   papermill put them, and refuses a name papermill injected that the notebook does not declare
+   (papermill itself only warns; :func:`injected_parameters`);
 2. validates them (types, ranges, allowed values; :class:`ParameterError` lists every problem
    with the allowed values), *then* applies smoke sizes (``smoke=True`` or ``ERC_SMOKE=1``), so
    smoke never hides an invalid value;
@@ -17,20 +18,28 @@ which, before any work:
 5. marks ``results/<name>.json`` as ``running`` (:func:`erc_lib.results.mark_running`).
 
 ``nb.finish(experiment, **extra)`` writes the results JSON atomically with status ``complete``.
+
+From :func:`start` on, an exception in any cell is reported errors-first (:func:`short_errors`):
+its type and message on the first line, then the last few frames, also on the kernel's own
+stderr, so a ``papermill`` user reads it before papermill's long traceback.
 """
 from __future__ import annotations
 
+import ast
+import os
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .paths import cache_dir, check_writable, figures_dir, results_dir, smoke_from_env
+from .paths import cache_dir, check_writable, figures_dir, results_dir, smoke_from_env, use_smoke_folders
 from .results import mark_running, write_results
 from .runtime import DEVICES, setup
 
-DATASET_NAMES = ("iemocap", "meld", "emorynlp", "mosi", "iemocap-sdt", "meld-sdt")
+DATASET_NAMES = ("iemocap", "meld", "emorynlp", "mosi", "mosi-clean", "iemocap-sdt", "meld-sdt")
 TEXT_DATASETS = ("iemocap", "meld", "emorynlp")
 
 
@@ -240,6 +249,76 @@ def validate(notebook: str, params: dict) -> dict:
     return dict(params)
 
 
+#: The first line of the cell papermill injects (``papermill.translators.PythonTranslator.codify``).
+PAPERMILL_HEADER = "# Parameters"
+#: Set by the report runner: it prints a failing run's error itself, so kernels stay quiet.
+QUIET_ENV = "ERC_RUNNER"
+
+
+def injected_parameters(namespace: dict) -> list[str]:
+    """The names assigned in the cell papermill injected into this kernel (``[]`` when none).
+
+    papermill runs its ``injected-parameters`` cell, which starts with ``# Parameters``, right
+    after the notebook's ``parameters`` cell; IPython keeps every executed cell's source in the
+    input history (``In`` in the notebook's namespace), so the names come from parsing that cell.
+    """
+    history = namespace.get("In") or namespace.get("_ih") or []
+    cells = [src for src in history if isinstance(src, str) and src.lstrip().startswith(PAPERMILL_HEADER)]
+    if not cells:
+        return []
+    try:
+        tree = ast.parse(cells[-1])
+    except SyntaxError:
+        return []
+    return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+
+
+def short_error(notebook: str, etype: type, evalue: BaseException, tb, frames: int = 3) -> list[str]:
+    """An error as lines: ``<notebook> failed: <Type>: <message>`` first, then the last ``frames``
+    frames of the traceback (file name, line, function), outermost first."""
+    ours = [f for f in traceback.extract_tb(tb) if "IPython" not in f.filename]  # not the shell's own frames
+    tail = [f"  at {os.path.basename(f.filename)}:{f.lineno} in {f.name}: {(f.line or '').strip()}"
+            for f in ours[-frames:]]
+    message = str(evalue).strip()
+    return [f"{notebook} failed: {etype.__name__}: {message}", *tail]
+
+
+def short_errors(notebook: str) -> bool:
+    """Make the running IPython kernel report exceptions errors-first (:func:`short_error`): the
+    cell's error output starts with the exception's message and ends with a short traceback
+    tail, and the same lines go to the kernel process's stderr (the terminal of a ``papermill``
+    user) unless the report runner started the kernel (``ERC_RUNNER``). Returns False outside
+    IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+
+    def handler(shell, etype, evalue, tb, tb_offset=None):
+        lines = short_error(notebook, etype, evalue, tb)
+        if not os.environ.get(QUIET_ENV):
+            _to_terminal("\n" + "\n".join(lines) + "\n")
+        stb = [lines[0], "(last frames, innermost last)", *lines[1:]]
+        shell._showtraceback(etype, evalue, stb)  # IPython shows nothing else for a custom handler
+        return stb
+
+    shell.set_custom_exc((Exception,), handler)
+    return True
+
+
+def _to_terminal(text: str) -> None:
+    """Write ``text`` to the kernel process's own stderr (the terminal that started papermill),
+    not into the notebook: ipykernel keeps the original descriptor when it captures fd 2."""
+    fd = getattr(sys.stderr, "_original_stdstream_copy", None)
+    if isinstance(fd, int):
+        os.write(fd, text.encode())
+    else:
+        print(text, end="", file=sys.__stderr__, flush=True)
+
+
 def start(notebook: str, namespace: dict) -> NotebookRun:
     """Validate the notebook's parameters in ``namespace`` (its ``globals()``), apply smoke
     sizes, check the output folders, set up the device and mark the results file as running.
@@ -252,10 +331,16 @@ def start(notebook: str, namespace: dict) -> NotebookRun:
     if notebook not in NOTEBOOKS:
         raise KeyError(f"unknown notebook {notebook!r}; expected one of {list(NOTEBOOKS)}")
     spec = NOTEBOOKS[notebook]
+    short_errors(notebook)
+    unknown = [k for k in injected_parameters(namespace) if k not in spec.params]
+    if unknown:
+        raise ParameterError(f"{notebook}: unknown parameter(s) {unknown} passed (papermill -p / -y / -f); "
+                             f"this notebook's parameters: {sorted(spec.params)}")
     params = validate(notebook, {k: namespace[k] for k in spec.params if k in namespace})
     params["smoke"] = smoke_from_env(params["smoke"])
     if params["smoke"]:
         params.update(spec.smoke)
+    use_smoke_folders(params["smoke"])  # smoke results and figures go to results/smoke/, figures/smoke/
     for folder in (results_dir(), figures_dir(), cache_dir()):
         check_writable(folder)
     device = setup(params.get("device", "cpu"), params.get("cpu_threads"))
@@ -264,4 +349,28 @@ def start(notebook: str, namespace: dict) -> NotebookRun:
     namespace.update(params)
     print(f"{notebook}: device {device}, {torch.get_num_threads()} torch thread(s), smoke={params['smoke']}, "
           f"results -> {results_dir() / (name + '.json')}")
+    _show_run(notebook, params, injected_parameters(namespace))
     return NotebookRun(notebook, params, device, name)
+
+
+#: The MIME type of the output :func:`start` leaves in an executed notebook: the parameters the run
+#: used (after smoke sizes), which the report's section headers show (:func:`erc_lib.report.ran_with`).
+RUN_MIME = "application/vnd.erc-repro.run+json"
+
+
+def _show_run(notebook: str, params: dict, injected: list[str]) -> None:
+    """Display the parameters this run uses (one line of text; :data:`RUN_MIME` for the report)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    plain = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    display({"text/plain": f"parameters of this run: {plain}",
+             RUN_MIME: {"notebook": notebook, "parameters": _jsonable(params), "injected": injected}}, raw=True)
+
+
+def _jsonable(params: dict) -> dict:
+    return {k: v if isinstance(v, (int, float, str, bool, list, dict, type(None))) else str(v) for k, v in params.items()}

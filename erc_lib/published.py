@@ -1,23 +1,86 @@
-"""The one table of PUBLISHED numbers (never produced by this project's runs).
+"""The one table of PUBLISHED numbers (never produced by this project's runs), the references
+they come from, and the one display name of every paper and model.
 
-Every row cites where the number is printed. Notebooks show these beside their own
-measurements, always labelled "published". Metrics in percent; ``None`` = not reported.
-
-Sources:
-  [SDT]     Ma et al., "A Transformer-based Model with Self-Distillation for Multimodal
-            Emotion Recognition in Conversations", IEEE TMM 2023 (numbers as quoted in
-            shared/docs/reference-implementations.md and shared/seeds/000, Tables 7-8).
-  [SEED000] Berni et al., "Emotion recognition in conversation using SDT" (shared/seeds/000),
-            their text+audio reimplementation on IEMOCAP, Tables 7, 9, 10.
-  [EMONET]  EmoNet thesis (shared/docs/emonet-thesis.txt; shared/seeds/002), ablation
-            table and per-class F1 on EmoryNLP.
-  [COMPM]   Lee & Lee, "CoMPM", NAACL 2022 (mean of 3 seeds; as quoted in
-            shared/docs/reference-implementations.md).
-  [MISTERE] MiSTER-E (shared/seeds/003), Table 2, Table 3, Sec. 4.5.
+Every row cites where the number is printed by a citation key (``[SDT]``, ``[SEED000]``, ...);
+:data:`REFERENCES` gives each key's full reference (and the seed file it comes from, where it
+comes from a seed); :func:`display_name` is the one name of a paper or model used in every
+table. Notebooks show these numbers beside their own measurements, always labelled "published".
+Metrics in percent; ``None`` = not reported.
 """
 from __future__ import annotations
 
 import pandas as pd
+
+#: Citation key -> full reference. ``seed``: the file under ``shared/seeds/`` (or ``shared/docs/``)
+#: the project read it from.
+REFERENCES: dict[str, dict[str, str]] = {
+    "SDT": {"authors": "Hui Ma, Jian Wang, Hongfei Lin, Bo Zhang, Yijia Zhang, Bo Xu",
+            "title": "A Transformer-Based Model With Self-Distillation for Multimodal Emotion Recognition in "
+                     "Conversations", "venue": "IEEE Transactions on Multimedia", "year": "2023",
+            "seed": "numbers as quoted in shared/seeds/000 (Tables 7-8) and shared/docs/reference-implementations.md"},
+    "SEED000": {"authors": "Riccardo Berni, Michela Faella, Jessica Ferrari, Alessandro Guerriero, Margherita Merialdo",
+                "title": "Emotion recognition in conversation using SDT (a reimplementation of SDT on IEMOCAP "
+                         "text + audio, with LLM-written speaker descriptions)",
+                "venue": "student project report, University of Pisa", "year": "undated",
+                "seed": "shared/seeds/000_9a758a8f88a48f8d.txt"},
+    "EMONET": {"authors": "Biju Puthan Veetil",
+               "title": "EmoNet: A Transformer Based Network for Conversational Emotion Recognition",
+               "venue": "Master's thesis, Liverpool John Moores University (DOI 10.5281/zenodo.20048006)",
+               "year": "2024", "seed": "shared/docs/emonet-thesis.txt"},
+    "SEED002": {"authors": "Biju Puthan Veetil",
+                "title": "EmoNet, two years on: a summary of the EmoNet thesis and of the field since",
+                "venue": "blog article", "year": "undated", "seed": "shared/seeds/002_6635e5418e992896.txt"},
+    "COMPM": {"authors": "Joosung Lee, Wooin Lee",
+              "title": "CoMPM: Context Modeling with Speaker's Pre-trained Memory Tracking for Emotion Recognition "
+                       "in Conversation", "venue": "NAACL", "year": "2022",
+              "seed": "numbers as quoted in shared/docs/reference-implementations.md"},
+    "MISTERE": {"authors": "Soumya Dutta, Smruthi Balaji, Sriram Ganapathy",
+                "title": "A Mixture-of-Experts Model for Multimodal Emotion Recognition in Conversations (MiSTER-E)",
+                "venue": "preprint", "year": "2025", "seed": "shared/seeds/003_e7ccfd8efe21e7fd.txt"},
+}
+
+#: The one display name of every paper (citation key) and model (:data:`erc_lib.zoo.MODELS` name),
+#: used in every table of the report; unknown names are shown as they are.
+DISPLAY_NAMES: dict[str, str] = {
+    "SDT": "SDT", "SEED000": "SDT + bios (Berni et al.)", "EMONET": "EmoNet", "SEED002": "EmoNet (summary)",
+    "COMPM": "CoMPM", "MISTERE": "MiSTER-E",
+    "sdt": "SDT", "mister_e": "MiSTER-E", "compm": "CoMPM", "compm_finetune": "CoMPM", "emonet": "EmoNet",
+    "logreg": "logistic regression", "bigru": "BiGRU",
+}
+_ALIASES = {"emonet": "EmoNet", "mister-e": "MiSTER-E", "mistere": "MiSTER-E", "compm": "CoMPM", "sdt": "SDT",
+            "sdt + bios (seed 000)": "SDT + bios (Berni et al.)", "seed000": "SDT + bios (Berni et al.)"}
+
+
+def display_name(name) -> str:
+    """The one display name of a paper (citation key or any spelling of it: ``"EMONET"``,
+    ``"EmoNet"``) or a model (``"mister_e"``); other names unchanged, ``None`` -> ``"–"``."""
+    if name is None or (isinstance(name, float) and name != name):
+        return "–"
+    text = str(name)
+    return DISPLAY_NAMES.get(text) or _ALIASES.get(text.strip().lower(), text)
+
+
+def citation_keys(text: str) -> list[str]:
+    """The :data:`REFERENCES` keys cited in ``text`` (``[KEY]``, ``[KEY Table 2]``), in order of
+    first use; "seed paper NNN" / "seed NNN" count as the key of that seed."""
+    import re
+
+    found = [m.group(1) for m in re.finditer(r"\[([A-Z][A-Z0-9]+)\b", text)]
+    found += [f"SEED{m.group(1)}" if f"SEED{m.group(1)}" in REFERENCES else _SEED_KEYS.get(m.group(1), "")
+              for m in re.finditer(r"\bseed (?:paper |report )?(\d{3})\b", text)]
+    return list(dict.fromkeys(k for k in found if k in REFERENCES))
+
+
+_SEED_KEYS = {"003": "MISTERE"}  # seeds whose reference has its own key
+
+
+def references_markdown(keys: list[str] | None = None) -> str:
+    """A Markdown list of the full references of ``keys`` (default: all), one per line:
+    ``[KEY]`` authors, *title*, venue, year (seed file)."""
+    keys = list(REFERENCES) if keys is None else keys
+    return "\n".join(f"- **[{k}]** {r['authors']}. *{r['title']}*. {r['venue']}, {r['year']}. Source: {r['seed']}."
+                      for k in keys for r in [REFERENCES[k]])
+
 
 # (source, paper model, dataset, variant, accuracy, weighted_f1, note)
 PUBLISHED: list[tuple] = [

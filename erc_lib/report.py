@@ -29,6 +29,7 @@ import pandas as pd
 import papermill as pm
 import yaml
 
+from .notebook import QUIET_ENV, RUN_MIME
 from .paths import REPO_ROOT, data_dir, figures_dir, results_dir, write_json
 from .results import IncompleteResultsError, read_results, summarize
 
@@ -147,9 +148,48 @@ def load_config(path: str | Path, notebooks_dir: str | Path, device: str | None 
         from .runtime import resolve_device  # a clear DeviceError now, not in every notebook
         resolve_device(device)
     for run in runs:
-        if run.notebook == REPORT_NOTEBOOK and "expected" in notebook_parameters(notebooks_dir / f"{run.notebook}.ipynb"):
+        front_params = notebook_parameters(notebooks_dir / f"{run.notebook}.ipynb") if run.notebook == REPORT_NOTEBOOK else {}
+        if "expected" in front_params:
             run.parameters.setdefault("expected", [r.name for r in runs if r.notebook != REPORT_NOTEBOOK])
+        if "config" in front_params:  # the front page names the configuration that produced it
+            run.parameters.setdefault("config", _shown_path(path))
     return [r for r in runs if r.notebook != REPORT_NOTEBOOK] + [r for r in runs if r.notebook == REPORT_NOTEBOOK]
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (``configs/smoke.yaml``), else its name."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return path.name
+
+
+def config_is_smoke(config: str | Path) -> bool:
+    """Whether any run of the report config at ``config`` (relative to the repository or absolute)
+    runs at smoke size (``smoke: true``); False when the file is absent."""
+    path = Path(config) if Path(config).is_absolute() else REPO_ROOT / config
+    if not config or not path.is_file():
+        return False
+    runs = (yaml.safe_load(path.read_text()) or {}).get("runs") or []
+    return any((r.get("parameters") or {}).get("smoke") is True for r in runs if isinstance(r, dict))
+
+
+def front_matter(config: str, results: dict[str, dict]) -> str:
+    """The first lines of the front page (Markdown): which configuration produced the report and,
+    loudly, whether any input is a smoke run (a results file whose parameters say ``smoke``, or
+    a configuration whose runs are smoke)."""
+    smoke = sorted(n for n, p in results.items() if (p.get("parameters") or {}).get("smoke"))
+    lines = [f"**Produced by** `python -m erc_lib.report --config {config}`, from the results in `"
+             f"{_shown_path(results_dir())}/`." if config else
+             f"**Produced by** running this notebook on its own, from the results in `{_shown_path(results_dir())}/`."]
+    if smoke or config_is_smoke(config):
+        what = (f"{len(smoke)} results file(s) come from smoke runs ({', '.join(smoke)})" if smoke
+                else f"`{config}` runs the notebooks at smoke size")
+        lines.append('<div style="color:#a00;border:3px solid #a00;padding:0.6em;font-size:1.15em">'
+                     f"<b>SMOKE INPUT — these numbers are not results.</b> {what}: one seed, a few epochs, "
+                     "tiny models. They check that the code runs; read the verdicts of a full-size report "
+                     "(<code>configs/full.yaml</code>) instead.</div>")
+    return "\n\n".join(lines)
 
 
 def select_runs(runs: list[Run], only: str | None) -> list[Run]:
@@ -215,6 +255,7 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
     state_path = out_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     os.environ["ERC_PROGRESS"] = "text"  # the kernels inherit it: plain-text progress on stderr (dropped)
+    os.environ[QUIET_ENV] = "1"  # the kernels leave a failing cell's message to this runner (no double print)
     os.environ.pop("MPLBACKEND", None)  # e.g. CI's Agg would keep figures out of the notebooks
     lock = Lock()
 
@@ -236,15 +277,20 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(nb_path), str(out_path), parameters=run.parameters, kernel_name="python3",
-                                progress_bar=False)  # no cwd: papermill's chdir is process-wide, not per thread
-            entry.update(status="ok", fingerprint=fp, error=None)
+                                progress_bar=False,  # no cwd: papermill's chdir is process-wide, not per thread
+                                extra_arguments=KERNEL_ARGUMENTS)
+            skipped = unexecuted_cells(out_path)
+            if skipped:
+                raise RuntimeError(f"{len(skipped)} code cell(s) did not run (cells {skipped})")
+            entry.update(status="ok", fingerprint=fp, error=None, trace=[])
         except Exception as e:  # noqa: BLE001 - every failure is reported and the next run starts
-            ename, evalue = getattr(e, "ename", type(e).__name__), getattr(e, "evalue", str(e))
-            entry.update(status="failed", error=f"{ename}: {str(evalue).strip()[:500]}")
+            error, trace = error_lines(e)
+            entry.update(status="failed", error=error, trace=trace)
         entry.update(seconds=round(time.perf_counter() - t0, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"))
         save(run.name, entry)
         err = f" - {entry['error']}" if entry["error"] else ""
-        log(f"{tag}: {entry['status']} in {_duration(entry['seconds'])}{err}")
+        log(f"{tag}: {entry['status']} in {_duration(entry['seconds'])}{err}"
+            + "".join(f"\n    {line}" for line in entry.get("trace") or []))
 
     numbered = list(enumerate(runs, 1))
     work = [(i, r) for i, r in numbered if r.notebook != REPORT_NOTEBOOK]
@@ -260,13 +306,43 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
     return state
 
 
+#: Kernel command-line options of every run: ipykernel's own log (its "Kernel is running over TCP
+#: without encryption" warning at start, "KeyboardInterrupt caught in kernel" when jupyter_client
+#: interrupts the idle kernel on shutdown) is not about the notebook, so only critical lines pass.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def error_lines(error: Exception, tail: int = 4) -> tuple[str, list[str]]:
+    """A failed run's error as (first line, short traceback tail): the notebook's own exception
+    type and message first (``ParameterError: ...``), then the last ``tail`` lines of the cell's
+    traceback (without colour codes and without the repeated message)."""
+    ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    message = str(evalue).strip()
+    first = f"{ename}: {message.splitlines()[0] if message else ''}"[:500]
+    rest = [line for line in message.splitlines()[1:] if line.strip()][:6]  # a multi-line message's lines
+    lines = [ln.rstrip() for chunk in getattr(error, "traceback", None) or [] for ln in _ANSI.sub("", chunk).splitlines()]
+    said = {ln.strip() for ln in message.splitlines() if ln.strip()}  # the message is already shown
+    lines = [ln for ln in lines if ln.strip() and not ln.strip().startswith("-----") and ln.strip() not in said
+             and not any(ln.strip().endswith(m) for m in said) and ln.strip() != "(last frames, innermost last)"]
+    return first, rest + lines[-tail:]
+
+
+def unexecuted_cells(path: str | Path) -> list[int]:
+    """Indices of the code cells of an executed notebook that did not run (no execution count)."""
+    nb = nbformat.read(str(path), as_version=4)
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()
+            and c.get("execution_count") is None]
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 # ---------------------------------------------------------------- HTML
 def _clean_cells(cells: list) -> list:
-    """Drop papermill's error banners and, from code outputs, errors, stderr and widgets."""
+    """Drop papermill's error banners and, from code outputs, errors, stderr, widgets and the
+    run's parameter line (the section header shows it)."""
     kept = []
     for cell in cells:
         if "papermill-error-cell-tag" in cell.metadata.get("tags", []):
@@ -274,7 +350,8 @@ def _clean_cells(cells: list) -> list:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if o.output_type != "error"
                             and not (o.output_type == "stream" and o.name == "stderr")
-                            and _WIDGET not in o.get("data", {}) and not _MPL_REPR.match(_plain_only(o))]
+                            and _WIDGET not in o.get("data", {}) and RUN_MIME not in o.get("data", {})
+                            and not _MPL_REPR.match(_plain_only(o))]
         kept.append(cell)
     return kept
 
@@ -284,43 +361,135 @@ def _plain_only(output) -> str:
     return data["text/plain"] if list(data) == ["text/plain"] else ""
 
 
+def ran_with(nb) -> tuple[dict, dict]:
+    """The parameters an executed notebook ran with: ``(effective, passed)``. ``passed`` are the
+    names papermill injected (``metadata.papermill.parameters``); ``effective`` the values
+    :func:`erc_lib.notebook.start` reported after validation and smoke sizes (its
+    :data:`~erc_lib.notebook.RUN_MIME` output), else ``passed``."""
+    passed = dict((nb.metadata.get("papermill") or {}).get("parameters") or {})
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if RUN_MIME in out.get("data", {}):
+                return dict(out["data"][RUN_MIME].get("parameters") or {}), passed
+    return passed, passed
+
+
+def _notebook_defaults(nb) -> dict:
+    """The literal defaults of an executed notebook's ``parameters`` cell (name -> value)."""
+    out = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                return out
+            for node in tree.body:
+                if isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            try:
+                                out[t.id] = ast.literal_eval(node.value)
+                            except ValueError:
+                                pass
+    return out
+
+
+def header_parameters(nb) -> str:
+    """The section header's parameter line of an executed notebook, from what ran: the passed
+    parameters with the values used, then any other parameter the run changed from the notebook's
+    default (smoke sizes), e.g. ``dataset='mosi', smoke=True; smoke sizes: seeds=1, epochs=2``."""
+    effective, passed = ran_with(nb)
+    defaults = _notebook_defaults(nb)
+    shown = ", ".join(f"{k}={effective.get(k, v)!r}" for k, v in passed.items()) or "the notebook's defaults"
+    changed = {k: v for k, v in effective.items() if k not in passed and k in defaults and defaults[k] != v}
+    label = "smoke sizes" if effective.get("smoke") else "changed"
+    return shown + (f"; {label}: " + ", ".join(f"{k}={v!r}" for k, v in changed.items()) if changed else "")
+
+
+def reading_order(runs: list[Run]) -> list[Run]:
+    """The front page first, then the runs by notebook number (01, 02, ...), a notebook's runs in
+    config order."""
+    front = [r for r in runs if r.notebook == REPORT_NOTEBOOK]
+    return front + sorted((r for r in runs if r.notebook != REPORT_NOTEBOOK), key=lambda r: r.notebook)
+
+
+def anchor(name: str) -> str:
+    """The HTML id of a report section (``run-03_sdt_mosi``)."""
+    return "run-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
+
+
+_BACK = '<p style="text-align:right"><a href="#top">↑ back to top</a></p>'
+
+
+def _text_of(cells: list) -> str:
+    parts = []
+    for cell in cells:
+        parts.append(cell.source)
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            parts.append(str(out.get("text", "")))
+            parts += [str(v) for k, v in out.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(parts)
+
+
 def build_html(runs: list[Run], out_dir: str | Path, state: dict) -> Path:
-    """Merge ``99_report`` (front page, then the list of runs) and every executed notebook of
-    ``runs`` into one notebook, a heading cell per notebook (its title, the run's parameters and
-    status), and render ``<out>/report.html`` with nbconvert: no code, no prompts, images embedded,
-    no stderr / progress-bar / widget output, no traceback (a failed run shows a short red note
-    with its error). Returns the HTML path."""
+    """Merge ``99_report`` (front page) and every executed notebook of ``runs`` into one notebook
+    and render ``<out>/report.html`` with nbconvert: a table of contents with anchors first, the
+    front page, the references of every citation key used anywhere in the report, then the
+    notebooks in reading order (:func:`reading_order`), each under a header with the parameters it
+    ran with (:func:`header_parameters`) and its status, and a "back to top" link. No code, no
+    prompts, images embedded, no stderr / progress-bar / widget output, no traceback (a failed run
+    shows a short red note with its error). Returns the HTML path."""
     from nbconvert import HTMLExporter
 
-    out_dir, cells, metadata = Path(out_dir).resolve(), [], {}
-    ordered = [r for r in runs if r.notebook == REPORT_NOTEBOOK] + [r for r in runs if r.notebook != REPORT_NOTEBOOK]
-    listing = "## Runs in this report\n\n" + "\n".join(f"- `{r.name}`: {_status(state.get(r.name, {}))}" for r in ordered)
-    if not ordered or ordered[0].notebook != REPORT_NOTEBOOK:
-        cells.append(nbformat.v4.new_markdown_cell("# Reproduction report\n\n" + listing))
+    from .published import citation_keys, references_markdown
+
+    out_dir, metadata = Path(out_dir).resolve(), {}
+    ordered = reading_order(runs)
+    front, sections, toc = [], [], []
     for run in ordered:
         path, info = out_dir / f"{run.name}.ipynb", state.get(run.name, {})
         nb = nbformat.read(path, as_version=4) if path.exists() else nbformat.v4.new_notebook()
+        ran = header_parameters(nb) if path.exists() else "not run"
         body = _clean_cells(nb.cells)
         title, intro = f"# {run.name}", []
         if body and body[0].cell_type == "markdown" and body[0].source.startswith("# "):
             first, _, rest = body.pop(0).source.partition("\n")
             title = first + ("" if run.name == run.notebook else f" · {run.name}")
             intro = [nbformat.v4.new_markdown_cell(rest)] if rest.strip() else []
-        if run.notebook == REPORT_NOTEBOOK:
-            cells += [nbformat.v4.new_markdown_cell(title), *intro, nbformat.v4.new_markdown_cell(listing)]
-        else:
-            params = ", ".join(f"{k}={v}" for k, v in run.parameters.items()) or "defaults"
-            cells.append(nbformat.v4.new_markdown_cell(
-                f"---\n{title}\n\nnotebook `{run.notebook}` · parameters: {params} · {_status(info)}"))
-            if info.get("status") == "failed":
-                cells.append(nbformat.v4.new_markdown_cell(
-                    f'<div style="color:#a00;border:2px solid #a00;padding:0.5em">This notebook failed: '
-                    f'{_escape(info.get("error") or "")}. Its outputs up to the failing cell follow.</div>'))
-            cells += intro
-        if not path.exists():
-            cells.append(nbformat.v4.new_markdown_cell("*No executed notebook: this run has not run yet.*"))
         metadata = metadata or {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}
-        cells += body
+        if run.notebook == REPORT_NOTEBOOK:
+            front += [nbformat.v4.new_markdown_cell(f'<a id="top"></a>\n\n{title}'), *intro]
+            for cell in body:
+                if cell.cell_type == "markdown" and cell.source.startswith("## "):
+                    heading = cell.source.splitlines()[0][3:].strip()
+                    toc.append(f"[{heading}](#{anchor('front-' + heading)})")
+                    cell.source = f'<a id="{anchor("front-" + heading)}"></a>\n\n{cell.source}'
+            front += body
+            continue
+        toc_line = f"[{title.lstrip('# ')}](#{anchor(run.name)}) · {_status(info)}"
+        header = [nbformat.v4.new_markdown_cell(
+            f'---\n<a id="{anchor(run.name)}"></a>\n\n{title}\n\nnotebook `{run.notebook}` · ran with: '
+            f'{ran} · {_status(info)}')]
+        if info.get("status") == "failed":
+            header.append(nbformat.v4.new_markdown_cell(
+                f'<div style="color:#a00;border:2px solid #a00;padding:0.5em">This notebook failed: '
+                f'{_escape(info.get("error") or "")}. Its outputs up to the failing cell follow.</div>'))
+        if not path.exists():
+            header.append(nbformat.v4.new_markdown_cell("*No executed notebook: this run has not run yet.*"))
+        sections.append((toc_line, [*header, *intro, *body, nbformat.v4.new_markdown_cell(_BACK)]))
+    if not front:
+        front = [nbformat.v4.new_markdown_cell('<a id="top"></a>\n\n# Reproduction report')]
+    keys = citation_keys(_text_of(front + [c for _, cells in sections for c in cells]))
+    refs = anchor("front-references")
+    front.append(nbformat.v4.new_markdown_cell(
+        f'<a id="{refs}"></a>\n\n## References\n\nEvery citation key used in this report '
+        f'(`erc_lib/published.py`, `REFERENCES`):\n\n' + (references_markdown(keys) if keys else "*none cited*")))
+    toc.append(f"[References](#{refs})")
+    contents = ("## Contents\n\n**Front page:** " + " · ".join(toc) + "\n\n**Notebooks, in reading order:**\n\n"
+                + "\n".join(f"{i}. {line}" for i, (line, _) in enumerate(sections, 1)))
+    cells = front[:1] + [nbformat.v4.new_markdown_cell(contents)] + front[1:]
+    for _, section in sections:
+        cells += section
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i}"
     merged = nbformat.v4.new_notebook(cells=cells, metadata=metadata)
@@ -381,11 +550,30 @@ def _mean_std(d: dict | None) -> str:
     return f"{label}{d['mean']:.2f} ± {d.get('std') or 0:.2f} (n = {d.get('n_seeds', '?')})"
 
 
+#: Optional claim keys shown in the claims table when present: key -> column.
+CLAIM_EXTRAS = {"published_size": "published size", "detectable_effect": "detectable effect",
+                "size_comparable": "size comparable"}
+
+
+def _shown(value) -> str:
+    """A table cell: "–" for a missing value, numbers to 2 decimals, booleans as yes / no."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:+.2f}" if isinstance(value, float) else str(value)
+
+
 def claims_frame(payload: dict) -> pd.DataFrame:
     """The claims of ``results/claims.json`` (:func:`erc_lib.claims.collect_claims`) as a table
     sorted by paper: paper, claim, dataset, the published figure, ours (row A) and the row it is
-    compared with (B), the baseline on the same inputs, A - B with its 95% interval, verdict, reason."""
+    compared with (B), the baseline on the same inputs, A - B with its 95% interval, verdict, reason;
+    plus the claim's published size, detectable effect and size comparability where the claims
+    carry them ("–" otherwise). Papers by their one display name (:func:`erc_lib.published.display_name`)."""
+    from .published import display_name
+
     rows = []
+    extra = [k for k in CLAIM_EXTRAS if any(k in c for c in payload.get("claims", []))]
     for c in payload.get("claims", []):
         comp = c.get("comparison") or {}
         published = c.get("published") or "–"
@@ -393,9 +581,10 @@ def claims_frame(payload: dict) -> pd.DataFrame:
             published = f"A − B {c['published_difference']:+.2f}: {published}"
         diff = "–" if comp.get("difference") is None else \
             f"{comp['difference']:+.2f} [{comp.get('ci_low', float('nan')):+.2f}, {comp.get('ci_high', float('nan')):+.2f}]"
-        rows.append({"paper": c.get("paper"), "claim": c.get("text"), "dataset": c.get("dataset"),
+        rows.append({"paper": display_name(c.get("paper")), "claim": c.get("text"), "dataset": c.get("dataset"),
                      "published": published, "ours (A)": _mean_std(c.get("ours")), "compared with (B)": _mean_std(c.get("other")),
                      "baseline (same inputs)": _mean_std(c.get("baseline")), "A − B [95% CI]": diff,
+                     **{CLAIM_EXTRAS[k]: _shown(c.get(k)) for k in extra},
                      "verdict": c.get("verdict"), "reason": c.get("reason")})
     return pd.DataFrame(rows).sort_values("paper", kind="stable").reset_index(drop=True) if rows else pd.DataFrame()
 
@@ -484,10 +673,11 @@ def plot_inflation(mean: pd.DataFrame):
     """Horizontal bars of the mean inflation per results / variant; returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(mean) + 1.2))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(mean) + 1.6))
     ax.barh([f"{r.results} · {r.variant}" for r in mean.itertuples()], mean["mean inflation"], color="#888")
     ax.set_xlabel("test weighted F1 gained by choosing the epoch on test (points, mean over seeds)")
     ax.set_ylabel("results file and variant")
+    ax.set_title("Test-set epoch selection: how much it would add to each reported score")
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
@@ -498,7 +688,7 @@ def published_vs_ours(results: dict[str, dict]) -> pd.DataFrame:
     sorted by paper: published weighted F1, ours (mean ± std over seeds, dev-selected), the gap
     and why they differ (:data:`erc_lib.published.GAP_REASONS`); "not run" where the results
     file is missing."""
-    from .published import COUNTERPARTS, GAP_REASONS, published_table
+    from .published import COUNTERPARTS, GAP_REASONS, display_name, published_table
 
     rows = []
     for _, pub in published_table().iterrows():
@@ -509,7 +699,8 @@ def published_vs_ours(results: dict[str, dict]) -> pd.DataFrame:
             scores = [r["weighted_f1"] for r in results[file]["rows"] if all(r.get(k) == v for k, v in where.items())]
             ours = (float(pd.Series(scores).mean()), float(pd.Series(scores).std(ddof=1)) if len(scores) > 1 else 0.0,
                     len(scores)) if scores else None
-        rows.append({"paper": pub.source, "dataset": pub.dataset, "published variant": pub.variant,
+        rows.append({"paper": display_name(pub.source), "source": f"[{pub.source}] {pub.note}",
+                     "dataset": pub.dataset, "published variant": pub.variant,
                      "published weighted F1": pub.weighted_f1,
                      "ours": f"{ours[0]:.2f} ± {ours[1]:.2f} ({ours[2]} seeds)" if ours else
                      ("no counterpart" if file is None else "not run"),

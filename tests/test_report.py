@@ -109,7 +109,7 @@ def test_config_device_order_and_only(sandbox):
     runs = report.load_config(config, nbs, device="auto")
     assert [r.name for r in runs] == ["01_ok", "02_fail", "99_report"]
     assert runs[0].parameters == {"x": 2, "device": "auto"} and runs[1].parameters == {}  # only where it exists
-    assert runs[2].parameters == {"expected": ["01_ok", "02_fail"]}
+    assert runs[2].parameters == {"expected": ["01_ok", "02_fail"], "config": "config.yaml"}  # outside the repo: its name
     assert [r.name for r in report.select_runs(runs, "02")] == ["02_fail", "99_report"]
     with pytest.raises(report.ConfigError, match="match no run"):
         report.select_runs(runs, "04")
@@ -164,7 +164,13 @@ def test_failure_is_reported_others_run_and_html_is_clean(sandbox, capsys):
     for absent in ("x * 21", "import sys", "noise on stderr", "Traceback", "papermill-error-cell"):
         assert absent not in html, absent
     assert "This notebook failed: ValueError: boom" in html
-    assert html.index("Claims") < html.index("before the error") < html.index("42 cpu")  # front page first
+    # front page first, then the notebooks in reading order (01 before 02, whatever the config order)
+    assert html.index("Claims") < html.index("42 cpu") < html.index("before the error")
+    assert html.index('id="top"') < html.index('id="Contents"') < html.index("1 · Claims")  # contents first
+    for run in ("01_ok", "02_fail"):  # a contents link and an anchor per notebook, a way back per section
+        assert f'href="#{report.anchor(run)}"' in html and f'id="{report.anchor(run)}"' in html
+    assert html.count('href="#top"') == 2 and f'href="#{report.anchor("front-references")}"' in html
+    assert "ran with: fail=True · " in html  # the header shows the parameters the run was given
     assert "SDT beats its no-distillation variant" in html and "background-color: #d4edda" in html
     assert "05_emonet" in html and "no results file" in html  # incomplete and expected-but-missing listed
     assert re.search(r'<img[^>]+src="data:image/png;base64', html)  # the inflation plot, embedded
@@ -288,3 +294,66 @@ def test_two_jobs_with_a_relative_out_folder_write_every_notebook_there(sandbox,
     assert {k for k, v in state.items() if v["status"] == "ok"} == {"a", "b", "c", "99_report"}
     assert {p.stem for p in (sandbox / "out").glob("*.ipynb")} == {"a", "b", "c", "99_report"}
     assert not list((sandbox / "notebooks").glob("out"))
+
+
+# ---------------------------------------------------------------- what ran, errors first, unknown parameters
+def test_header_shows_the_parameters_that_ran():
+    """The header reads the executed notebook: the values start() used (smoke sizes included),
+    not the config's, and papermill's injected names."""
+    from erc_lib.notebook import RUN_MIME
+
+    nb = new_notebook(cells=[new_code_cell("max_new_tokens = 64\nseeds = 5\nsmoke = False", metadata={"tags": ["parameters"]}),
+                             new_code_cell("smoke = True", metadata={"tags": ["injected-parameters"]}),
+                             new_code_cell("nb = start()", outputs=[nbformat.v4.new_output(
+                                 "display_data", data={"text/plain": "p", RUN_MIME: {"parameters": {
+                                     "max_new_tokens": 12, "seeds": 1, "smoke": True}}})])],
+                      metadata={"papermill": {"parameters": {"smoke": True}}})
+    assert report.ran_with(nb) == ({"max_new_tokens": 12, "seeds": 1, "smoke": True}, {"smoke": True})
+    assert report.header_parameters(nb) == "smoke=True; smoke sizes: max_new_tokens=12, seeds=1"
+    nb.cells[2].outputs = []  # failed before start(): what papermill injected
+    assert report.header_parameters(nb) == "smoke=True"
+    assert "parameters of this run" not in str(report._clean_cells(
+        [new_code_cell("x", outputs=[nbformat.v4.new_output("display_data", data={"text/plain": "parameters of this run",
+                                                                                  RUN_MIME: {}})])]))
+
+
+def test_reading_order_puts_the_front_page_first_then_by_number():
+    runs = [report.Run(n, {}, n) for n in ("05_emonet", "02_features", "99_report", "01_data", "03_sdt")]
+    assert [r.name for r in report.reading_order(runs)] == ["99_report", "01_data", "02_features", "03_sdt", "05_emonet"]
+
+
+def test_error_lines_put_the_notebooks_message_first():
+    from papermill.exceptions import PapermillExecutionError
+
+    tb = ["\x1b[0;31m---------------------------------------------------------------------------\x1b[0m",
+          "\x1b[0;31mParameterError\x1b[0m  Traceback (most recent call last)", "Cell In[3], line 7",
+          "----> 7 nb = start('03_sdt', globals())", "File notebook.py:239, in validate(notebook, params)",
+          "\x1b[0;31mParameterError\x1b[0m: 03_sdt: bad parameters:\n  - dataset='x' is not allowed"]
+    error = PapermillExecutionError(3, 3, "src", "ParameterError", "03_sdt: bad parameters:\n  - dataset='x' is not allowed", tb)
+    first, trace = report.error_lines(error)
+    assert first == "ParameterError: 03_sdt: bad parameters:"
+    assert trace[0] == "  - dataset='x' is not allowed" and len(trace) <= 1 + 4
+    assert all("\x1b" not in line for line in trace) and trace[-1].startswith("File notebook.py:239")
+    assert report.error_lines(ValueError("plain"))[0] == "ValueError: plain"
+
+
+def test_injected_parameters_are_read_from_the_kernel_history():
+    from erc_lib.notebook import injected_parameters
+
+    history = ["", 'dataset = "mosi"\nseeds = 5', '# Parameters\nno_such_param = 1\nseeds = 2\n', "nb = start(...)"]
+    assert injected_parameters({"In": history}) == ["no_such_param", "seeds"]
+    assert injected_parameters({"In": history[:2]}) == [] and injected_parameters({}) == []
+
+
+def test_papermill_refuses_an_unknown_parameter_before_any_work(tmp_path, monkeypatch):
+    """Plain papermill (not the runner) fails in start() naming the parameter and the notebook's list."""
+    import papermill as pm
+
+    for name in ("results", "figures"):
+        monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(NOTEBOOKS / "01_data.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"no_such_param": 1}, kernel_name="python3", progress_bar=False)
+    assert e.value.ename == "ParameterError" and "no_such_param" in e.value.evalue and "'datasets'" in e.value.evalue
+    assert e.value.traceback[0].startswith("01_data failed: ParameterError: 01_data: unknown parameter(s) ['no_such_param']")
+    assert not list((tmp_path / "results").glob("*.json"))  # nothing marked running: refused before any work
