@@ -7,6 +7,12 @@ weighted F1, accuracy, per-class F1, best epoch and seconds), the per-epoch hist
 predictions of every run (for paired bootstrap intervals over test dialogues) and, on request,
 the trained models. ``Experiment.save`` writes the results JSON.
 
+Fit cache (:mod:`erc_lib.fitcache`): a run whose spec has an identity is looked up by content
+before training and stored after, so identical rows in different notebooks and unchanged rows on
+a re-run are read back instead of retrained; such rows have ``cached: True`` and
+:meth:`Experiment.cache_report` says which they are. ``run_experiment(cache=False)`` or
+``ERC_FIT_CACHE=off`` bypass it, ``ERC_FIT_CACHE=refresh`` retrains and overwrites.
+
 Every notebook, the tuner (:mod:`erc_lib.tune`) and the benchmark go through this loop; it is
 the only place in the project that iterates over seeds.
 
@@ -17,6 +23,7 @@ label_names, config) -> FitResult`` (the scikit-learn baselines of :mod:`erc_lib
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -25,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import fitcache
 from .data import DialogueDataset, ERCData, collate_dialogues
 from .results import result_rows, summarize, write_results
 from .runtime import progress_bar, seed_everything
@@ -49,6 +57,14 @@ class RunSpec:
         keep: extra per-utterance outputs of the model to keep from the dev-selected test pass.
         extra: per-utterance side inputs for :class:`erc_lib.data.DialogueDataset` (bios).
         columns: extra columns for every row of this spec (``window=11``, ``experiment=...``).
+        identity: JSON-able content that says what ``build`` (and a callable ``inputs``) make,
+            which the closures cannot say themselves: the model name and its arguments, e.g.
+            ``{"model": "sdt", "model_args": {...}, "inputs": [...]}``
+            (:func:`erc_lib.zoo.model_spec` fills it). It keys the fit cache
+            (:mod:`erc_lib.fitcache`) together with ``inputs``, ``keep``, the content of
+            ``extra``, the training settings, the seed, the data and the code. A spec without
+            an identity (None) is never cached. Replacing ``build`` or a callable ``inputs``
+            of a spec means replacing its identity too.
     """
 
     variant: str
@@ -59,6 +75,7 @@ class RunSpec:
     keep: tuple[str, ...] = ()
     extra: dict | None = None
     columns: dict = field(default_factory=dict)
+    identity: dict | None = None
 
     def splits(self, data: ERCData) -> Splits:
         """``(train, dev, test, collate_fn)`` for this spec on ``data``."""
@@ -81,12 +98,16 @@ class Experiment:
             utterances' labels in order and the number of utterances of each test dialogue
             (the resampling units of :func:`erc_lib.metrics.paired_bootstrap`).
         models: ``{(dataset, variant, seed): model}`` with best-dev weights, when asked for.
+        cache_status: ``{(dataset, variant, seed): "hit" | "trained" | "uncached"}``: read from
+            the fit cache, trained (and stored), or trained without the cache (no identity,
+            cache off, models kept or epochs watched).
     """
 
     rows: list[dict] = field(default_factory=list)
     fits: dict = field(default_factory=dict)
     test_truth: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
+    cache_status: dict = field(default_factory=dict)
 
     # -- views
     @property
@@ -154,10 +175,32 @@ class Experiment:
         return {f"{d}|{v}|{s}": f.test_outputs["y_pred"].astype(int).tolist() for (d, v, s), f in self.fits.items()
                 if "y_pred" in f.test_outputs}
 
+    def cache_counts(self) -> dict[str, int]:
+        """``{"hit": n, "trained": n, "uncached": n}``: runs read from the fit cache, trained and
+        stored, trained without the cache (see :attr:`cache_status`)."""
+        statuses = list(self.cache_status.values())
+        return {s: statuses.count(s) for s in ("hit", "trained", "uncached")}
+
+    def cache_report(self) -> str:
+        """One line saying which runs came from the fit cache, e.g. ``read from the fit cache:
+        SDT seeds 0-4 (5 fits); trained: 2 fits``."""
+        def runs(status: str) -> str:
+            by_variant: dict = {}
+            for (d, v, s), st in self.cache_status.items():
+                if st == status:
+                    by_variant.setdefault((d, v), []).append(s)
+            return ", ".join(f"{v} seeds {_seed_range(seeds)}" for (_, v), seeds in by_variant.items())
+
+        n = self.cache_counts()
+        read = f"read from the fit cache: {runs('hit')} ({n['hit']} fits)" if n["hit"] else "read from the fit cache: none"
+        out = f"{read}; trained: {n['trained'] + n['uncached']} fits"
+        return out + (f" ({n['uncached']} without the cache)" if n["uncached"] else "")
+
     def to_json(self) -> dict:
-        """The JSON-serialisable part: rows, histories, test predictions and truth."""
+        """The JSON-serialisable part: rows, histories, test predictions and truth, and the fit
+        cache's counts (``fit_cache``: :meth:`cache_counts`)."""
         return {"rows": self.rows, "histories": self.histories(), "test_predictions": self.predictions(),
-                "test_truth": self.test_truth}
+                "test_truth": self.test_truth, "fit_cache": self.cache_counts()}
 
     def save(self, name: str, parameters: dict, **extra) -> Path:
         """Write ``results/<name>.json`` (complete) with :meth:`to_json` and ``extra``."""
@@ -231,7 +274,15 @@ def merge(*experiments: Experiment) -> Experiment:
         out.fits.update(e.fits)
         out.test_truth.update(e.test_truth)
         out.models.update(e.models)
+        out.cache_status.update(e.cache_status)
     return out
+
+
+def _seed_range(seeds: list[int]) -> str:
+    seeds = sorted(seeds)
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
 
 
 def _test_truth(test_set) -> dict:
@@ -244,12 +295,18 @@ def _test_truth(test_set) -> dict:
 
 def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequence[int], config: TrainConfig,
                    keep_models: bool = False, progress: bool = True, on_epoch: Callable | None = None,
-                   desc: str | None = None) -> Experiment:
+                   desc: str | None = None, cache: bool = True) -> Experiment:
     """Train every spec with every seed (dev-selected) and collect the results.
 
     For each spec: its splits are built once; for each seed: :func:`erc_lib.runtime.seed_everything`,
     ``spec.build()``, then :func:`erc_lib.training.fit` with ``config`` updated by
     ``spec.train`` and ``seed`` (torch models) or ``model.fit_splits`` (estimators).
+
+    Fit cache (:mod:`erc_lib.fitcache`): before training, a run of a spec with an identity is
+    looked up by its content key; a stored result is used as is (same seed, same numbers as the
+    training that stored it; its rows get ``cached: True``), else the run is trained and stored.
+    A damaged entry is reported (a warning naming the file) and the run trained again. When
+    anything was read from the cache, :meth:`Experiment.cache_report` is printed.
 
     Args:
         data: the dataset (its name and label names label the rows).
@@ -261,12 +318,18 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
         on_epoch: ``on_epoch(spec, seed, history_row)`` after every epoch (e.g. an Optuna
             pruner; it may raise to stop the experiment).
         desc: progress-bar label (default: the dataset name).
+        cache: use the fit cache (default; ``ERC_FIT_CACHE=off`` turns it off everywhere,
+            ``refresh`` retrains and overwrites). It is bypassed, whatever this says, when
+            ``keep_models`` (trained models are not stored) or ``on_epoch`` (epochs are watched
+            as they are trained) is given.
 
     Returns:
         :class:`Experiment`.
 
     Raises:
-        ValueError: no specs, duplicate variant names, or no seeds.
+        ValueError: no specs, duplicate variant names, no seeds, or an ``ERC_FIT_CACHE`` value
+            other than on/off/refresh.
+        TypeError: a spec's identity is not JSON-serialisable.
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not specs:
@@ -276,20 +339,43 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
     names = [s.variant for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate variant names in the specs: {sorted({n for n in names if names.count(n) > 1})}")
+    cache_mode = fitcache.mode(cache and not keep_models and on_epoch is None)
+    data_fp = None  # computed once, for the first spec that can be cached
     result = Experiment()
     bar = progress_bar(total=len(specs) * len(seed_list), desc=desc or f"{data.name} runs", disable=not progress)
     try:
         for spec in specs:
-            splits = None
+            splits, extra_fp = None, None
+            cacheable = cache_mode != "off" and spec.identity is not None
+            if cacheable:
+                data_fp = data_fp or fitcache.data_fingerprint(data)
+                extra_fp = fitcache.extra_fingerprint(data, spec.extra)
             for seed in seed_list:
                 bar.set_postfix_str(f"{spec.variant} | seed {seed}", refresh=False)
+                cfg = replace(config, **{**spec.train, "seed": seed, "progress": False})
+                key = (data.name, spec.variant, seed)
+                if cacheable:
+                    fit_key = fitcache.fit_key(spec, cfg, seed, data_fp, extra_fp)
+                    path = fitcache.entry_path(fit_key, data.name, spec.model or spec.variant)
+                    fitted = fitcache.read_fit(path, fit_key) if cache_mode == "on" else None
+                    if fitted is not None:
+                        if data.name not in result.test_truth:
+                            truth = (_test_truth(spec.splits(data)[2]) if callable(spec.inputs) else
+                                     _test_truth(DialogueDataset(data.splits["test"], ())))
+                            if truth:
+                                result.test_truth[data.name] = truth
+                        result.fits[key] = fitted
+                        result.cache_status[key] = "hit"
+                        result.rows += result_rows(data.name, spec.model or spec.variant, spec.variant, seed, fitted,
+                                                   **{**spec.columns, "cached": True})
+                        bar.update(1)
+                        continue
                 if splits is None:
                     splits = spec.splits(data)
                     truth = _test_truth(splits[2])
                     if truth:
                         result.test_truth[data.name] = truth
                 train, dev, test, collate = splits
-                cfg = replace(config, **{**spec.train, "seed": seed, "progress": False})
                 seed_everything(seed)
                 model = spec.build()
 
@@ -307,14 +393,21 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
                 else:
                     raise TypeError(f"spec {spec.variant!r} built a {type(model).__name__}, which is neither a "
                                     "torch.nn.Module nor has fit_splits()")
-                key = (data.name, spec.variant, seed)
                 result.fits[key] = fitted
+                result.cache_status[key] = "trained" if cacheable else "uncached"
+                if cacheable:
+                    try:
+                        fitcache.write_fit(path, fit_key, fitted)
+                    except OSError as e:  # the run itself succeeded; only its reuse is lost
+                        warnings.warn(f"could not store the fit in the fit cache ({path}: {e})", stacklevel=2)
                 if keep_models:
                     result.models[key] = model
                 result.rows += result_rows(data.name, spec.model or spec.variant, spec.variant, seed, fitted,
-                                           **spec.columns)
+                                           **{**spec.columns, "cached": False})
                 bar.update(1)
     finally:
         bar.close()
+    if result.cache_counts()["hit"]:
+        print(result.cache_report(), flush=True)
     return result
 

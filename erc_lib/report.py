@@ -241,7 +241,8 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
             log=lambda line: print(line, flush=True), jobs: int = 1) -> dict[str, dict]:
     """Execute ``runs`` with papermill (kernel python3, ``ERC_PROGRESS=text``), writing
     ``<out>/<name>.ipynb``; skip a run whose fingerprint equals that of its last successful run
-    (unless ``force``). A failing run is recorded with its error and the others still run.
+    (unless ``force``, which also sets ``ERC_FIT_CACHE=refresh``: every fit is retrained and
+    the fit cache overwritten, :mod:`erc_lib.fitcache`). A failing run is recorded with its error and the others still run.
     ``jobs > 1`` runs that many notebooks at once (each in its own kernel; e.g. 2 on a 2-core CPU
     with one torch thread per notebook); the front page (``99_report``) always runs last, alone.
     Returns the state: run name -> {status ok|failed|running, fingerprint, seconds, error, ...}."""
@@ -257,6 +258,8 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
     os.environ["ERC_PROGRESS"] = "text"  # the kernels inherit it: plain-text progress on stderr (dropped)
     os.environ[QUIET_ENV] = "1"  # the kernels leave a failing cell's message to this runner (no double print)
     os.environ.pop("MPLBACKEND", None)  # e.g. CI's Agg would keep figures out of the notebooks
+    if force:  # the kernels retrain every fit and overwrite the fit cache (unless ERC_FIT_CACHE=off)
+        os.environ.setdefault("ERC_FIT_CACHE", "refresh")
     lock = Lock()
 
     def save(name: str, entry: dict) -> None:

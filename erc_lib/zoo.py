@@ -142,13 +142,17 @@ def model_spec(model: str, data: ERCData, inputs: list[str] | None = None, varia
         train_args: :class:`erc_lib.training.TrainConfig` overrides.
         columns, keep: passed to the spec.
         model_name: the ``model`` column (default: the model's display name, e.g. ``"SDT"``).
+
+    The spec's ``identity`` (the fit cache's key, :mod:`erc_lib.fitcache`) is ``model``,
+    ``model_args`` and ``inputs`` (plus the encoder's fingerprint for ``compm_finetune``).
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
     args = dict(model_args or {})
     inputs = list(inputs) if inputs is not None else default_inputs(model, data)
     name = variant or MODEL_NAMES[model]
-    common = dict(model=model_name or MODEL_NAMES[model], train=dict(train_args or {}), columns=dict(columns or {}))
+    common = dict(model=model_name or MODEL_NAMES[model], train=dict(train_args or {}), columns=dict(columns or {}),
+                  identity={"model": model, "model_args": copy.deepcopy(args), "inputs": inputs})  # the fit cache's key
     if model == "logreg":
         from .models.baselines import build_logistic_regression
 
@@ -175,5 +179,9 @@ def model_spec(model: str, data: ERCData, inputs: list[str] | None = None, varia
     row, window = args.pop("row", DEFAULT_ROWS[model]), args.pop("window", 11)
     token_args = {k: args.pop(k) for k in ("max_context_tokens", "max_utterance_tokens") if k in args}
     encoder = args.get("encoder", "all-MiniLM-L6-v2")
+    if mode == "finetune":  # the encoder's weights are trained here: key them by content, not name
+        from .features.text import encoder_fingerprint
+
+        common["identity"]["encoder"] = encoder_fingerprint(encoder)
     return RunSpec(name, partial(build_compm, data, row, mode, **args),
                    partial(compm_splits, data, row, mode, window, encoder, **token_args), keep=keep or (), **common)
