@@ -309,6 +309,22 @@ def short_errors(notebook: str) -> bool:
     return True
 
 
+def dash_missing_values() -> bool:
+    """Show missing values in the notebook's tables as "–", not NaN / None (an IPython HTML
+    formatter for DataFrames). Returns False outside IPython."""
+    try:
+        import pandas as pd
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.display_formatter.formatters["text/html"].for_type(
+        pd.DataFrame, lambda df: df.to_html(na_rep="–", max_rows=pd.get_option("display.max_rows"), notebook=True))
+    return True
+
+
 def _to_terminal(text: str) -> None:
     """Write ``text`` to the kernel process's own stderr (the terminal that started papermill),
     not into the notebook: ipykernel keeps the original descriptor when it captures fd 2."""
@@ -332,6 +348,7 @@ def start(notebook: str, namespace: dict) -> NotebookRun:
         raise KeyError(f"unknown notebook {notebook!r}; expected one of {list(NOTEBOOKS)}")
     spec = NOTEBOOKS[notebook]
     short_errors(notebook)
+    dash_missing_values()
     unknown = [k for k in injected_parameters(namespace) if k not in spec.params]
     if unknown:
         raise ParameterError(f"{notebook}: unknown parameter(s) {unknown} passed (papermill -p / -y / -f); "

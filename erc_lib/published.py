@@ -157,9 +157,11 @@ GAP_REASONS: dict[str, str] = {
 
 
 def published_table(model: str | None = None, dataset: str | None = None, source: str | None = None) -> pd.DataFrame:
-    """The published rows as a DataFrame (columns ``source, model, dataset, variant,
-    accuracy, weighted_f1, note``), optionally filtered; every row is labelled published."""
+    """The published rows as a DataFrame (columns ``paper`` (display name), ``source`` (citation
+    key of :data:`REFERENCES`), ``model, dataset, variant, accuracy, weighted_f1, note``),
+    optionally filtered; every row is labelled published."""
     df = pd.DataFrame(PUBLISHED, columns=["source", "model", "dataset", "variant", "accuracy", "weighted_f1", "note"])
+    df.insert(0, "paper", df["source"].map(display_name))  # the one name; ``source`` is the citation key
     for col, value in (("model", model), ("dataset", dataset), ("source", source)):
         if value is not None:
             df = df[df[col] == value]

@@ -24,6 +24,7 @@ import yaml
 from .data import SATURATED_DEV, ERCData
 from .experiment import RunSpec
 from .paths import REPO_ROOT
+from .ranges import check_settings
 
 MODELS = ("logreg", "bigru", "sdt", "mister_e", "compm", "emonet", "compm_finetune")
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -67,7 +68,8 @@ def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | N
 
     Raises:
         ValueError: unknown model, ``tuned=True`` without a tuned file (the message says how
-            to make one) or on a dataset in :data:`erc_lib.data.SATURATED_DEV`.
+            to make one) or on a dataset in :data:`erc_lib.data.SATURATED_DEV`; a setting outside
+            its range or unknown (:func:`erc_lib.ranges.check_settings`: field, value, range).
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
@@ -91,6 +93,7 @@ def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | N
         t.update(best.get("train", {}) or {})
     m.update(model_args or {})
     t.update(train_args or {})
+    check_settings(model, m, t)  # every value in its range before any training (erc_lib.ranges)
     return m, t
 
 
