@@ -189,7 +189,8 @@ class Experiment:
             for (d, v, s), st in self.cache_status.items():
                 if st == status:
                     by_variant.setdefault((d, v), []).append(s)
-            return ", ".join(f"{v} seeds {_seed_range(seeds)}" for (_, v), seeds in by_variant.items())
+            return ", ".join(f"{v} seed{'s' if len(seeds) > 1 else ''} {_seed_range(seeds)}"
+                             for (_, v), seeds in by_variant.items())
 
         n = self.cache_counts()
         read = f"read from the fit cache: {runs('hit')} ({n['hit']} fits)" if n["hit"] else "read from the fit cache: none"
