@@ -1,5 +1,5 @@
 """Bad input fails early and clearly, caches are keyed by content, untrusted pickles never run,
-interrupted runs are never read as finished (issue 13: one test per row of its table)."""
+interrupted runs are never read as finished (one test per failure mode)."""
 from __future__ import annotations
 
 import json

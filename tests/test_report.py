@@ -21,6 +21,15 @@ CONFIGS = ("smoke", "full", "gpu")
 NOTEBOOKS = REPO_ROOT / "notebooks"
 
 
+@pytest.fixture(autouse=True)
+def full_size_folders(monkeypatch):
+    """These tests write and read results where a full-size run does (the folders they set), not
+    the smoke sub-folders the rest of the suite uses."""
+    from erc_lib import paths
+
+    monkeypatch.setattr(paths, "_smoke_folders", False, raising=False)
+
+
 # ---------------------------------------------------------------- the real configs
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_names_only_real_parameters(name):
@@ -357,3 +366,17 @@ def test_papermill_refuses_an_unknown_parameter_before_any_work(tmp_path, monkey
     assert e.value.ename == "ParameterError" and "no_such_param" in e.value.evalue and "'datasets'" in e.value.evalue
     assert e.value.traceback[0].startswith("01_data failed: ParameterError: 01_data: unknown parameter(s) ['no_such_param']")
     assert not list((tmp_path / "results").glob("*.json"))  # nothing marked running: refused before any work
+
+
+def test_results_doc_is_generated_from_the_reference_runs(tmp_path, monkeypatch):
+    """docs/results.md is what the report command writes from results/reference/ (never edited by hand)."""
+    monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path))
+    doc = REPO_ROOT / "docs" / "results.md"
+    assert doc.read_text(encoding="utf-8") == report.results_markdown(report.REFERENCE_DIR), \
+        "docs/results.md differs from results/reference/: run python -m erc_lib.report (it regenerates the file)"
+    _fake_results(tmp_path)
+    text = report.results_markdown(tmp_path)
+    assert "do not edit by hand" in text and "| `03_sdt_mosi.json` | cpu |" in text
+    assert "| mosi | SDT | t+a | 63.00 ± 1.41 | 64.00 ± 1.41 | 2 |" in text and "| SDT | SDT beats its" in text
+    out = tmp_path / "docs" / "results.md"
+    assert report.write_results_doc(tmp_path, out) and not report.write_results_doc(tmp_path, out)  # only on change
