@@ -168,6 +168,7 @@ def model_spec(model: str, data: ERCData, inputs: list[str] | None = None, varia
         from .models.sdt import build_sdt, parse_modalities
 
         names = parse_modalities(inputs)
+        common["identity"]["inputs"] = names  # "ta" and ["text", "audio"] are one model
         return RunSpec(name, partial(build_sdt, data, names, **args), names,
                        keep=keep if keep is not None else tuple(f"logits_{m}" for m in names) + ("gate",), **common)
     if model == "mister_e":

@@ -173,3 +173,13 @@ def test_entries_are_pickle_free(fresh_cache):
     (entry,) = fresh_cache.glob("*.npz")
     with np.load(entry, allow_pickle=False) as z:
         assert all(z[name].dtype != object for name in z.files)
+
+
+def test_zoo_identity_is_declared_content():
+    data = tiny()
+    sdt = lambda inputs, **kw: zoo.model_spec("sdt", data, inputs, model_args={"d_model": 8, **kw})
+    assert sdt("t").identity == sdt(["text"]).identity == {"model": "sdt", "model_args": {"d_model": 8},
+                                                          "inputs": ["text"]}
+    assert sdt("t").identity != sdt("t", n_heads=2).identity
+    key = lambda s: fitcache.fit_key(s, CONFIG, 0, "d")
+    assert key(sdt("t")) == key(sdt(["text"])) and key(spec(data)) != key(spec(data, model="logreg"))
