@@ -380,3 +380,14 @@ def test_results_doc_is_generated_from_the_reference_runs(tmp_path, monkeypatch)
     assert "| mosi | SDT | t+a | 63.00 ± 1.41 | 64.00 ± 1.41 | 2 |" in text and "| SDT | SDT beats its" in text
     out = tmp_path / "docs" / "results.md"
     assert report.write_results_doc(tmp_path, out) and not report.write_results_doc(tmp_path, out)  # only on change
+
+
+def test_front_page_names_its_configuration_and_flags_smoke_input():
+    full = {"03_sdt_mosi": {"parameters": {"smoke": False}}}
+    text = report.front_matter("configs/full.yaml", full)
+    assert "--config configs/full.yaml" in text and "SMOKE" not in text
+    assert "SMOKE INPUT" in report.front_matter("configs/smoke.yaml", full)  # a smoke configuration
+    smoke = report.front_matter("configs/full.yaml", {**full, "05_emonet": {"parameters": {"smoke": True}}})
+    assert "SMOKE INPUT" in smoke and "(05_emonet)" in smoke  # a smoke results file, named
+    assert "on its own" in report.front_matter("", full)
+    assert report.config_is_smoke("configs/smoke.yaml") and not report.config_is_smoke("configs/full.yaml")
