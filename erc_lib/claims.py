@@ -344,18 +344,21 @@ def _row_summary(experiment, variant: str, dataset: str, output: str = "y_pred")
             "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0, "n_seeds": len(scores)}
 
 
-def collect_claims(write: bool = True) -> list[dict]:
+def collect_claims(write: bool = True, folder=None) -> list[dict]:
     """Every claim measured by the complete, full-size results files directly under ``results/``
     (smoke runs write to ``results/smoke/`` and are never read here; a file whose parameters say
     ``smoke`` is skipped too, as is one not marked complete: both are listed in ``missing_results``).
     Written to ``results/claims.json``; claims no full-size run measured are listed in
-    ``unmeasured`` with the verdict :data:`NOT_MEASURED`."""
+    ``unmeasured`` with the verdict :data:`NOT_MEASURED`. ``folder``: default the full-size results
+    folder (``results_dir(smoke=False)``, whatever this process's smoke setting)."""
     import json
+    from pathlib import Path
 
     from .results import STATUS_COMPLETE
 
     claims, missing, sources = [], [], []
-    for path in sorted(results_dir().glob("[0-9][0-9]_*.json")):
+    folder = Path(folder) if folder is not None else results_dir(smoke=False)
+    for path in sorted(folder.glob("[0-9][0-9]_*.json")):
         if path.name.endswith(".previous.json"):
             continue
         payload = json.loads(path.read_text())
@@ -374,7 +377,7 @@ def collect_claims(write: bool = True) -> list[dict]:
     if write:
         from datetime import datetime, timezone
 
-        write_json(results_dir() / "claims.json", {
+        write_json(folder / "claims.json", {
             "status": STATUS_COMPLETE, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "sources": sources, "missing_results": missing, "unmeasured": unmeasured,
             "claims": sorted(claims, key=lambda c: (c["paper"], c["id"], c["dataset"]))})

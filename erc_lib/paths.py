@@ -48,14 +48,45 @@ def cache_dir() -> Path:
     return _folder("ERC_CACHE_DIR", REPO_ROOT / ".cache")
 
 
-def results_dir() -> Path:
-    """Where notebooks write ``*.json`` metrics (``ERC_RESULTS_DIR``, default ``<repo>/results``)."""
-    return _folder("ERC_RESULTS_DIR", REPO_ROOT / "results")
+#: The sub-folder of the results and figures folders that smoke runs write to and read from.
+SMOKE_FOLDER = "smoke"
+_smoke_folders = False
 
 
-def figures_dir() -> Path:
-    """Where notebooks write figures (``ERC_FIGURES_DIR``, default ``<repo>/figures``)."""
-    return _folder("ERC_FIGURES_DIR", REPO_ROOT / "figures")
+def _subfolder(base: Path, variable: str) -> Path:
+    path = base / SMOKE_FOLDER
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PermissionError(f"cannot create the folder {path} ({e.strerror or e}); make {variable} writable") from None
+    return path
+
+
+def use_smoke_folders(on: bool = True) -> None:
+    """Send this process's results and figures to the :data:`SMOKE_FOLDER` sub-folders (called
+    by :func:`erc_lib.notebook.start` for a smoke run), so a smoke run never overwrites, and is
+    never read as, a full-size result. ``ERC_SMOKE=1`` has the same effect."""
+    global _smoke_folders
+    _smoke_folders = bool(on)
+
+
+def _smoke(smoke: bool | None) -> bool:
+    return (_smoke_folders or smoke_from_env()) if smoke is None else smoke
+
+
+def results_dir(smoke: bool | None = None) -> Path:
+    """Where notebooks write ``*.json`` metrics (``ERC_RESULTS_DIR``, default ``<repo>/results``);
+    its ``smoke/`` sub-folder for smoke runs (``smoke=None``: this process's setting,
+    :func:`use_smoke_folders` or ``ERC_SMOKE=1``)."""
+    base = _folder("ERC_RESULTS_DIR", REPO_ROOT / "results")
+    return _subfolder(base, "ERC_RESULTS_DIR") if _smoke(smoke) else base
+
+
+def figures_dir(smoke: bool | None = None) -> Path:
+    """Where notebooks write figures (``ERC_FIGURES_DIR``, default ``<repo>/figures``); its
+    ``smoke/`` sub-folder for smoke runs (as :func:`results_dir`)."""
+    base = _folder("ERC_FIGURES_DIR", REPO_ROOT / "figures")
+    return _subfolder(base, "ERC_FIGURES_DIR") if _smoke(smoke) else base
 
 
 def smoke_from_env(default: bool = False) -> bool:

@@ -71,6 +71,7 @@ HOLDOUT_FRACTION = 0.2
 VALIDATIONS = ("auto", "standard", "holdout")
 SMOKE_DIALOGUES = {"train": 10, "dev": 4, "test": 4}
 SMOKE_EPOCHS = 2
+warnings.filterwarnings("ignore", message="Heartbeat of storage")  # heartbeats are recorded by _Heartbeat
 #: A best dev weighted F1 at or above this within the first trials means dev cannot rank settings.
 SATURATION = 99.0
 _PRIMITIVE = (type(None), bool, int, float, str)
@@ -262,11 +263,16 @@ def _kind(trial) -> str:
     return trial.user_attrs.get("kind", "search")
 
 
+#: Seconds between a running trial's heartbeats, and without one before it counts as killed.
+HEARTBEAT_SECONDS, GRACE_SECONDS = 30, 120
+
+
 def _open_study(run: StudyRun, storage: str) -> optuna.Study:
-    try:  # heartbeats: a crashed worker's running trial is marked failed, not left running
+    try:  # heartbeats: a killed worker's running trial is marked failed (and re-run), not left running
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=60, grace_period=180, engine_kwargs=(
+            rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_SECONDS,
+                                             grace_period=GRACE_SECONDS, engine_kwargs=(
                 {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else None))
     except Exception as e:  # SQLAlchemy / driver errors: say which URL failed
         raise ValueError(f"cannot open study storage {storage!r}: {type(e).__name__}: {e}") from None
@@ -277,9 +283,35 @@ def _open_study(run: StudyRun, storage: str) -> optuna.Study:
 
 
 def _fail_stale(study: optuna.Study) -> None:
+    """Mark failed every running trial whose worker stopped sending heartbeats (killed)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+class _Heartbeat:
+    """Records the trial's heartbeat every :data:`HEARTBEAT_SECONDS` in a daemon thread while the
+    trial runs (Optuna does this itself only inside ``Study.optimize``; workers here ask and tell)."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial):
+        import threading
+
+        self.storage, self.trial_id, self.stop = study._storage, trial._trial_id, threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            self.storage.record_heartbeat(self.trial_id)
+            if self.stop.wait(HEARTBEAT_SECONDS):
+                return
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
 
 
 def _lock(storage: str):
@@ -329,6 +361,7 @@ def _rescore_candidates(run: StudyRun, search: list) -> list:
 
 def _run_trial(run: StudyRun, study: optuna.Study, trial: optuna.Trial, space: dict, log) -> None:
     kind = trial.user_attrs.get("kind", "search")
+    trial.set_user_attr("kind", kind)
     if kind == "rescore":
         repeats = range(run.seeds_per_trial, run.seeds_per_trial + run.rescore_seeds)
     else:
@@ -377,8 +410,12 @@ def run_study(run: StudyRun, storage: str, log=print, wait: bool = True) -> bool
     while True:
         with lock:
             trial, why = _next_trial(run, study)
+            heartbeat = _Heartbeat(study, trial).__enter__() if trial is not None else None
         if trial is not None:
-            _run_trial(run, study, trial, space, log)
+            try:
+                _run_trial(run, study, trial, space, log)
+            finally:
+                heartbeat.__exit__()
             continue
         if why == "done":
             _save(run, study, space, storage)
@@ -573,7 +610,6 @@ def _worker(args) -> int:
     revisited at the end. Returns the number of studies written."""
     from .runtime import setup
 
-    warnings.filterwarnings("ignore", message="Heartbeat of storage")  # heartbeats work with ask/tell too
 
     setup(args.device, args.cpu_threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

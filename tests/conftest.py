@@ -3,8 +3,9 @@
 Data come from ``ERC_DATA_DIR`` (default: ``../shared/data`` beside the checkout); tests
 that need a dataset that is absent are skipped with the reason.
 
-``notebook_results(name)`` returns the ``results/<name>.json`` (e.g. ``03_sdt_mosi``) that
-the notebook wrote in smoke size. When ``pytest --nbval-lax notebooks tests`` runs (the README command), nbval has
+``notebook_results(name)`` returns the ``results/smoke/<name>.json`` (e.g. ``03_sdt_mosi``) that
+the notebook wrote in smoke size (smoke runs write to the ``smoke`` sub-folders; this module
+switches the test process to them too, :func:`erc_lib.paths.use_smoke_folders`). When ``pytest --nbval-lax notebooks tests`` runs (the README command), nbval has
 already executed the notebook into ``ERC_RESULTS_DIR`` and the file is read; otherwise the
 notebook is executed here with papermill (``smoke=True``, ``device="cpu"``) first, so a
 metrics test never passes without a fresh run.
@@ -20,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from erc_lib.data import available_datasets
-from erc_lib.paths import REPO_ROOT, data_dir, results_dir
+from erc_lib.paths import REPO_ROOT, data_dir, results_dir, use_smoke_folders
 
 _SESSION_START = time.time()
+use_smoke_folders(True)  # the tests read and write what smoke runs read and write
 
 
 @pytest.fixture(scope="session")
@@ -80,13 +82,12 @@ def notebook_results():
 def assert_baselines_first_and_claims_measured(res: dict) -> None:
     """A smoke results file opens its table with the two baselines (dev and test row of seed 0
     each) and holds at least one claim, each with a 1000-resample interval around its difference
-    and the verdict that interval implies."""
-    from erc_lib.claims import VERDICTS
+    and no verdict (a smoke run has one seed: "not measured at full size")."""
+    from erc_lib.claims import NOT_MEASURED
 
     assert [r["variant"] for r in res["rows"][:4:2]] == ["logistic regression (no context)", "BiGRU (context)"]
     assert res["claims"], "no claim was measured"
     for c in res["claims"]:
         comp = c["comparison"]
         assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
-        assert c["verdict"] in VERDICTS
-        assert (c["verdict"] == "inconclusive") == (comp["ci_low"] <= 0 <= comp["ci_high"])
+        assert c["verdict"] == NOT_MEASURED and comp["n_seeds_a"] < 5
