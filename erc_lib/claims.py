@@ -344,6 +344,36 @@ def _row_summary(experiment, variant: str, dataset: str, output: str = "y_pred")
             "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0, "n_seeds": len(scores)}
 
 
+def rejudge(stored: dict) -> dict | None:
+    """A stored claim measurement judged again by today's :func:`verdict` from its numbers (the
+    interval, the seeds, this dataset's published size; the standard error from the interval width,
+    ``(high - low) / 3.92``, when the run predates it), so every verdict on the front page follows
+    one rule. Returns None for a claim no longer measured on that dataset (e.g. bc-LSTM MOSI, whose
+    dev cannot select epochs or settings) or no longer in :data:`CLAIMS`."""
+    claim = next((c for c in CLAIMS if c.id == stored.get("id")), None)
+    if claim is None or stored.get("dataset") not in claim.datasets:
+        return None
+    comp = dict(stored["comparison"])
+    se = comp.get("standard_error")
+    if se is None:
+        se = (comp["ci_high"] - comp["ci_low"]) / (2 * Z_ALPHA)
+    seeds = min(comp.get("n_seeds_a", stored.get("ours", {}).get("n_seeds", 0)),
+                comp.get("n_seeds_b", stored.get("other", {}).get("n_seeds", 0)))
+    published = claim.published_size(stored["dataset"])
+    detectable = detectable_effect(se)
+    if seeds < MIN_SEEDS:
+        word, reason = NOT_MEASURED, f"{seeds} seed(s); a verdict needs >= {MIN_SEEDS} seeds at full size"
+    else:
+        word, reason = verdict(comp["ci_low"], comp["ci_high"], claim.sign, published, detectable, comp.get("n_dialogues"))
+    elsewhere = published is None and bool(claim.published_differences)
+    note = (f"; published A - B {published:+.2f} on this dataset" if published is not None else
+            f"; the published figure is on another dataset ({', '.join(claim.published_differences)}), "
+            "sizes not compared" if elsewhere else "")
+    return {**stored, "published_differences": dict(claim.published_differences), "published_size": published,
+            "published_elsewhere": elsewhere, "detectable_effect": round(detectable, 2), "verdict": word,
+            "reason": f"ours A - B {comp['difference']:+.2f}: {reason}{note}"}
+
+
 def collect_claims(write: bool = True, folder=None) -> list[dict]:
     """Every claim measured by the complete, full-size results files directly under ``results/``
     (smoke runs write to ``results/smoke/`` and are never read here; a file whose parameters say
@@ -370,7 +400,9 @@ def collect_claims(write: bool = True, folder=None) -> list[dict]:
             continue
         sources.append(path.stem)
         for c in payload.get("claims", []):
-            claims.append({**c, "source_results": path.stem, "smoke": False})
+            judged = rejudge(c)
+            if judged is not None:
+                claims.append({**judged, "source_results": path.stem, "smoke": False})
     measured = {c["id"] for c in claims if c["verdict"] != NOT_MEASURED}
     unmeasured = [{"id": c.id, "paper": c.paper, "claim": c.text, "notebook": c.notebook, "verdict": NOT_MEASURED}
                   for c in CLAIMS if c.id not in measured]

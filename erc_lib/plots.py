@@ -260,3 +260,30 @@ def plot_dialogue_lengths(lengths: pd.DataFrame, name: str | None = None, bins: 
     outside_legend(axes[0][-1], title="split", handles=handles)  # lines: a step outline's style shows
     fig.tight_layout()
     show_figure(fig, name)
+
+
+def plot_best_so_far(curves: dict[str, pd.DataFrame], title: str = "", name: str | None = None) -> None:
+    """One small panel per tuning study: each trial's validation score (dots) and the best so far
+    (a step line), from :func:`erc_lib.tune.best_so_far`; trial 0 (the defaults) is ringed. A
+    curve that is flat over its last trials says the budget was enough for that study."""
+    n = len(curves)
+    if not n:
+        return
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, (study, frame) in zip(axes.flat, curves.items()):
+        ax.plot(frame["trial"], frame["score"], "o", markersize=3, color="0.55", label="trial")
+        ax.step(frame["trial"], frame["best so far"], where="post", color="black", linestyle="-", label="best so far")
+        ax.plot(frame["trial"][:1], frame["score"][:1], "o", markersize=8, markerfacecolor="none", color="black",
+                label="defaults (trial 0)")
+        ax.set_title(study, fontsize=9)
+        ax.set_xlabel("trial")
+        ax.set_ylabel("validation weighted F1 (%)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    outside_legend(axes.flat[cols - 1])
+    fig.suptitle(title or "Tuning: validation score per trial and best so far")
+    fig.tight_layout()
+    show_figure(fig, name)

@@ -727,3 +727,40 @@ def write_summary(paths) -> Path:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def default_vs_tuned(results: dict[str, dict]) -> "pd.DataFrame":
+    """Default vs tuned settings, on validation (the tuned YAML: the defaults trial and the winner,
+    each the mean of the same fits) and on test (mean ± std over seeds of the rows a notebook ran
+    both ways: a ``settings="default"`` row beside its ``settings="tuned"`` row).
+
+    Args: ``results``: results payloads by name (:func:`erc_lib.report.load_results`).
+    Returns: one row per (results file, model, variant) run both ways.
+    """
+    import pandas as pd
+
+    by_name = {v: k for k, v in zoo.MODEL_NAMES.items() if k != "compm_finetune"}
+    out = []
+    for name, payload in results.items():
+        rows = pd.DataFrame(payload.get("rows") or [])
+        if rows.empty or "settings" not in rows:
+            continue
+        test = rows[rows["split"] == "test"]
+        for variant in test.loc[test["settings"] == "default", "variant"].unique():
+            tuned_variant = variant.replace(", default settings)", ")").replace(" (default settings)", "")
+            if tuned_variant == variant:  # an SDT default row is named after its inputs: the tuned full model
+                continue
+            a, b = test[test["variant"] == variant], test[test["variant"] == tuned_variant]
+            if b.empty:
+                continue
+            model = by_name.get(str(b["model"].iloc[0]), str(b["model"].iloc[0]))
+            dataset = str(b["dataset"].iloc[0])
+            t = (zoo._read_yaml(zoo.tuned_path(model, dataset)).get("tuning") or {}) if zoo.has_tuned(model, dataset) else {}
+            out.append({"results": name, "model": b["model"].iloc[0], "dataset": dataset, "row": tuned_variant,
+                        "validation: defaults": t.get("default_dev_weighted_f1"),
+                        "validation: tuned": t.get("best_dev_weighted_f1"),
+                        "test: defaults": f"{a['weighted_f1'].mean():.2f} ± {a['weighted_f1'].std(ddof=1):.2f}",
+                        "test: tuned": f"{b['weighted_f1'].mean():.2f} ± {b['weighted_f1'].std(ddof=1):.2f}",
+                        "test: tuned − defaults": round(b["weighted_f1"].mean() - a["weighted_f1"].mean(), 2),
+                        "seeds": int(min(len(a), len(b)))})
+    return pd.DataFrame(out)

@@ -107,16 +107,29 @@ def resolve(model: str, dataset: str, use_tuned: bool = True, inputs: list[str] 
 
 
 def baseline_specs(data: ERCData, dataset: str, inputs: list[str], use_tuned: bool = True,
-                   train_args: dict | None = None, columns: dict | None = None) -> list[RunSpec]:
-    """The two rows that open every results table: the no-context logistic regression and the
-    context BiGRU on ``inputs`` (dataset modalities), tuned when a tuned file exists."""
+                   train_args: dict | None = None, columns: dict | None = None,
+                   with_defaults: bool = True) -> list[RunSpec]:
+    """The rows that open every results table: the no-context logistic regression and the context
+    BiGRU on ``inputs`` (dataset modalities), tuned when a tuned file exists; then, when a tuned
+    file was used and ``with_defaults``, the same two with their default settings
+    (``"<name>, default settings"``), so every table shows what tuning changed on test."""
     key = inputs if sorted(inputs) != sorted(data.modalities) else None
-    specs = []
+    specs, defaults = [], []
     for model in ("logreg", "bigru"):
         m, t, source = resolve(model, dataset, use_tuned, key, train_args=train_args)
         specs.append(model_spec(model, data, inputs, model_args=m, train_args=t,
                                 columns={**(columns or {}), "settings": source}))
-    return specs
+        if source == "tuned" and with_defaults:
+            dm, dt = settings(model, dataset, False, None, train_args, key)
+            defaults.append(model_spec(model, data, inputs, default_row(MODEL_NAMES[model]), model_args=dm,
+                                       train_args=dt, columns={**(columns or {}), "settings": "default"}))
+    return specs + defaults
+
+
+def default_row(name: str) -> str:
+    """The row label of a model run with its default settings beside its tuned row:
+    ``"BiGRU (context)"`` -> ``"BiGRU (context, default settings)"``, ``"SDT"`` -> ``"SDT (default settings)"``."""
+    return f"{name[:-1]}, default settings)" if name.endswith(")") else f"{name} (default settings)"
 
 
 def default_inputs(model: str, data: ERCData) -> list[str]:
