@@ -282,6 +282,15 @@ def _open_study(run: StudyRun, storage: str) -> optuna.Study:
     return study
 
 
+def init_storage(storage: str) -> None:
+    """Create the storage's tables once, before several workers open it at the same moment (two
+    processes creating a new SQLite schema together collide on its version table)."""
+    try:
+        optuna.storages.RDBStorage(storage)
+    except Exception as e:
+        raise ValueError(f"cannot open study storage {storage!r}: {type(e).__name__}: {e}") from None
+
+
 def _fail_stale(study: optuna.Study) -> None:
     """Mark failed every running trial whose worker stopped sending heartbeats (killed)."""
     with warnings.catch_warnings():
@@ -697,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = list(argv if argv is not None else sys.argv[1:])
         rest = [a for i, a in enumerate(argv) if a != "--jobs" and (i == 0 or argv[i - 1] != "--jobs")]
         rest = [a for a in rest if not a.startswith("--jobs=")]
+        init_storage(args.storage or default_storage())
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         procs = [subprocess.Popen([sys.executable, "-m", "erc_lib.tune", *rest, "--worker-id", str(k)], env=env)
                  for k in range(args.jobs)]

@@ -59,12 +59,85 @@ def test_bootstrap_rejects_bad_input():
         paired_bootstrap(y, y, y, lengths, 4, metric="auc")
 
 
-@pytest.mark.parametrize("low, high, sign, size, expected", [
-    (0.5, 2.0, 1, None, "holds"), (-2.0, -0.5, 1, None, "contradicted"), (-0.5, 2.0, 1, None, "inconclusive"),
-    (-9.0, -7.0, -1, 8.42, "holds"), (-3.0, -1.0, -1, 8.42, "not confirmed"), (1.0, 3.0, -1, 8.42, "contradicted"),
-    (-3.0, 0.0, -1, 8.42, "inconclusive")])
-def test_verdicts(low, high, sign, size, expected):
-    assert verdict(low, high, sign, size)[0] == expected
+@pytest.mark.parametrize("low, high, sign, published, detectable, expected", [
+    (0.5, 2.0, 1, None, 1.0, "holds"),                       # no size published: excludes zero on the claimed side
+    (1.0, 4.0, 1, 2.98, 1.0, "holds"),                       # contains the published size
+    (5.0, 9.0, 1, 2.98, 1.0, "holds"),                       # beyond it
+    (-9.0, -7.0, -1, -8.42, 1.0, "holds"),
+    (0.2, 1.5, 1, 2.98, 1.0, "smaller than published"),
+    (-3.0, -1.0, -1, -8.42, 1.0, "smaller than published"),
+    (-1.8, 0.8, 1, 2.98, 1.0, "published effect ruled out"),
+    (-3.05, 2.39, -1, -8.42, 3.0, "published effect ruled out"),
+    (-2.0, -0.5, 1, None, 1.0, "contradicted"), (1.0, 3.0, -1, -8.42, 1.0, "contradicted"),
+    (-2.0, -0.5, 1, 2.98, 1.0, "contradicted"),
+    (-1.0, 4.0, 1, 2.98, 3.0, "underpowered"),               # includes zero and the published size
+    (-0.5, 2.0, 1, None, 2.5, "underpowered"),               # no size, cannot detect 2 points
+    (-0.5, 1.0, 1, None, 1.5, "no effect found"),            # no size, could detect 2 points, found none
+    (0.0, 2.0, 1, None, 3.0, "underpowered"),                # boundary: zero inside counts as "includes"
+    (-1.0, 2.98, 1, 2.98, 1.0, "underpowered"),              # boundary: the published size on the edge is inside
+])
+def test_each_verdict_is_reachable_and_boundaries_are_inclusive(low, high, sign, published, detectable, expected):
+    word, reason = verdict(low, high, sign, published, detectable, 31)
+    assert word == expected and f"[{low:+.2f}, {high:+.2f}]" in reason
+
+
+def test_verdict_rejects_a_reversed_interval_and_a_bad_sign():
+    with pytest.raises(ValueError, match="ci_low"):
+        verdict(1.0, 0.0, 1)
+    with pytest.raises(ValueError, match="sign"):
+        verdict(0.0, 1.0, 0)
+
+
+def test_underpowered_says_how_many_dialogues_would_be_needed():
+    word, reason = verdict(-1.0, 4.0, 1, 2.0, detectable=4.0, n_dialogues=31)
+    assert word == "underpowered" and "124 test dialogues instead of 31" in reason   # 31 * (4 / 2)^2
+
+
+def test_detectable_effect_is_2_8_standard_errors():
+    """80% power at the two-sided 5% level: (z_0.975 + z_0.80) = 1.95996 + 0.84162 = 2.80158."""
+    from erc_lib.claims import detectable_effect, dialogues_needed
+
+    assert detectable_effect(1.0) == pytest.approx(2.80158, abs=1e-4)
+    assert detectable_effect(0.5) == pytest.approx(1.40079, abs=1e-4)
+    with pytest.raises(ValueError):
+        detectable_effect(-1.0)
+    assert dialogues_needed(31, 4.0, 2.0) == 124 and dialogues_needed(100, 1.0, 2.0) == 25
+
+
+def test_bootstrap_standard_error_matches_its_interval():
+    """For a large, roughly normal case the percentile interval spans about 2 x 1.96 standard errors."""
+    y, lengths = _test_set(7, n_dialogues=200)
+    rng = np.random.default_rng(8)
+    a = np.where(rng.random((3, len(y))) < 0.7, y, rng.integers(0, 4, (3, len(y))))
+    b = np.where(rng.random((3, len(y))) < 0.6, y, rng.integers(0, 4, (3, len(y))))
+    r = paired_bootstrap(y, a, b, lengths, 4, n_resamples=4000)
+    assert (r["ci_high"] - r["ci_low"]) / (2 * 1.96 * r["standard_error"]) == pytest.approx(1.0, abs=0.1)
+
+
+def test_published_sizes_are_compared_only_on_their_own_dataset():
+    claim = next(c for c in CLAIMS if c.id == "sdt-sd-fused")
+    assert claim.published_size("iemocap") == claim.published_size("iemocap-sdt") == 2.98
+    assert claim.published_size("meld") is None and claim.published_size("mosi-clean") is None
+    assert all("mosi" not in c.datasets for c in CLAIMS), "claims are measured on mosi-clean, never bc-LSTM MOSI"
+
+
+def test_collect_claims_reads_full_size_results_only(tmp_path, monkeypatch):
+    from erc_lib.claims import NOT_MEASURED, collect_claims
+    from erc_lib.paths import results_dir, write_json
+
+    monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path))
+    claim = {"id": "emonet-beats-compm", "paper": "EmoNet", "dataset": "emorynlp", "verdict": "holds"}
+    for folder, smoke, name in ((results_dir(smoke=False), False, "05_emonet"), (results_dir(smoke=True), True, "05_emonet"),
+                                (results_dir(smoke=False), True, "06_mister_e_mosi-clean")):
+        write_json(folder / f"{name}.json", {"status": "complete", "parameters": {"smoke": smoke},
+                                             "claims": [{**claim, "verdict": "contradicted" if smoke else "holds"}]})
+    claims = collect_claims(write=True)                  # the full-size folder, whatever the process's setting
+    assert [c["verdict"] for c in claims] == ["holds"], "a smoke result never gives a verdict"
+    import json
+
+    payload = json.loads((tmp_path / "claims.json").read_text())
+    assert {m["file"] for m in payload["missing_results"]} == {"06_mister_e_mosi-clean.json"}
+    assert all(u["verdict"] == NOT_MEASURED for u in payload["unmeasured"])
 
 
 def test_claims_are_measured_from_an_experiment():
@@ -79,7 +152,7 @@ def test_claims_are_measured_from_an_experiment():
     names = ["a", "b", "c"]
     for variant, accuracy in (("+ normalised weighted CE", 0.8), ("CoMPM", 0.4), ("+ global speaker ID", 0.8),
                               ("BiGRU (context)", 0.5)):
-        for seed in range(3):
+        for seed in range(5):
             pred = np.where(rng.random(len(y)) < accuracy, y, rng.integers(0, 3, len(y)))
             m = classification_metrics(y, pred, names)
             exp.fits[("emorynlp", variant, seed)] = FitResult([], 1, m, m, {"y_true": y, "y_pred": pred}, 1.0, 1.0)
@@ -88,7 +161,7 @@ def test_claims_are_measured_from_an_experiment():
     assert claims["emonet-beats-compm"]["verdict"] == "holds"
     assert claims["emonet-global-id"]["verdict"] == "contradicted"      # the paper says it hurts; here it helps
     assert claims["emonet-beats-compm"]["baseline"]["variant"] == "BiGRU (context)"
-    assert claims["emonet-beats-compm"]["ours"]["n_seeds"] == 3
+    assert claims["emonet-beats-compm"]["ours"]["n_seeds"] == 5
 
 
 def test_every_claim_names_rows_its_notebook_trains():

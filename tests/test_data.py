@@ -188,3 +188,63 @@ def test_standardize_uses_train_statistics():
 def test_clean_text():
     assert clean_text("You must\u2019ve  had\x92s \u2026 it") == "You must've had's ... it"
     assert clean_text("I\u00e2\u0080\u0099m") == "I'm"
+
+
+def test_mosi_clean_uses_the_standard_folds_every_transcript_and_the_pickle_audio(data_root):
+    """mosi-clean: 52 / 10 / 31 standard videos, disjoint, no test video in dev; every one of the
+    2199 transcript utterances appears once, with its own label and the pickle's audio row."""
+    import csv
+    import json
+
+    from erc_lib.data import load_pickle
+
+    require_dataset("mosi-clean")
+    data = load_dataset("mosi-clean")
+    folds = json.loads((data_root / "mosi" / "cmu_mosi_standard_folds.json").read_text())
+    ids = {s: [d.dialogue_id for d in data.splits[s]] for s in ("train", "dev", "test")}
+    assert ids == {"train": folds["train"], "dev": folds["valid"], "test": folds["test"]}
+    assert [len(v) for v in ids.values()] == [52, 10, 31]
+    assert not set(ids["train"]) & set(ids["dev"]) and not set(ids["test"]) & (set(ids["train"]) | set(ids["dev"]))
+    with open(data_root / "mosi" / "bclstm" / "transcripts.csv", newline="") as f:
+        rows = {r[0]: (r[1], int(r[3])) for r in csv.reader(f)}
+    seen = {}
+    for split in data.splits.values():
+        for d in split:
+            for k, (text, label) in enumerate(zip(d.texts, d.labels), 1):
+                seen[f"{d.dialogue_id}_{k}"] = (text, int(label))
+    assert len(seen) == len(rows) == 2199
+    assert all(seen[u][1] == rows[u][1] and seen[u][0] == " ".join(rows[u][0].split()) for u in rows)
+    assert data.modalities == ["audio"] and data.feature_dims() == {"audio": 73}
+    pickle_audio = load_pickle(data_root / "mosi" / "bclstm" / "audio_2way.pickle")
+    flat = np.concatenate([pickle_audio[0][i, :n] for i, n in enumerate(pickle_audio[5])] +
+                          [pickle_audio[2][i, :n] for i, n in enumerate(pickle_audio[6])])
+    ours = np.concatenate([d.features["audio"] for s in data.splits.values() for d in s])
+    assert np.allclose(np.sort(ours, axis=0), np.sort(flat.astype(np.float32), axis=0))
+
+
+def test_bclstm_mosi_selects_the_last_epoch_and_has_no_tuned_settings():
+    from erc_lib import zoo
+
+    _, train = zoo.settings("bigru", "mosi")
+    assert train["selection"] == "last" and train["patience"] is None
+    with pytest.raises(ValueError, match="saturated"):
+        zoo.settings("sdt", "mosi", tuned=True)
+    assert zoo.resolve("sdt", "mosi")[2] == "default"
+    assert zoo.settings("bigru", "mosi-clean")[1].get("selection", "dev") == "dev"
+
+
+def test_last_epoch_selection_never_reads_dev():
+    """With selection="last" the selected epoch is the last one, whatever dev says."""
+    from erc_lib import zoo
+    from erc_lib.experiment import run_experiment
+    from erc_lib.training import TrainConfig
+
+    from test_tune import synthetic
+
+    data = synthetic()
+    spec = zoo.model_spec("bigru", data, model_args={"hidden": 16},
+                          train_args={"epochs": 5, "selection": "last", "patience": 1})
+    fit = run_experiment(data, [spec], [0], TrainConfig(device="cpu", progress=False), progress=False).fit(spec.variant)
+    assert fit.best_epoch == 5 and len(fit.history) == 5
+    with pytest.raises(ValueError, match="selection"):
+        TrainConfig(selection="test")

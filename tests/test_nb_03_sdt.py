@@ -1,4 +1,4 @@
-"""The SDT notebook in smoke size: it emits rows for every variant, and its metrics are
+"""The SDT notebook in smoke size (mosi-clean: MiniLM text + openSMILE audio): it emits rows for every variant, and its metrics are
 within tolerances of what the data allow."""
 import numpy as np
 from sklearn.dummy import DummyClassifier
@@ -9,27 +9,27 @@ from erc_lib.data import load_dataset
 
 
 def test_sdt_notebook_smoke_metrics(notebook_results):
-    require_dataset("mosi")
-    res = notebook_results("03_sdt_mosi")
-    assert res["parameters"]["smoke"] is True and res["parameters"]["dataset"] == "mosi"
+    require_dataset("mosi-clean")
+    res = notebook_results("03_sdt_mosi-clean")
+    assert res["parameters"]["smoke"] is True and res["parameters"]["dataset"] == "mosi-clean"
     rows = res["rows"]
     variants = {r["variant"] for r in rows}
-    assert {"text+audio+visual", "text+audio+visual w/o self-distillation", "text+audio+visual fused loss only"} <= variants
+    assert {"text+audio", "text+audio w/o self-distillation", "text+audio fused loss only"} <= variants
     assert {r["split"] for r in rows} == {"dev", "test"}
 
     # majority-class baseline on the same test set (the class most frequent in train)
-    data = load_dataset("mosi")
+    data = load_dataset("mosi-clean")
     y_train = np.concatenate([d.labels for d in data.splits["train"]])
     y_test = np.concatenate([d.labels for d in data.splits["test"]])
     majority = DummyClassifier(strategy="most_frequent").fit(y_train[:, None], y_train).predict(y_test[:, None])
     baseline = 100 * f1_score(y_test, majority, average="weighted")
-    full = [r for r in rows if r["variant"] == "text+audio+visual" and r["split"] == "test"]
+    full = [r for r in rows if r["variant"] == "text+audio" and r["split"] == "test"]
     assert full and all(baseline + 10 < r["weighted_f1"] <= 100 for r in full), (baseline, full)
     assert all(0 <= r["accuracy"] <= 100 and set(r["per_class_f1"]) == {"negative", "positive"} for r in rows)
 
     # every loss term is logged per epoch, and the selected epoch is the dev-best one
-    history = res["histories"]["mosi|text+audio+visual|0"]
-    assert {"train_ce_fused", "train_ce_text", "train_kl_text", "train_kl_audio", "train_kl_visual"} <= set(history[0])
+    history = res["histories"]["mosi-clean|text+audio|0"]
+    assert {"train_ce_fused", "train_ce_text", "train_kl_text", "train_kl_audio"} <= set(history[0])
     best = max(history, key=lambda h: h["dev_weighted_f1"])  # the first dev-best epoch is the selected one
     assert full[0]["best_epoch"] == best["epoch"]
     assert full[0]["weighted_f1"] == best["test_weighted_f1"]
@@ -54,5 +54,5 @@ def test_sdt_notebook_runs_on_authors_pickle_format(tmp_path, monkeypatch):
 
 
 def test_table_opens_with_baselines_and_claims_have_verdicts(notebook_results):
-    require_dataset("mosi")
-    assert_baselines_first_and_claims_measured(notebook_results("03_sdt_mosi"))
+    require_dataset("mosi-clean")
+    assert_baselines_first_and_claims_measured(notebook_results("03_sdt_mosi-clean"))

@@ -15,15 +15,15 @@ VARIANTS = {"MiSTER-E", "speech expert alone", "text expert alone", "multimodal 
 
 @pytest.fixture(scope="module")
 def results(notebook_results):
-    require_dataset("mosi")
-    res = notebook_results("06_mister_e_mosi")
-    assert res["parameters"]["smoke"] is True and res["parameters"]["dataset"] == "mosi"
+    require_dataset("mosi-clean")
+    res = notebook_results("06_mister_e_mosi-clean")
+    assert res["parameters"]["smoke"] is True and res["parameters"]["dataset"] == "mosi-clean"
     return res
 
 
 def best_constant_baseline() -> float:
     """Test weighted F1 of the best constant prediction (always the test's majority class)."""
-    y_test = np.concatenate([d.labels for d in load_dataset("mosi").splits["test"]])
+    y_test = np.concatenate([d.labels for d in load_dataset("mosi-clean").splits["test"]])
     return max(100 * f1_score(y_test, np.full_like(y_test, c), average="weighted") for c in np.unique(y_test))
 
 
@@ -41,12 +41,12 @@ def test_rows_for_every_variant_and_split(results):
 
 def test_metrics_within_tolerances(results):
     baseline = best_constant_baseline()
-    data = load_dataset("mosi")
+    data = load_dataset("mosi-clean")
     y_test = np.concatenate([d.labels for d in data.splits["test"]])
     floor = majority_baseline(data.train_labels(), y_test, data.label_names)["weighted_f1"]
     assert results["baseline_majority"] == pytest.approx(floor, abs=1e-6) and floor <= baseline
     test = {r["variant"]: r for r in results["rows"] if r["split"] == "test"}
-    # models that read the (strong) bc-LSTM text features clear the best constant predictor by a margin
+    # models that read the transcripts (MiniLM sentence embeddings) clear the best constant predictor by a margin
     for v in ("MiSTER-E", "text expert alone", "multimodal expert alone", "monolithic", "feat-MoE", "No-Loss-MoE"):
         assert test[v]["weighted_f1"] > baseline + 15, (v, test[v]["weighted_f1"], baseline)
     # 73-d openSMILE audio alone is weak on MOSI: well below the text models, not above 75
@@ -60,7 +60,7 @@ def test_gate_weights_and_logged_loss_terms(results):
         assert all(0 <= w <= 1 for w in mean.values())
     case = results["case_dialogue"]
     assert case and all(abs(sum(float(u[f"β {e}"]) for e in ("speech", "text", "multimodal")) - 1) < 0.02 for u in case)
-    history = results["histories"]["mosi|MiSTER-E|0"]
+    history = results["histories"]["mosi-clean|MiSTER-E|0"]
     assert {"train_focal_mix", "train_focal_speech", "train_focal_text", "train_focal_multimodal", "train_contrastive",
             "train_kl", "train_total"} <= set(history[0])
     row = next(r for r in results["rows"] if r["variant"] == "MiSTER-E" and r["split"] == "test")
@@ -69,12 +69,12 @@ def test_gate_weights_and_logged_loss_terms(results):
 
 
 def test_claims_have_intervals_and_verdicts(results):
-    from erc_lib.claims import CLAIMS, VERDICTS
+    from erc_lib.claims import CLAIMS, NOT_MEASURED
 
     ids = {c.id for c in CLAIMS if c.notebook == "06_mister_e"}
     assert {c["id"] for c in results["claims"]} == ids
     for c in results["claims"]:
         comp = c["comparison"]
         assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
-        assert c["verdict"] in VERDICTS and c["baseline"]["variant"] == "BiGRU (context)"
-        assert (c["verdict"] == "inconclusive") == (comp["ci_low"] <= 0 <= comp["ci_high"])
+        assert c["baseline"]["variant"] == "BiGRU (context)"
+        assert c["verdict"] == NOT_MEASURED, "a one-seed smoke run never gives a verdict"
