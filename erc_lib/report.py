@@ -35,8 +35,9 @@ from .results import IncompleteResultsError, read_results, summarize
 
 REPORT_NOTEBOOK = "99_report"
 TEST_SELECTED = ("03_sdt", "06_mister_e")  # results whose authors selected epochs on test
-VERDICT_COLOURS = {"holds": "#d4edda", "not confirmed": "#fff3cd", "contradicted": "#f8d7da",
-                   "inconclusive": "#e2e3e5"}
+VERDICT_COLOURS = {"holds": "#d4edda", "smaller than published": "#fff3cd", "not confirmed": "#fff3cd",
+                   "published effect ruled out": "#f8d7da", "contradicted": "#f8d7da", "no effect found": "#e2e3e5",
+                   "underpowered": "#e2e3e5", "inconclusive": "#e2e3e5", "not measured at full size": "#ffffff"}
 _WIDGET = "application/vnd.jupyter.widget-view+json"
 _MPL_REPR = re.compile(r"<(Figure size|matplotlib\.|Axes)")  # text-only reprs a figure cell leaves behind
 
@@ -184,7 +185,7 @@ def front_matter(config: str, results: dict[str, dict]) -> str:
              f"**Produced by** running this notebook on its own, from the results in `{_shown_path(results_dir())}/`."]
     if smoke or config_is_smoke(config):
         what = (f"{len(smoke)} results file(s) come from smoke runs ({', '.join(smoke)})" if smoke
-                else f"`{config}` runs the notebooks at smoke size")
+                else f"<code>{config}</code> runs the notebooks at smoke size")
         lines.append('<div style="color:#a00;border:3px solid #a00;padding:0.6em;font-size:1.15em">'
                      f"<b>SMOKE INPUT — these numbers are not results.</b> {what}: one seed, a few epochs, "
                      "tiny models. They check that the code runs; read the verdicts of a full-size report "

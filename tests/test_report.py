@@ -129,7 +129,8 @@ def test_values_checked_and_runs_named_as_their_results(tmp_path):
     with pytest.raises(report.ConfigError, match="seeds='3' is a str"):
         report.load_config(bad, NOTEBOOKS)
     good = _config(tmp_path, [{"notebook": "03_sdt", "parameters": {"dataset": "meld"}}, {"notebook": "03_sdt"}])
-    assert [r.name for r in report.load_config(good, NOTEBOOKS)] == ["03_sdt_meld", "03_sdt_mosi"]  # default: mosi
+    default = report.notebook_parameters(NOTEBOOKS / "03_sdt.ipynb")["dataset"].strip("'\"")
+    assert [r.name for r in report.load_config(good, NOTEBOOKS)] == ["03_sdt_meld", f"03_sdt_{default}"]  # its default
 
 
 def test_clean_cells_drops_errors_stderr_widgets_and_figure_reprs():
@@ -231,15 +232,17 @@ def _fake_results(folder):
         **common})
     write_json(folder / "05_emonet.json", {"notebook": "05_emonet", "status": "running", "started": "x"})
     claims = [  # the format of erc_lib.claims
-        {"id": "b", "paper": "SDT", "text": "SDT beats its no-distillation variant", "dataset": "mosi",
+        {"id": "sdt-sd-fused", "paper": "SDT", "text": "SDT beats its no-distillation variant", "dataset": "iemocap",
          "published": "SDT Table 3", "published_difference": 2.98,
-         "ours": {"mean": 63.0, "std": 1.41, "n_seeds": 2, "variant": "t+a"},
-         "other": {"mean": 62.0, "std": 0.5, "n_seeds": 2, "variant": "no KL"},
-         "baseline": {"variant": "BiGRU", "mean": 61.0, "std": 0.5, "n_seeds": 2},
-         "comparison": {"difference": 1.0, "ci_low": -0.5, "ci_high": 2.5}, "verdict": "holds", "reason": "r"},
-        {"id": "a", "paper": "EmoNet", "text": "speaker behaviour helps", "dataset": "emorynlp", "published": "x",
-         "published_difference": None, "ours": {"mean": 30.1, "std": 0.25, "n_seeds": 3}, "other": None,
-         "baseline": None, "comparison": {}, "verdict": "inconclusive", "reason": "r"}]
+         "ours": {"mean": 63.0, "std": 1.41, "n_seeds": 5, "variant": "t+a"},
+         "other": {"mean": 60.0, "std": 0.5, "n_seeds": 5, "variant": "no KL"},
+         "baseline": {"variant": "BiGRU", "mean": 61.0, "std": 0.5, "n_seeds": 5},
+         "comparison": {"difference": 3.0, "ci_low": 1.5, "ci_high": 4.5, "n_dialogues": 31}, "verdict": "holds",
+         "reason": "r"},
+        {"id": "emonet-beats-compm", "paper": "EmoNet", "text": "speaker behaviour helps", "dataset": "emorynlp",
+         "published": "x", "published_difference": None, "ours": {"mean": 30.1, "std": 0.25, "n_seeds": 3},
+         "other": {"mean": 30.0, "std": 0.3, "n_seeds": 3}, "baseline": None,
+         "comparison": {"difference": 0.1, "ci_low": -1.0, "ci_high": 1.2}, "verdict": "inconclusive", "reason": "r"}]
     payload = json.loads((folder / "03_sdt_mosi.json").read_text())
     write_json(folder / "03_sdt_mosi.json", {**payload, "claims": claims})
     assert os.environ["ERC_RESULTS_DIR"] == str(folder)
@@ -261,9 +264,11 @@ def test_front_page_tables(tmp_path, monkeypatch):
     claims = report.claims_frame(json.loads((tmp_path / "results" / "claims.json").read_text()))
     assert list(claims["paper"]) == ["EmoNet", "SDT"]
     sdt = claims.iloc[1]
-    assert (sdt["published"], sdt["ours (A)"]) == ("A − B +2.98: SDT Table 3", "t+a: 63.00 ± 1.41 (n = 2)")
-    assert sdt["compared with (B)"] == "no KL: 62.00 ± 0.50 (n = 2)" and sdt["baseline (same inputs)"].startswith("BiGRU")
-    assert (sdt["A − B [95% CI]"], claims.iloc[0]["published"]) == ("+1.00 [-0.50, +2.50]", "x")
+    assert (sdt["published"], sdt["ours (A)"]) == ("A − B +2.98: SDT Table 3", "t+a: 63.00 ± 1.41 (n = 5)")
+    assert sdt["compared with (B)"] == "no KL: 60.00 ± 0.50 (n = 5)" and sdt["baseline (same inputs)"].startswith("BiGRU")
+    assert (sdt["A − B [95% CI]"], claims.iloc[0]["published"]) == ("+3.00 [+1.50, +4.50]", "x")
+    assert sdt["verdict"] == "holds" and claims.iloc[0]["verdict"] == "not measured at full size"  # 3 seeds
+    assert sdt["published size"] == "+2.98" and claims.iloc[0]["published size"] == "+1.33"  # the claims' extra keys
     assert "background-color: #d4edda" in report.style_table(claims, verdict_colours=True).to_html()
 
     table = report.measured_table(results["03_sdt_mosi"])
