@@ -265,7 +265,9 @@ def plot_dialogue_lengths(lengths: pd.DataFrame, name: str | None = None, bins: 
 def plot_best_so_far(curves: dict[str, pd.DataFrame], title: str = "", name: str | None = None) -> None:
     """One small panel per tuning study: each trial's validation score (dots) and the best so far
     (a step line), from :func:`erc_lib.tune.best_so_far`; trial 0 (the defaults) is ringed. A
-    curve that is flat over its last trials says the budget was enough for that study."""
+    curve that is flat over its last trials says the budget was enough for that study. Studies
+    without a trial history (tuned files older than the history field) are left out."""
+    curves = {k: v for k, v in curves.items() if len(v)}
     n = len(curves)
     if not n:
         return

@@ -596,7 +596,8 @@ def summary_table(paths=None) -> "pd.DataFrame":
     rows = []
     for path in sorted(paths or (zoo.CONFIG_DIR / "tuned").glob("*.yaml")):
         t = (zoo._read_yaml(path).get("tuning") or {})
-        rows.append({"study": path.stem, "trials": t.get("trials"), "fits per trial": t.get("seeds_per_trial"),
+        fits = t.get("seeds_per_trial") or len(t.get("seeds") or [])  # earlier files list their seeds
+        rows.append({"study": path.stem, "trials": t.get("trials"), "fits per trial": fits,
                      "re-scored": len(t.get("rescored_trials") or []), "re-score fits": t.get("rescore_seeds"),
                      "CPU min": round((t.get("trial_seconds") or 0) / 60, 1),
                      "defaults (dev)": t.get("default_dev_weighted_f1"), "tuned (dev)": t.get("best_dev_weighted_f1"),
