@@ -42,13 +42,14 @@ REFERENCES: dict[str, dict[str, str]] = {
 #: The one display name of every paper (citation key) and model (:data:`erc_lib.zoo.MODELS` name),
 #: used in every table of the report; unknown names are shown as they are.
 DISPLAY_NAMES: dict[str, str] = {
-    "SDT": "SDT", "SEED000": "SDT + bios (Berni et al.)", "EMONET": "EmoNet", "SEED002": "EmoNet (summary)",
+    "SDT": "SDT", "SEED000": "Berni et al. (SDT reimplementation)", "EMONET": "EmoNet", "SEED002": "EmoNet (summary)",
     "COMPM": "CoMPM", "MISTERE": "MiSTER-E",
     "sdt": "SDT", "mister_e": "MiSTER-E", "compm": "CoMPM", "compm_finetune": "CoMPM", "emonet": "EmoNet",
     "logreg": "logistic regression", "bigru": "BiGRU",
 }
 _ALIASES = {"emonet": "EmoNet", "mister-e": "MiSTER-E", "mistere": "MiSTER-E", "compm": "CoMPM", "sdt": "SDT",
-            "sdt + bios (seed 000)": "SDT + bios (Berni et al.)", "seed000": "SDT + bios (Berni et al.)"}
+            "sdt + bios (seed 000)": "Berni et al. (SDT reimplementation)",
+            "seed000": "Berni et al. (SDT reimplementation)"}
 
 
 def display_name(name) -> str:

@@ -490,7 +490,7 @@ def build_html(runs: list[Run], out_dir: str | Path, state: dict) -> Path:
         f'(`erc_lib/published.py`, `REFERENCES`):\n\n' + (references_markdown(keys) if keys else "*none cited*")))
     toc.append(f"[References](#{refs})")
     contents = ("## Contents\n\n**Front page:** " + " · ".join(toc) + "\n\n**Notebooks, in reading order:**\n\n"
-                + "\n".join(f"{i}. {line}" for i, (line, _) in enumerate(sections, 1)))
+                + ("\n".join(f"{i}. {line}" for i, (line, _) in enumerate(sections, 1)) or "*none in this configuration*"))
     cells = front[:1] + [nbformat.v4.new_markdown_cell(contents)] + front[1:]
     for _, section in sections:
         cells += section
