@@ -396,3 +396,17 @@ def test_front_page_names_its_configuration_and_flags_smoke_input():
     assert "SMOKE INPUT" in smoke and "(05_emonet)" in smoke  # a smoke results file, named
     assert "on its own" in report.front_matter("", full)
     assert report.config_is_smoke("configs/smoke.yaml") and not report.config_is_smoke("configs/full.yaml")
+
+
+def test_every_citation_key_in_the_notebooks_and_claims_has_a_reference():
+    """A bracketed key that looks like a citation ([SEED000], [EMONET thesis ...]) in a notebook or in the
+    claims is defined in erc_lib.published.REFERENCES; "seed paper NNN" is written as its key."""
+    from erc_lib.claims import CLAIMS
+    from erc_lib.published import REFERENCES, citation_keys
+
+    texts = [c.source for p in sorted(NOTEBOOKS.glob("*.ipynb")) for c in nbformat.read(p, as_version=4).cells]
+    texts += [str(getattr(c, "published", "")) for c in CLAIMS]
+    cited = {m for t in texts for m in re.findall(r"\[([A-Z][A-Z0-9]{2,})[\] ]", t)} - {"CLS"}
+    assert cited and cited <= set(REFERENCES), cited - set(REFERENCES)
+    assert not [t for t in texts if re.search(r"\bseed paper \d{3}", t)]
+    assert citation_keys("as in [SEED000] Table 7 and seed 003") == ["SEED000", "MISTERE"]
