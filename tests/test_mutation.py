@@ -1,0 +1,214 @@
+"""Tests written to close mutants that survived the mutation runs of docs/mutation.md (issue 20):
+documented defaults, validation and error messages, and the cases the other tests happened to
+leave symmetric (T = 2, where T * 2 == T ** 2; two views, where every anchor has a positive).
+Every expected value comes from the docstring's formula, computed here by hand."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from erc_lib.data import Dialogue, ERCData
+from erc_lib.losses import (class_weights_for, focal_loss, inverse_frequency_weights, masked_kl_distillation,
+                            supervised_contrastive_loss)
+
+
+def _softmax(row, t=1.0):
+    e = [math.exp(v / t) for v in row]
+    return [v / sum(e) for v in e]
+
+
+# ============================================================================ losses.py
+STUDENT = torch.tensor([[[1.0, 0.0, -2.0], [0.0, 2.0, 1.0]]], dtype=torch.float64)
+TEACHER = torch.tensor([[[0.0, 1.5, 0.5], [1.0, 1.0, -1.0]]], dtype=torch.float64)
+MASK = torch.tensor([[True, True]])
+
+
+def _kl_by_hand(t: float) -> float:
+    """(1/n) sum_i KL(softmax(teacher_i / T) || softmax(student_i / T))."""
+    total = 0.0
+    for s, q_logits in zip(STUDENT[0].tolist(), TEACHER[0].tolist()):
+        p, q = _softmax(s, t), _softmax(q_logits, t)
+        total += sum(qc * math.log(qc / pc) for pc, qc in zip(p, q))
+    return total / 2
+
+
+def test_kl_distillation_default_is_temperature_one_without_t2_and_not_detached():
+    """Defaults as documented (SDT's code): T = 1, no T^2 factor, the teacher not detached."""
+    teacher = TEACHER.clone().requires_grad_(True)
+    got = masked_kl_distillation(STUDENT, teacher, MASK)
+    assert got.item() == pytest.approx(_kl_by_hand(1.0), rel=1e-12)
+    (grad,) = torch.autograd.grad(got, teacher)
+    assert grad.abs().sum().item() > 1e-3          # gradient reaches the teacher by default
+
+
+def test_kl_distillation_t2_factor_is_t_squared():
+    """``scale_by_t2`` multiplies by T^2 (Hinton et al.), checked at T = 3 where T^2 = 9 differs
+    from 2 T = 6."""
+    got = masked_kl_distillation(STUDENT, TEACHER, MASK, temperature=3.0, scale_by_t2=True)
+    assert got.item() == pytest.approx(9.0 * _kl_by_hand(3.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0])
+def test_kl_distillation_rejects_a_non_positive_temperature_with_its_message(temperature):
+    with pytest.raises(ValueError, match=r"^temperature must be > 0$"):
+        masked_kl_distillation(STUDENT, TEACHER, MASK, temperature=temperature)
+
+
+def test_focal_default_gamma_is_two():
+    """The documented default focusing parameter is gamma = 2 (Lin et al. 2017):
+    FL = -(1 - p_y)^2 log p_y, averaged over real utterances."""
+    labels = torch.tensor([[2, 1]])
+    expected = 0.0
+    for row, y in zip(STUDENT[0].tolist(), [2, 1]):
+        p = _softmax(row)[y]
+        expected += -((1 - p) ** 2) * math.log(p)
+    assert focal_loss(STUDENT, labels, MASK).item() == pytest.approx(expected / 2, rel=1e-12)
+
+
+def test_focal_errors_say_what_is_wrong():
+    labels = torch.tensor([[2, 1]])
+    with pytest.raises(ValueError, match=r"^focal gamma must be >= 0, got -1.0$"):
+        focal_loss(STUDENT, labels, MASK, gamma=-1.0)
+    with pytest.raises(ValueError, match=r"^focal_loss: the mask selects no utterance$"):
+        focal_loss(STUDENT, labels, torch.zeros_like(MASK))
+
+
+def _supcon_by_hand(z: list[np.ndarray], y: list[int], tau: float) -> float:
+    """Khosla et al. / MiSTER-E Eq. 14 with loops: mean over anchors that have a positive of
+    -1/|P(a)| sum_p log(exp(z_a.z_p/tau) / sum_{q != a} exp(z_a.z_q/tau))."""
+    z = [v / np.linalg.norm(v) for v in z]
+    losses = []
+    for a in range(len(z)):
+        pos = [p for p in range(len(z)) if p != a and y[p] == y[a]]
+        if not pos:
+            continue
+        denom = sum(math.exp(z[a] @ z[q] / tau) for q in range(len(z)) if q != a)
+        losses.append(-sum(math.log(math.exp(z[a] @ z[p] / tau) / denom) for p in pos) / len(pos))
+    return float(np.mean(losses))
+
+
+def _supcon_case():
+    """Two dialogues of one view each, with an anchor that has no positive in its dialogue (its
+    label occurs once there) but has one across the batch, and a padded slot."""
+    g = torch.Generator().manual_seed(3)
+    views = torch.randn(2, 4, 1, 3, generator=g, dtype=torch.float64)
+    labels = torch.tensor([[0, 0, 1, 2], [1, 2, 2, -100]])
+    return views, labels, labels != -100
+
+
+def test_contrastive_skips_anchors_without_a_positive_and_pools_the_batch_when_asked():
+    """Per dialogue (Eq. 14) an anchor counts only if its dialogue holds another vector of its
+    label; with ``per_dialogue=False`` positives and contrast sets span every real vector of the
+    batch. Both against the loops of the formula, on a case where the two differ."""
+    views, labels, mask = _supcon_case()
+    for tau in (1.0, 0.5):
+        per_dialogue = []
+        for b in range(2):
+            z = [views[b, k, 0].numpy() for k in range(4) if mask[b, k]]
+            y = [int(labels[b, k]) for k in range(4) if mask[b, k]]
+            pos = [a for a in range(len(z)) if any(y[p] == y[a] for p in range(len(z)) if p != a)]
+            per_dialogue.append((_supcon_by_hand(z, y, tau), len(pos)))
+        expected = sum(v * n for v, n in per_dialogue) / sum(n for _, n in per_dialogue)
+        got = supervised_contrastive_loss(views, labels, mask, temperature=tau).item()
+        assert got == pytest.approx(expected, rel=1e-9)
+        z_all = [views[b, k, 0].numpy() for b in range(2) for k in range(4) if mask[b, k]]
+        y_all = [int(labels[b, k]) for b in range(2) for k in range(4) if mask[b, k]]
+        pooled = supervised_contrastive_loss(views, labels, mask, temperature=tau, per_dialogue=False).item()
+        assert pooled == pytest.approx(_supcon_by_hand(z_all, y_all, tau), rel=1e-9)
+    default = supervised_contrastive_loss(views, labels, mask).item()          # tau = 1 by default
+    assert default == pytest.approx(supervised_contrastive_loss(views, labels, mask, 1.0).item(), rel=1e-12)
+    assert default != pytest.approx(supervised_contrastive_loss(views, labels, mask, 2.0).item(), rel=1e-6)
+
+
+def test_contrastive_rejects_bad_temperature_and_shapes_with_a_message():
+    views, labels, mask = _supcon_case()
+    for tau in (0.0, -0.5):
+        with pytest.raises(ValueError, match=r"^temperature must be > 0$"):
+            supervised_contrastive_loss(views, labels, mask, temperature=tau)
+    shape_error = r"^views must be \(batch, L, V, d\) matching labels/mask \(batch, L\); got "
+    with pytest.raises(ValueError, match=shape_error + r"\(2, 4, 3\), \(2, 4\), \(2, 4\)$"):
+        supervised_contrastive_loss(views[:, :, 0], labels, mask)              # 3-D views
+    with pytest.raises(ValueError, match=shape_error + r"\(2, 4, 1, 3\), \(2, 3\), \(2, 3\)$"):
+        supervised_contrastive_loss(views, labels[:, :3], mask[:, :3])          # views vs labels
+    with pytest.raises(ValueError, match=shape_error):
+        supervised_contrastive_loss(views, labels, mask[:, :3])                 # labels vs mask
+
+
+def test_inverse_frequency_error_names_the_missing_classes():
+    with pytest.raises(ValueError, match=r"^class\(es\) \[1, 3\] never occur in the labels$"):
+        inverse_frequency_weights([0, 0, 2, 2, 2], 4)
+
+
+def test_class_weights_sum_to_one_are_sdt_constants():
+    """``"sum-to-one"``: ``(1/n_c) / sum_k (1/n_k)``. On IEMOCAP's train(+dev) counts
+    504/839/1324/933/742/1468 they are proportional to SDT's hard-coded ``1 / freq`` weights,
+    freq = [0.0867, 0.1444, 0.2279, 0.1606, 0.1277, 0.2527] (train.py:201-206), and sum to 1."""
+    counts = [504, 839, 1324, 933, 742, 1468]
+    labels = np.repeat(np.arange(6), counts)
+    inv = [1 / n for n in counts]
+    expected = [v / sum(inv) for v in inv]
+    got = class_weights_for(labels, 6, "sum-to-one").tolist()
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert sum(got) == pytest.approx(1.0, rel=1e-6)
+    scaled = [w * f for w, f in zip(got, [0.0867, 0.1444, 0.2279, 0.1606, 0.1277, 0.2527])]
+    assert max(scaled) / min(scaled) == pytest.approx(1.0, abs=1e-3)   # w_c proportional to 1 / freq_c
+    assert class_weights_for(labels, 6, None) is None
+    with pytest.raises(ValueError, match=r"^class_weights must be None or one of \('normalised', 'unnormalised', "
+                                         r"'sum-to-one'\), got 'sum_to_one'$"):
+        class_weights_for(labels, 6, "sum_to_one")
+
+
+# ============================================================================ speakers.py
+def _one_speaker_data(n_train: int) -> ERCData:
+    def dia(name, speakers, dim=2):
+        n = len(speakers)
+        return Dialogue(name, speakers, ["u"] * n, np.zeros(n, dtype=np.int64),
+                        {"text": np.arange(n * dim, dtype=np.float64).reshape(n, dim)})
+    train = [dia(f"train_{i}", ["Ann", "Bob"] * 4) for i in range(n_train)]
+    return ERCData("toy", ["x"], {"train": train, "dev": [dia("dev_0", ["Ann"])], "test": [dia("test_0", ["Ann"])]})
+
+
+def test_speaker_history_defaults_are_emonets_dataset_window_of_eleven():
+    """Called without arguments the history is EmoNet's (thesis 3.2.2.2-3.2.2.3): the speaker's
+    last N = 11 utterances across dialogues. Ann speaks 4 times in each of 4 train dialogues
+    (16 turns), so her first test utterance reads exactly her last 11 train turns."""
+    from erc_lib.speakers import speaker_history, utterance_offsets
+
+    data = _one_speaker_data(4)
+    history = speaker_history(data)
+    offsets = utterance_offsets(data)
+    ann_train = [offsets[d.dialogue_id] + j for d in data.splits["train"] for j, s in enumerate(d.speakers) if s == "Ann"]
+    assert len(ann_train) == 16
+    assert history["test_0"][0] == ann_train[-11:]
+    assert history == speaker_history(data, scope="dataset", window=11)
+
+
+def test_speaker_tags_and_utterance_table_dtypes():
+    """Speaker tags index an embedding (int64) and the utterance table is the float32 matrix
+    the models read, whatever the dtype of the stored features."""
+    from erc_lib.speakers import speaker_tags, utterance_table
+
+    data = _one_speaker_data(2)
+    for global_ids in (True, False):
+        tags, _ = speaker_tags(data, global_ids)
+        assert all(t.dtype == np.int64 for t in tags.values())
+    table = utterance_table(data, "text")
+    assert table.dtype == np.float32 and table.shape == (2 * 8 + 2, 2)
+
+
+# ============================================================================ metrics.py
+def test_majority_baseline_predicts_the_most_frequent_train_class_on_test():
+    """The floor: always the most frequent TRAIN class (here "c", 3 of 5 train labels), even
+    where another class dominates test. Test labels [0, 0, 1, 2]: accuracy 1/4; F1 of "c" is
+    2 TP / (2 TP + FP + FN) = 2 / (2 + 3 + 0) = 0.4, the others 0; weighted by support (1/4)."""
+    from erc_lib.metrics import majority_baseline
+
+    m = majority_baseline([2, 2, 1, 0, 2], np.array([0, 0, 1, 2]), ["a", "b", "c"])
+    assert m["label"] == "c" and m["n"] == 4
+    assert m["accuracy"] == pytest.approx(25.0)
+    assert m["per_class_f1"] == pytest.approx({"a": 0.0, "b": 0.0, "c": 40.0})
+    assert m["weighted_f1"] == pytest.approx(40.0 / 4) and m["macro_f1"] == pytest.approx(40.0 / 3)
+    assert m["confusion"] == [[0, 0, 2], [0, 0, 1], [0, 0, 1]]
