@@ -27,6 +27,14 @@ _SESSION_START = time.time()
 use_smoke_folders(True)  # the tests read and write what smoke runs read and write
 
 
+@pytest.fixture(autouse=True)
+def _smoke_folders():
+    """Every test starts in the smoke folders (a test that calls ``start()`` may switch them)."""
+    use_smoke_folders(True)
+    yield
+    use_smoke_folders(True)
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     return data_dir()

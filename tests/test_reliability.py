@@ -240,19 +240,24 @@ def test_cache_is_never_used_for_another_model_at_the_same_path(tmp_path):
 # ----------------------------------------------------------------------------- interrupted runs
 def test_killed_run_leaves_no_json_any_reader_takes_as_finished(outputs):
     from erc_lib.claims import collect_claims
+    from erc_lib.paths import results_dir, use_smoke_folders
     from erc_lib.results import IncompleteResultsError, read_results, write_results
 
-    write_results("03_sdt_mosi", {"seeds": 3}, [{"variant": "old"}], claims=[{"id": "old"}])
-    assert read_results("03_sdt_mosi")["status"] == "complete"
-    start("03_sdt", notebook_defaults("03_sdt"))           # a new run starts ... and is killed here
+    name = "03_sdt_mosi-clean"                               # the notebook's default dataset
+    params = notebook_defaults("03_sdt")
+    use_smoke_folders(bool(params["smoke"]))                 # the folders the run below writes to
+    write_results(name, {"seeds": 3, "smoke": False}, [{"variant": "old"}], claims=[{"id": "old"}])
+    assert read_results(name)["status"] == "complete"
+    start("03_sdt", params)                                  # a new run starts ... and is killed here
+    folder = results_dir()                                   # where this run writes (results/smoke/ at smoke size)
     with pytest.raises(IncompleteResultsError, match="running"):
-        read_results("03_sdt_mosi")
-    payload = json.loads((outputs / "erc_results_dir" / "03_sdt_mosi.json").read_text())
+        read_results(name)
+    payload = json.loads((folder / f"{name}.json").read_text())
     assert payload["status"] == "running" and "rows" not in payload
-    assert (outputs / "erc_results_dir" / "03_sdt_mosi.previous.json").exists()   # the old run is kept aside
-    assert collect_claims() == []                          # the report does not read it either
-    claims = json.loads((outputs / "erc_results_dir" / "claims.json").read_text())
-    assert claims["missing_results"] == [{"file": "03_sdt_mosi.json", "status": "running"}]
+    assert (folder / f"{name}.previous.json").exists()      # the old run is kept aside
+    assert collect_claims(folder=folder) == []               # the report does not read it either
+    claims = json.loads((folder / "claims.json").read_text())
+    assert claims["missing_results"] == [{"file": f"{name}.json", "status": "running"}]
 
 
 def test_mister_e_text_only_builds_from_a_modality_name():
