@@ -212,3 +212,24 @@ def test_majority_baseline_predicts_the_most_frequent_train_class_on_test():
     assert m["per_class_f1"] == pytest.approx({"a": 0.0, "b": 0.0, "c": 40.0})
     assert m["weighted_f1"] == pytest.approx(40.0 / 4) and m["macro_f1"] == pytest.approx(40.0 / 3)
     assert m["confusion"] == [[0, 0, 2], [0, 0, 1], [0, 0, 1]]
+
+
+def test_bootstrap_defaults_and_confidence_validation():
+    """1000 resamples and 95% by default; the confidence must lie strictly inside (0, 1)."""
+    from erc_lib.metrics import paired_bootstrap
+
+    y, lengths = np.array([0, 1, 1, 0, 1]), [2, 3]
+    r = paired_bootstrap(y, y, 1 - y, lengths, 2)
+    assert (r["n_resamples"], r["confidence"], r["metric"]) == (1000, 0.95, "weighted_f1")
+    for bad in (0.0, 1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=rf"^confidence must be in \(0, 1\), got {bad}$"):
+            paired_bootstrap(y, y, 1 - y, lengths, 2, confidence=bad)
+
+
+def test_bootstrap_of_a_single_one_utterance_dialogue():
+    """One test dialogue of one utterance, A right and B wrong: every resample is that utterance,
+    so the accuracy difference is exactly 100 points with a point interval."""
+    from erc_lib.metrics import paired_bootstrap
+
+    r = paired_bootstrap([1], [1], [0], [1], 2, metric="accuracy", n_resamples=50)
+    assert (r["difference"], r["ci_low"], r["ci_high"]) == (100.0, 100.0, 100.0)

@@ -6,7 +6,8 @@
   and its point difference is scikit-learn's metric difference;
 * a speaker history holds only earlier utterances of the same speaker that the split may see
   (never the current or a later utterance), and exactly the last ``window`` of them;
-* verdicts are monotone in the interval (see the verdict section).
+* verdicts (:func:`erc_lib.claims.verdict`, the six-verdict rule with a published size and a
+  detectable effect) are monotone in the interval and follow from where it lies.
 
 Each test runs a bounded number of small examples (``settings(max_examples=..., deadline=None)``)
 so that all of them together take well under a minute on a 2-core CPU.
@@ -269,3 +270,78 @@ def test_speaker_history_is_the_last_window_earlier_turns_of_the_speaker(data, s
                 if scope == "dialogue":
                     assert all(offsets[d.dialogue_id] <= i for i in rows)
     assert history == _reference_history(data, scope, window)
+
+
+# ============================================================================ verdicts
+# The verdict rule (erc_lib.claims.verdict, module docstring): how strongly a 95% interval of
+# A - B supports the claim. Ranked by support, a verdict never gets weaker when the interval
+# moves in the claimed direction.
+VERDICT_RANK = {"contradicted": 0, "published effect ruled out": 1, "no effect found": 1, "underpowered": 2,
+                "smaller than published": 2, "holds": 3}
+points = st.floats(-30, 30, allow_nan=False, allow_infinity=False).map(lambda x: round(x, 3))
+
+
+@st.composite
+def verdict_case(draw):
+    low = draw(points)
+    width = draw(st.floats(0, 20, allow_nan=False).map(lambda x: round(x, 3)))
+    sign = draw(st.sampled_from([1, -1]))
+    published = draw(st.one_of(st.none(), st.floats(0.1, 15).map(lambda x: sign * round(x, 3))))
+    detectable = draw(st.one_of(st.none(), st.floats(0, 10, allow_nan=False)))
+    return low, low + width, sign, published, detectable, draw(st.integers(1, 300))
+
+
+@FAST
+@given(case=verdict_case(), shift=st.floats(0, 30, allow_nan=False).map(lambda x: round(x, 3)))
+def test_verdict_is_monotone_in_the_interval(case, shift):
+    """Moving the interval (same width) towards the claimed side never weakens the verdict:
+    contradicted < ruled out / no effect found < underpowered / smaller than published < holds."""
+    from erc_lib.claims import VERDICTS, verdict
+
+    low, high, sign, published, detectable, n = case
+    before, _ = verdict(low, high, sign, published, detectable, n)
+    after, _ = verdict(low + sign * shift, high + sign * shift, sign, published, detectable, n)
+    assert {before, after} <= set(VERDICTS) == set(VERDICT_RANK)
+    assert VERDICT_RANK[after] >= VERDICT_RANK[before], (before, after)
+
+
+@FAST
+@given(case=verdict_case())
+def test_verdict_follows_where_the_interval_lies(case):
+    """From the definitions: an interval beyond zero on the other side is "contradicted"; one
+    containing zero gets a verdict that claims no effect ("published effect ruled out",
+    "underpowered" or "no effect found"); one beyond zero on the claimed side "holds" or, when
+    it lies below a published size, is "smaller than published". Mirroring the interval, the
+    sign and the published size (B - A instead of A - B) gives the same verdict."""
+    from erc_lib.claims import verdict
+
+    low, high, sign, published, detectable, n = case
+    word, reason = verdict(low, high, sign, published, detectable, n)
+    assert isinstance(reason, str) and reason
+    claimed_side = low > 0 if sign > 0 else high < 0
+    other_side = high < 0 if sign > 0 else low > 0
+    if other_side:
+        assert word == "contradicted"
+    elif not claimed_side:
+        assert word in ("published effect ruled out", "underpowered", "no effect found")
+        if published is not None:
+            assert word == ("underpowered" if low <= published <= high else "published effect ruled out")
+    else:
+        below = published is not None and (high < published if sign > 0 else low > published)
+        assert word == ("smaller than published" if below else "holds")
+    mirrored = None if published is None else -published
+    assert verdict(-high, -low, -sign, mirrored, detectable, n)[0] == word
+
+
+def test_verdict_without_a_published_size_needs_a_test_that_detects_two_points():
+    """No size published here and the interval includes zero: "no effect found" only when the
+    test could detect MEANINGFUL_POINTS; otherwise (or unknown power) "underpowered"."""
+    from erc_lib.claims import MEANINGFUL_POINTS, verdict
+
+    assert verdict(-1.0, 1.0, 1, None, MEANINGFUL_POINTS, 30)[0] == "no effect found"
+    assert verdict(-1.0, 1.0, 1, None, MEANINGFUL_POINTS + 0.01, 30)[0] == "underpowered"
+    assert verdict(-1.0, 1.0, 1, None, None, 30)[0] == "underpowered"
+    with pytest.raises(ValueError):
+        verdict(1.0, -1.0, 1)
+    with pytest.raises(ValueError):
+        verdict(-1.0, 1.0, 0)
