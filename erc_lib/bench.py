@@ -37,12 +37,18 @@ Usage::
     python -m erc_lib.bench --device cuda --amp bf16      # the same on a GPU
     python -m erc_lib.bench --models sdt mister_e --sizes paper --threads 1 --scaling   # no scaling table
     python -m erc_lib.bench --sections datasets metrics --merge --out results/reference/bench.json
+    python -m erc_lib.bench --models compm_finetune --sections cells --modes fast --threads 1 --epochs 1 \
+        --merge --out results/reference/bench.json          # one model's cells into the reference file
 
 ``--quick``: every model but ``compm_finetune``, modes ``default`` and ``fast``, 32 training
 dialogues (spread over the length distribution), one timed epoch, one thread, the scaling
 table at the notebook size only. The full run: every model, mode and size, all training
-dialogues (``compm_finetune``: 3, and on a CPU only when named in ``--models``: fine-tuning on
-IEMOCAP's longest dialogue took more than 23 GB of RAM), two timed epochs, 1 and all threads. Busy machines make
+dialogues (``compm_finetune``: ``--finetune-dialogues``, default 3 = IEMOCAP's shortest, median
+and longest training dialogues, 8 / 47 / 94 utterances, with one dev and one test dialogue), two
+timed epochs, 1 and all threads. ``compm_finetune`` fine-tunes MiniLM (both encoders, CoMPM's
+recipe) with the encoders in gradient-checkpointed chunks
+(:attr:`erc_lib.models.compm.CoMPMConfig.chunk_tokens`), so its peak memory stays bounded on a
+CPU (without chunks, IEMOCAP's longest dialogue took more than 23 GB of RAM). Busy machines make
 every number noisy (the load average is recorded); two threads on a busy 2-core machine are
 many times slower than one.
 
@@ -59,7 +65,9 @@ dataset), ``sections`` (section -> date it was measured), ``notes``, ``seconds``
 
 ``--sections`` picks what to measure (:data:`SECTIONS`; default: all, ``--quick``: ``cells``
 and ``scaling``); ``--merge`` keeps the other sections of an existing ``--out`` file, so one
-section can be re-measured without the hour of the rest.
+section can be re-measured without the hour of the rest. Cells of only some models
+(``--models compm_finetune --sections cells --merge``) replace those models' rows and keep the
+others' (:func:`merge_reports`).
 """
 from __future__ import annotations
 
@@ -87,7 +95,7 @@ from .training import TrainConfig, fit, make_loader, padding_share, predict
 from . import zoo
 
 MODELS = ("logreg", "bigru", "sdt", "sdt_bios", "compm", "compm_finetune", "mister_e")
-#: Models ``--quick`` runs (``compm_finetune`` trains a transformer encoder: minutes per step on a CPU).
+#: Models ``--quick`` runs (``compm_finetune`` trains two transformer encoders: minutes per long dialogue on a CPU).
 QUICK_MODELS = ("logreg", "bigru", "sdt", "sdt_bios", "compm", "mister_e")
 #: Models of the scaling table (the sequence models whose cost grows with dialogue length).
 SCALING_MODELS = ("bigru", "sdt", "mister_e", "compm")
@@ -607,8 +615,9 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
         epochs: timed epochs per cell.
         train_dialogues: training dialogues per cell (None: all; a subset keeps the length
             distribution, :func:`sample_dialogues`); epoch seconds are scaled to the full set.
-        finetune_dialogues: training dialogues for ``compm_finetune`` (a transformer per utterance;
-            the shortest, the median and the longest with 3), one dev and one test dialogue.
+        finetune_dialogues: training dialogues for ``compm_finetune`` (two transformer encoders
+            over every utterance's context; the shortest, the median and the longest with 3), one
+            dev and one test dialogue.
         scaling_lengths, scaling_sizes, scaling_steps: the scaling table (sizes default to ``sizes``;
             empty lengths: no table).
         quick: recorded in the report.
@@ -681,6 +690,14 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
         torch.set_num_threads(threads_before)
     if "scaling" in sections and "compm" in models and any(n > COMPM_MAX_SCALING_LENGTH for n in scaling_lengths):
         notes.append(f"scaling: CoMPM only up to {COMPM_MAX_SCALING_LENGTH} utterances (its speaker memory is quadratic)")
+    if any(c.model == "compm_finetune" for c in cells):
+        from .models.compm import CoMPMConfig
+
+        lengths = [len(d) for d in finetune_subset.splits["train"]]
+        notes.append(f"compm_finetune: MiniLM fully fine-tuned (CoMPM's recipe, batch 1), encoders in "
+                     f"gradient-checkpointed chunks of {CoMPMConfig.chunk_tokens} tokens; "
+                     f"{len(lengths)} training dialogues of {sorted(lengths)} utterances, 1 dev and 1 test dialogue; "
+                     f"epoch_seconds scaled to {full_train_utts} training utterances")
     if train_dialogues:
         notes.append(f"{len(subset.splits['train'])} of {len(data.splits['train'])} training dialogues per cell "
                      f"(compm_finetune: {len(finetune_subset.splits['train'])}); epoch_seconds scaled to "
@@ -711,18 +728,41 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
 def merge_reports(old: dict, new: dict) -> dict:
     """``old`` with the sections ``new`` measured replaced (:data:`SECTION_KEYS`). The header
     (date, load average, data, modes, ...) is that of the run that measured the cells; notes of
-    both are kept and ``seconds`` adds up. Raises ValueError when the two were measured on
-    different devices."""
+    both are kept and ``seconds`` adds up.
+
+    Partial cells: when ``new`` measured the cells of only some of the models ``old`` has rows
+    for, those models' rows are replaced and the others kept; speed-ups and best threads are
+    recomputed from the merged rows, padding rows, sizes and modes are united, the header and
+    the cells' date stay ``old``'s and a note says which models were measured when.
+
+    Raises ValueError when the two were measured on different devices."""
     if old.get("device") != new["device"]:
         raise ValueError(f"cannot merge a {new['device']} benchmark into a {old.get('device')} one")
-    header = new if "cells" in new["sections"] else old
+    new_models = {r["model"] for r in new["rows"]}
+    partial = "cells" in new["sections"] and any(r["model"] not in new_models for r in old.get("rows") or [])
+    header = new if "cells" in new["sections"] and not partial else old
     out = {k: header.get(k) for k in JSON_KEYS}
     for name, keys in SECTION_KEYS.items():
         source = new if name in new["sections"] else old
         out.update({k: source.get(k) or ({} if k == "best_threads" else []) for k in keys})
-    out["sections"] = {**(old.get("sections") or {k: old.get("date") for k in ("cells", "scaling") if old.get("date")}),
-                       **new["sections"]}
-    out["notes"] = list(dict.fromkeys((old.get("notes") or []) + new["notes"]))
+    sections = {**(old.get("sections") or {k: old.get("date") for k in ("cells", "scaling") if old.get("date")}),
+                **new["sections"]}
+    notes = (old.get("notes") or []) + new["notes"]
+    if partial:
+        rows = [r for r in old["rows"] if r["model"] not in new_models] + new["rows"]
+        out["rows"], out["speedup"] = rows, speedups(rows)
+        out["best_threads"], out["best_threads_detail"] = best_threads(rows)
+        seen = {(p["batch_size"], p["mode"]) for p in old.get("padding") or []}
+        out["padding"] = (old.get("padding") or []) + [p for p in new["padding"] if (p["batch_size"], p["mode"]) not in seen]
+        out["sizes"] = {**(old.get("sizes") or {}), **new["sizes"]}
+        out["modes"] = {**(old.get("modes") or {}), **new["modes"]}
+        sections["cells"] = (old.get("sections") or {}).get("cells", old.get("date"))
+        la = new["load_average"]
+        notes.append(f"cells of {', '.join(sorted(new_models))} measured {new['date']} (threads {new['threads']}, "
+                     f"{new['data']['epochs_timed']} timed epoch(s), load average before/after {la['before']} / "
+                     f"{la['after']}); the other cells {sections['cells']}")
+    out["sections"] = sections
+    out["notes"] = list(dict.fromkeys(notes))
     out["seconds"] = (old.get("seconds") or 0) + new["seconds"]
     return out
 
@@ -753,6 +793,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--modes", nargs="+", choices=tuple(MODES), default=None)
     p.add_argument("--epochs", type=int, default=None, help="timed epochs per cell")
     p.add_argument("--dialogues", type=int, default=None, help="training dialogues per cell (default: all)")
+    p.add_argument("--finetune-dialogues", type=int, default=3,
+                   help="training dialogues of the compm_finetune cells (default 3: shortest, median, longest)")
     p.add_argument("--scaling", nargs="*", type=int, default=None,
                    help=f"dialogue lengths of the scaling table (default {' '.join(map(str, SCALING_LENGTHS))}; "
                         "none: no table)")
@@ -774,11 +816,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         scaling_sizes=("notebook",), scaling_steps=1, threads=threads,
                         sections=args.sections or ("cells", "scaling"))
     else:
-        # compm_finetune trains MiniLM on every utterance's context (up to 512 tokens) of a whole
-        # dialogue per step: at IEMOCAP's longest (110 utterances) that needed > 23 GB of RAM on
-        # the 2-core reference machine, so a CPU run measures it only when asked for by name.
-        on_cpu = resolve_device(args.device).type == "cpu"
-        settings = dict(models=args.models or (QUICK_MODELS if on_cpu else MODELS), sizes=args.sizes or ("notebook", "paper"),
+        settings = dict(models=args.models or MODELS, sizes=args.sizes or ("notebook", "paper"),
                         modes=args.modes or tuple(MODES), epochs=args.epochs or 2, train_dialogues=args.dialogues,
                         scaling_lengths=SCALING_LENGTHS if args.scaling is None else args.scaling, threads=threads,
                         sections=args.sections or SECTIONS)
@@ -788,8 +826,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
         with open(args.out) as f:
             old = json.load(f)
+    if args.finetune_dialogues < 1:
+        p.error("--finetune-dialogues must be >= 1")
     report = run_benchmark(device=args.device, amp=args.amp, quick=args.quick, metrics_seeds=args.metrics_seeds,
-                           **settings)
+                           finetune_dialogues=args.finetune_dialogues, **settings)
     if old is not None:
         report = merge_reports(old, report)
     print_report(report)

@@ -247,3 +247,24 @@ def test_bucketing_metrics_compares_the_two_modes_over_seeds():
     assert check["seeds"] == 2 and check["ci_low"] <= check["difference"] <= check["ci_high"]
     assert check["difference"] == pytest.approx(check["fast_mean"] - check["default_mean"], abs=1e-6)
     assert check["reading"] in ("fast better", "default better", "inconclusive")
+
+
+def test_merging_one_models_cells_keeps_the_other_models_rows():
+    """``--models X --sections cells --merge``: X's rows are replaced, every other model's kept,
+    speed-ups and best threads recomputed from the merged rows, the old header kept."""
+    tiny = {"notebook": lambda model, data: ({"d_model": 8, "n_heads": 2}, {"batch_size": 2}) if model == "sdt"
+            else ({"hidden": 8}, {"batch_size": 2})}
+    common = dict(sizes=("notebook",), modes=("default", "fast"), threads=(1,), epochs=1, train_dialogues=4,
+                  scaling_lengths=(), data=_toy_data(), size_fns=tiny, progress=False, sections=("cells",))
+    old = bench.run_benchmark(models=("sdt", "bigru"), **common)
+    new = bench.run_benchmark(models=("bigru",), **common)
+    merged = bench.merge_reports(old, new)
+    assert [r for r in merged["rows"] if r["model"] == "sdt"] == [r for r in old["rows"] if r["model"] == "sdt"]
+    assert [r for r in merged["rows"] if r["model"] == "bigru"] == new["rows"]
+    assert len(merged["rows"]) == len(old["rows"])
+    assert {s["model"] for s in merged["speedup"]} == {"sdt", "bigru"}
+    assert set(merged["best_threads"]) == {"sdt", "bigru"} and merged["date"] == old["date"]
+    assert merged["sections"]["cells"] == old["sections"]["cells"]
+    assert any("cells of bigru measured" in n for n in merged["notes"])
+    # a run of every model's cells still replaces the whole section
+    assert bench.merge_reports(new, old)["rows"] == old["rows"]

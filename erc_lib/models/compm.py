@@ -32,7 +32,9 @@ Two encoder modes share this code path (:class:`CoMPM`):
   its first-token state is ``c_t``; a second encoder gives ``k_i`` from each history
   utterance. Full fine-tuning or LoRA (peft). Padding is masked everywhere, so batches of
   several dialogues give the same predictions as one dialogue at a time (CoMPM's issue #2
-  is not copied).
+  is not copied). The encoders run in gradient-checkpointed chunks of at most
+  ``CoMPMConfig.chunk_tokens`` tokens, with the gradients of one graph, so peak memory does
+  not grow with the dialogue (see :class:`CoMPM`).
 
 EmoNet's options (:class:`EmoNetOptions`; :data:`EMONET_ABLATION` holds the thesis's ablation
 rows): global speaker identity (:func:`erc_lib.speakers.speaker_tags`), speaker behaviour across
@@ -46,6 +48,7 @@ from functools import partial
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
@@ -323,6 +326,15 @@ class CoMPMConfig:
         finetune: ``"full"`` or ``"lora"`` (peft) for both encoders.
         lora_r, lora_alpha, lora_dropout, lora_targets: LoRA settings.
         freeze_pm: keep the PM encoder fixed (CoMPM's ``--freeze``).
+        chunk_tokens: finetune mode: at most this many padded tokens go through an encoder at
+            once, and in training each such chunk is gradient-checkpointed
+            (:func:`first_token_state`), so the encoders' activation memory is bounded by the
+            chunk instead of growing with the dialogue; same gradients as one graph (tested).
+            None: every sequence of the batch in one graph (chunks of 256 sequences, no
+            checkpointing): memory grows with the dialogue (MiniLM, a 20-utterance IEMOCAP
+            dialogue: 7 GB resident after the forward pass; IEMOCAP's longest went past
+            23 GB). Ignored in frozen mode, whose CoM is a small causal transformer over the
+            whole dialogue.
     """
 
     n_classes: int
@@ -346,6 +358,11 @@ class CoMPMConfig:
     lora_dropout: float = 0.1
     lora_targets: tuple[str, ...] = ("query", "value")
     freeze_pm: bool = False
+    chunk_tokens: int | None = 1024
+
+    def __post_init__(self):
+        if self.chunk_tokens is not None and (not isinstance(self.chunk_tokens, int) or self.chunk_tokens < 1):
+            raise ValueError(f"chunk_tokens must be None or an integer >= 1, got {self.chunk_tokens!r}")
 
 
 def causal_mask(n: int, device=None) -> torch.Tensor:
@@ -400,22 +417,85 @@ def load_encoder(cfg: CoMPMConfig) -> nn.Module:
     return model
 
 
-def first_token_state(encoder: nn.Module, ids: torch.Tensor, attention: torch.Tensor, chunk: int = 256) -> torch.Tensor:
-    """``(n, T)`` token ids + attention mask -> ``(n, H)`` first-token ([CLS] / <s>) states,
-    in chunks of ``chunk`` sequences, each chunk cut to its longest real sequence."""
+def first_token_state(encoder: nn.Module, ids: torch.Tensor, attention: torch.Tensor, chunk: int = 256,
+                      max_tokens: int | None = None, checkpoint: bool = False) -> torch.Tensor:
+    """``(n, T)`` token ids + attention mask -> ``(n, H)`` first-token ([CLS] / <s>) states.
+
+    The sequences go through ``encoder`` in chunks, each cut to its longest real sequence:
+
+    * ``max_tokens=None``: consecutive chunks of ``chunk`` sequences (the earlier behaviour).
+    * ``max_tokens=N``: the sequences sorted by real length (ascending) and cut greedily into
+      chunks of at most ``chunk`` sequences and at most ``N`` padded tokens (``count x
+      longest``); a sequence longer than ``N`` goes alone. The states are returned in input order.
+
+    ``checkpoint=True`` (autograd on and the encoder has trainable parameters): each chunk
+    runs under ``torch.utils.checkpoint.checkpoint`` (RNG state preserved, so a recomputed
+    dropout mask equals the first one): the forward keeps only the chunk's ``(count, H)``
+    output, and the backward recomputes one chunk at a time and back-propagates through it.
+    The encoder's activation memory is then one chunk's (``<= N`` tokens), however many
+    sequences there are, and the gradients are those of the un-checkpointed chunks. The
+    reentrant variant is used: its forward builds no autograd graph at all, so nothing small
+    outlives a chunk between its large, freed activations (the non-reentrant variant keeps
+    each op's graph node, which fragmented glibc's heap: 7 GB resident at 63 utterances against
+    1.8 GB). Its output requires grad through a zero-dimensional ``anchor`` input (token ids
+    carry no gradient); the parameters get their gradients in the recomputation, so use
+    ``loss.backward()``, not ``torch.autograd.grad``.
+    """
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be None or >= 1, got {max_tokens}")
+    n = ids.shape[0]
+    if n == 0:
+        return ids.new_zeros(0, encoder.config.hidden_size, dtype=torch.float32)
+    lengths = attention.sum(1)
+    if max_tokens is None:
+        order, spans = None, [(a, min(a + chunk, n)) for a in range(0, n, chunk)]
+    else:
+        order = torch.argsort(lengths, stable=True)
+        ids, attention = ids[order], attention[order]
+        spans, start, longest = [], 0, 0
+        for j, t in enumerate(lengths[order].tolist()):
+            longest = max(longest, t)
+            if j > start and (j - start >= chunk or (j - start + 1) * longest > max_tokens):
+                spans.append((start, j))
+                start, longest = j, t
+        spans.append((start, n))
+
+    def encode(i: torch.Tensor, m: torch.Tensor, *_anchor) -> torch.Tensor:
+        return encoder(input_ids=i, attention_mask=m).last_hidden_state[:, 0].clone()
+
+    use_checkpoint = checkpoint and torch.is_grad_enabled() and any(p.requires_grad for p in encoder.parameters())
+    anchor = torch.zeros((), device=ids.device, requires_grad=True)
     out = []
-    for a in range(0, ids.shape[0], chunk):
-        i, m = ids[a:a + chunk], attention[a:a + chunk]
+    for a, b in spans:
+        i, m = ids[a:b], attention[a:b]
         t = int(m.sum(1).max())
-        out.append(encoder(input_ids=i[:, :t], attention_mask=m[:, :t]).last_hidden_state[:, 0])
-    return torch.cat(out) if out else ids.new_zeros(0, encoder.config.hidden_size, dtype=torch.float32)
+        i, m = i[:, :t], m[:, :t]
+        if use_checkpoint:
+            out.append(torch.utils.checkpoint.checkpoint(encode, i, m, anchor, use_reentrant=True))
+        else:
+            out.append(encode(i, m))
+    states = torch.cat(out)
+    return states if order is None else states[torch.argsort(order)]
 
 
 class CoMPM(nn.Module):
     """CoMPM / EmoNet: ``logits_t = W_o (c_t + W_p kt_t)`` (see the module docstring).
 
     ``forward(batch: CoMPMBatch)`` returns ``{"logits": (B, L, C), "context": (B, L, H),
-    "memory": (B, L, H)}``; ``loss(out, batch)`` returns ``{"total", "ce"}``.
+    "memory": (B, L, H_pm)}``; ``loss(out, batch)`` returns ``{"total", "ce"}`` (nats per
+    utterance).
+
+    Memory in finetune mode. Every ``c_t`` is the encoder's state over its own context
+    sequence and every ``k_i`` the PM encoder's state over one utterance, so the only things
+    that couple utterances are the GRU over each speaker history and the mean of the loss;
+    neither holds encoder activations. The encoders therefore run in chunks of at most
+    ``cfg.chunk_tokens`` tokens, gradient-checkpointed in training (:func:`first_token_state`):
+    the autograd graph keeps each chunk's ``(n, H)`` output, the backward recomputes one chunk
+    at a time and sends it exactly the gradient the one-graph computation would, and peak
+    memory no longer grows with the dialogue's length (cost: one more encoder forward per
+    step). What still grows is the GRU over the ``(n, W, H)`` stacked histories (tens of MB at
+    110 utterances) and the ``(n, T)`` token ids. ``k_i`` is computed once per distinct
+    history utterance of the batch (:meth:`memory`), not once per reader.
     """
 
     def __init__(self, cfg: CoMPMConfig):
@@ -450,15 +530,29 @@ class CoMPM(nn.Module):
         if self.cfg.encoder_mode == "frozen":
             return self.context_model(batch)
         B, L = batch.mask.shape
-        c = first_token_state(self.context_model, batch.context_ids[batch.mask], batch.context_attention[batch.mask])
+        c = first_token_state(self.context_model, batch.context_ids[batch.mask], batch.context_attention[batch.mask],
+                              **self._chunking())
         out = c.new_zeros(B, L, c.shape[-1])
         out[batch.mask] = c
         return out
 
+    def _chunking(self) -> dict:
+        """:func:`first_token_state`'s chunking arguments for ``cfg.chunk_tokens``."""
+        if self.cfg.chunk_tokens is None:
+            return {}
+        return {"max_tokens": self.cfg.chunk_tokens, "checkpoint": True}
+
     # -- PM: k_i for every history utterance, tracked by the GRU
     def memory(self, batch: CoMPMBatch) -> torch.Tensor:
         """``(B, L, H_pm)`` speaker-memory vectors ``kt_t``: the GRU's last output over the
-        history utterances (oldest first); zero where there is no history."""
+        history utterances (oldest first); zero where there is no history.
+
+        Finetune mode: ``k_i = PM(<cls>, u_i)`` depends on ``u_i`` only, so it is computed once
+        for every distinct history sequence of the batch (``torch.unique`` over the token ids
+        and masks) and gathered into every history that holds ``u_i``; autograd sums the
+        gradients of all its readers into the one encoding, which is the gradient of encoding it
+        once per reader. In eval mode this is the same function as encoding it per reader; in
+        training the readers of ``u_i`` share one dropout mask within a step."""
         B, L = batch.mask.shape
         lengths = batch.history_len * batch.mask
         has = lengths > 0
@@ -468,9 +562,11 @@ class CoMPM(nn.Module):
         if self.cfg.encoder_mode == "frozen":
             k = batch.history[has]                                   # (n, W, D)
         else:
-            W = batch.history_ids.shape[2]
+            W, Th = batch.history_ids.shape[2:]
             slots = torch.arange(W, device=lengths.device) < lengths[..., None]   # (B, L, W)
-            enc = first_token_state(self.memory_encoder, batch.history_ids[slots], batch.history_attention[slots])
+            seqs = torch.cat([batch.history_ids[slots], batch.history_attention[slots]], dim=1)   # (m, 2 Th)
+            distinct, reader = torch.unique(seqs, dim=0, return_inverse=True)                    # (u, 2 Th), (m,)
+            enc = first_token_state(self.memory_encoder, distinct[:, :Th], distinct[:, Th:], **self._chunking())[reader]
             k_all = enc.new_zeros(B, L, W, enc.shape[-1])
             k_all[slots] = enc
             k = k_all[has]
