@@ -36,7 +36,7 @@ from .results import IncompleteResultsError, read_results, summarize
 REPORT_NOTEBOOK = "99_report"
 TEST_SELECTED = ("03_sdt", "06_mister_e")  # results whose authors selected epochs on test
 VERDICT_COLOURS = {"holds": "#d4edda", "smaller than published": "#fff3cd", "not confirmed": "#fff3cd",
-                   "published effect ruled out": "#f8d7da", "contradicted": "#f8d7da", "no effect found": "#e2e3e5",
+                   "published effect ruled out": "#ffe0b3", "contradicted": "#f8d7da", "no effect found": "#e2e3e5",
                    "underpowered": "#e2e3e5", "inconclusive": "#e2e3e5", "not measured at full size": "#ffffff"}
 _WIDGET = "application/vnd.jupyter.widget-view+json"
 _MPL_REPR = re.compile(r"<(Figure size|matplotlib\.|Axes)")  # text-only reprs a figure cell leaves behind
@@ -555,7 +555,7 @@ def _mean_std(d: dict | None) -> str:
 
 
 #: Optional claim keys shown in the claims table when present: key -> column.
-CLAIM_EXTRAS = {"published_size": "published size", "detectable_effect": "detectable effect",
+CLAIM_EXTRAS = {"published_size": "published A − B (this dataset)", "detectable_effect": "detectable effect (points)",
                 "size_comparable": "size comparable"}
 
 
@@ -566,6 +566,17 @@ def _shown(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return f"{value:+.2f}" if isinstance(value, float) else str(value)
+
+
+def _claim_extra(claim: dict, key: str) -> str:
+    """A claims-table cell for one of :data:`CLAIM_EXTRAS`: the detectable effect as a magnitude,
+    "other dataset" for a size published only elsewhere."""
+    value = claim.get(key)
+    if key == "published_size" and value is None and claim.get("published_elsewhere"):
+        return "other dataset"
+    if key == "detectable_effect" and isinstance(value, (int, float)):
+        return f"{value:.2f}"
+    return _shown(value)
 
 
 def claims_frame(payload: dict) -> pd.DataFrame:
@@ -581,14 +592,12 @@ def claims_frame(payload: dict) -> pd.DataFrame:
     for c in payload.get("claims", []):
         comp = c.get("comparison") or {}
         published = c.get("published") or "–"
-        if c.get("published_difference") is not None:
-            published = f"A − B {c['published_difference']:+.2f}: {published}"
         diff = "–" if comp.get("difference") is None else \
             f"{comp['difference']:+.2f} [{comp.get('ci_low', float('nan')):+.2f}, {comp.get('ci_high', float('nan')):+.2f}]"
         rows.append({"paper": display_name(c.get("paper")), "claim": c.get("text"), "dataset": c.get("dataset"),
                      "published": published, "ours (A)": _mean_std(c.get("ours")), "compared with (B)": _mean_std(c.get("other")),
                      "baseline (same inputs)": _mean_std(c.get("baseline")), "A − B [95% CI]": diff,
-                     **{CLAIM_EXTRAS[k]: _shown(c.get(k)) for k in extra},
+                     **{CLAIM_EXTRAS[k]: _claim_extra(c, k) for k in extra},
                      "verdict": c.get("verdict"), "reason": c.get("reason")})
     return pd.DataFrame(rows).sort_values("paper", kind="stable").reset_index(drop=True) if rows else pd.DataFrame()
 

@@ -264,11 +264,11 @@ def test_front_page_tables(tmp_path, monkeypatch):
     claims = report.claims_frame(json.loads((tmp_path / "results" / "claims.json").read_text()))
     assert list(claims["paper"]) == ["EmoNet", "SDT"]
     sdt = claims.iloc[1]
-    assert (sdt["published"], sdt["ours (A)"]) == ("A − B +2.98: SDT Table 3", "t+a: 63.00 ± 1.41 (n = 5)")
+    assert (sdt["published"], sdt["ours (A)"]) == ("SDT Table 3", "t+a: 63.00 ± 1.41 (n = 5)")
     assert sdt["compared with (B)"] == "no KL: 60.00 ± 0.50 (n = 5)" and sdt["baseline (same inputs)"].startswith("BiGRU")
     assert (sdt["A − B [95% CI]"], claims.iloc[0]["published"]) == ("+3.00 [+1.50, +4.50]", "x")
     assert sdt["verdict"] == "holds" and claims.iloc[0]["verdict"] == "not measured at full size"  # 3 seeds
-    assert sdt["published size"] == "+2.98" and claims.iloc[0]["published size"] == "+1.33"  # the claims' extra keys
+    assert sdt["published A − B (this dataset)"] == "+2.98" and claims.iloc[0]["published A − B (this dataset)"] == "+1.33"  # the extra keys
     assert "background-color: #d4edda" in report.style_table(claims, verdict_colours=True).to_html()
 
     table = report.measured_table(results["03_sdt_mosi"])
