@@ -233,3 +233,66 @@ def test_bootstrap_of_a_single_one_utterance_dialogue():
 
     r = paired_bootstrap([1], [1], [0], [1], 2, metric="accuracy", n_resamples=50)
     assert (r["difference"], r["ci_low"], r["ci_high"]) == (100.0, 100.0, 100.0)
+
+
+def test_classification_metrics_rejects_predictions_out_of_range_and_scores_absent_classes_zero():
+    """Predictions must be class ids too (a padding -100 or an id = n_classes is an error), and a
+    class absent from both truth and prediction gets F1 0 (docstring), so with classes a, b, c
+    and only a, b present and all right the macro F1 is (100 + 100 + 0) / 3."""
+    from erc_lib.metrics import classification_metrics
+
+    for bad in ([0, 2], [0, -100]):
+        with pytest.raises(ValueError, match="labels outside 0..1"):
+            classification_metrics([0, 1], bad, ["a", "b"])
+    m = classification_metrics([0, 1], [0, 1], ["a", "b", "c"])
+    assert m["macro_f1"] == pytest.approx(200 / 3) and m["per_class_f1"]["c"] == 0.0
+
+
+def test_bootstrap_with_different_seed_counts_and_a_small_positive_interval():
+    """A with 2 seeds against B with 1 seed draws B's only seed every time; and an interval
+    lying just above zero (here exactly [0.5, 0.5]: A right on one more utterance than B in every
+    200-utterance dialogue) excludes zero."""
+    from erc_lib.metrics import paired_bootstrap
+
+    lengths = [200] * 5
+    y = np.zeros(1000, dtype=np.int64)
+    b = np.ones(1000, dtype=np.int64)
+    a = b.copy()
+    a[::200] = 0                                            # one more right in every dialogue
+    r = paired_bootstrap(y, np.stack([a, a]), b, lengths, 2, metric="accuracy", n_resamples=100)
+    assert (r["n_seeds_a"], r["n_seeds_b"]) == (2, 1)
+    assert r["ci_low"] == pytest.approx(0.5) and r["ci_high"] == pytest.approx(0.5) and r["excludes_zero"]
+
+
+def test_base_dataset_strips_sdt_and_clean_suffixes():
+    """Published sizes compare within one base dataset: ``iemocap-sdt`` -> ``iemocap``,
+    ``mosi-clean`` -> ``mosi`` (docstring)."""
+    from erc_lib.claims import base_dataset
+
+    assert [base_dataset(n) for n in ("iemocap-sdt", "meld-sdt", "mosi-clean", "emorynlp")] == \
+        ["iemocap", "meld", "mosi", "emorynlp"]
+
+
+def test_sdt_cross_entropy_terms_use_the_class_weights():
+    """With class weights w (SDT's IEMOCAP setting) every CE term of SDT's loss, the fused one and
+    each student's, is the weighted mean sum_i w_{y_i} CE_i / sum_i w_{y_i}, by hand."""
+    from types import SimpleNamespace
+
+    from erc_lib.models.sdt import SDT, SDTConfig
+
+    w = [0.2, 0.5, 0.3]
+    model = SDT(SDTConfig(input_dims={"text": 4}, n_classes=3, n_speakers=2, d_model=8, n_heads=2, class_weights=w))
+    fused, student = [[2.0, 0.0, -1.0], [0.5, 1.5, -0.5]], [[0.0, 1.0, 0.0], [1.0, -1.0, 2.0]]
+    labels = [0, 2]
+    out = {"logits": torch.tensor([fused], dtype=torch.float64),
+           "logits_text": torch.tensor([student], dtype=torch.float64)}
+    batch = SimpleNamespace(labels=torch.tensor([labels]), mask=torch.tensor([[True, True]]))
+    model.class_weights = model.class_weights.double()
+    terms = model.loss(out, batch)
+
+    def weighted_ce(rows):
+        num = sum(w[y] * -math.log(_softmax(r)[y]) for r, y in zip(rows, labels))
+        return num / sum(w[y] for y in labels)
+
+    assert terms["ce_fused"].item() == pytest.approx(weighted_ce(fused), rel=1e-6)   # weights stored as float32
+    assert terms["ce_text"].item() == pytest.approx(weighted_ce(student), rel=1e-6)
