@@ -296,3 +296,16 @@ def test_sdt_cross_entropy_terms_use_the_class_weights():
 
     assert terms["ce_fused"].item() == pytest.approx(weighted_ce(fused), rel=1e-6)   # weights stored as float32
     assert terms["ce_text"].item() == pytest.approx(weighted_ce(student), rel=1e-6)
+
+
+def test_underpowered_reason_says_what_the_test_detects():
+    """Interval [-1, 3] with published +2: "underpowered". Without a detectable effect the reason
+    is just the interval sentence; when the test detects exactly the published size, the reason
+    says so and asks for no more dialogues (needing more starts only above the target)."""
+    from erc_lib.claims import verdict
+
+    base = "the 95% interval [-1.00, +3.00] includes both zero and the published +2.00"
+    assert verdict(-1.0, 3.0, 1, 2.0, None, 30) == ("underpowered", base)
+    assert verdict(-1.0, 3.0, 1, 2.0, 2.0, 30) == ("underpowered", base + "; this test detects 2.00 points")
+    word, reason = verdict(-1.0, 3.0, 1, 2.0, 4.0, 30)      # detects 4: needs (4 / 2)^2 x 30 = 120
+    assert word == "underpowered" and "needs about 120 test dialogues instead of 30" in reason
