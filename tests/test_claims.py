@@ -126,7 +126,9 @@ def test_collect_claims_reads_full_size_results_only(tmp_path, monkeypatch):
     from erc_lib.paths import results_dir, write_json
 
     monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path))
-    claim = {"id": "emonet-beats-compm", "paper": "EmoNet", "dataset": "emorynlp", "verdict": "holds"}
+    claim = {"id": "emonet-beats-compm", "paper": "EmoNet", "dataset": "emorynlp", "verdict": "holds",
+             "comparison": {"difference": 1.5, "ci_low": 0.5, "ci_high": 2.5, "standard_error": 0.5, "n_dialogues": 85,
+                            "n_seeds_a": 5, "n_seeds_b": 5, "n_resamples": 1000}}
     for folder, smoke, name in ((results_dir(smoke=False), False, "05_emonet"), (results_dir(smoke=True), True, "05_emonet"),
                                 (results_dir(smoke=False), True, "06_mister_e_mosi-clean")):
         write_json(folder / f"{name}.json", {"status": "complete", "parameters": {"smoke": smoke},
