@@ -1,4 +1,4 @@
-"""Tests written to close mutants that survived the mutation runs of docs/mutation.md (issue 20):
+"""Tests written to close mutants that survived the mutation runs of docs/mutation.md:
 documented defaults, validation and error messages, and the cases the other tests happened to
 leave symmetric (T = 2, where T * 2 == T ** 2; two views, where every anchor has a positive).
 Every expected value comes from the docstring's formula, computed here by hand."""

@@ -1,4 +1,4 @@
-"""Property-based tests (Hypothesis) of invariants that hold for EVERY input (issue 20):
+"""Property-based tests (Hypothesis) of invariants that hold for EVERY input:
 
 * masked losses, and the predictions / metrics read off a padded batch, do not change when
   padding is added (padding never contributes, whatever values it holds);

@@ -1,4 +1,4 @@
-"""Tests that pin down the science from first principles (issue 20): the wiring of SDT's
+"""Tests that pin down the science from first principles: the wiring of SDT's
 self-distillation term (teacher, student, and where its gradient goes), the label mappings of the
 text datasets (known rows of the raw files, with the label name as written there), and the
 resampling unit of the paired bootstrap (whole test dialogues, not single utterances).
