@@ -50,7 +50,7 @@ def test_sdt_notebook_runs_on_authors_pickle_format(tmp_path, monkeypatch):
     assert res["parameters"]["dataset"] == "iemocap-sdt"
     assert {r["dataset"] for r in res["rows"]} == {"iemocap-sdt"}
     assert {r["variant"] for r in res["rows"]} >= {"text+audio+visual", "text+audio+visual w/o self-distillation"}
-    assert (tmp_path / "figures" / "03_sdt_iemocap-sdt_confusion.png").exists()
+    assert (tmp_path / "figures" / "smoke" / "03_sdt_iemocap-sdt_confusion.png").exists()  # a smoke run's figures
 
 
 def test_table_opens_with_baselines_and_claims_have_verdicts(notebook_results):

@@ -61,6 +61,15 @@ def _notebook(path, parameters: str, body: str):
     nbformat.write(nb, path)
 
 
+def _full_size_folders(monkeypatch) -> None:
+    """Read and write the full-size results folders, as a full report does (CI sets ERC_SMOKE=1,
+    which would send this process and the kernels it starts to the smoke folders)."""
+    from erc_lib.paths import use_smoke_folders
+
+    monkeypatch.delenv("ERC_SMOKE", raising=False)
+    use_smoke_folders(False)
+
+
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     """Tiny notebooks, a data folder, a stand-in code file, empty results/figures folders."""
@@ -76,6 +85,7 @@ def sandbox(tmp_path, monkeypatch):
         monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
     (tmp_path / "data" / "d.txt").write_text("data")
     monkeypatch.setenv("ERC_PROGRESS", "off")  # restored after the test (the runner sets it to text)
+    _full_size_folders(monkeypatch)
     monkeypatch.setenv("MPLBACKEND", "Agg")  # as in CI: the runner must drop it, or figures vanish
     code = tmp_path / "code.py"
     code.write_text("A = 1\n")
@@ -250,6 +260,7 @@ def _fake_results(folder):
 
 
 def test_front_page_tables(tmp_path, monkeypatch):
+    _full_size_folders(monkeypatch)
     for name in ("results", "figures"):
         monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
     _fake_results(tmp_path / "results")
