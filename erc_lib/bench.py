@@ -48,7 +48,7 @@ and longest training dialogues, 8 / 47 / 94 utterances, with one dev and one tes
 timed epochs, 1 and all threads. ``compm_finetune`` fine-tunes MiniLM (both encoders, CoMPM's
 recipe) with the encoders in gradient-checkpointed chunks
 (:attr:`erc_lib.models.compm.CoMPMConfig.chunk_tokens`), so its peak memory stays bounded on a
-CPU (without chunks, IEMOCAP's longest dialogue took more than 23 GB of RAM). Busy machines make
+CPU (without chunks, IEMOCAP's longest dialogue took more than 23 GB of RAM; chunked, 1.8 GB). Busy machines make
 every number noisy (the load average is recorded); two threads on a busy 2-core machine are
 many times slower than one.
 
