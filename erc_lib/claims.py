@@ -235,18 +235,6 @@ def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None 
             continue
         comparison = paired_difference(experiment, a, experiment, b, dataset, n_resamples=n_resamples,
                                        output=claim.output)
-        published = claim.published_size(dataset)
-        detectable = detectable_effect(comparison["standard_error"])
-        seeds = min(comparison["n_seeds_a"], comparison["n_seeds_b"])
-        if seeds < MIN_SEEDS:
-            word, reason = NOT_MEASURED, f"{seeds} seed(s); a verdict needs >= {MIN_SEEDS} seeds at full size"
-        else:
-            word, reason = verdict(comparison["ci_low"], comparison["ci_high"], claim.sign, published, detectable,
-                                   comparison["n_dialogues"])
-        elsewhere = published is None and bool(claim.published_differences)
-        note = (f"; published A - B {published:+.2f} on this dataset" if published is not None else
-                f"; the published figure is on another dataset ({', '.join(claim.published_differences)}), "
-                "sizes not compared" if elsewhere else "")
         out.append({
             **{k: v for k, v in asdict(claim).items() if k not in ("a", "b", "datasets")},
             "dataset": dataset, "a": a, "b": b, "metric": "weighted_f1",
@@ -255,9 +243,7 @@ def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None 
             "baseline": _row_summary(experiment, baseline, dataset) if baseline in have else None,
             "comparison": {k: comparison[k] for k in ("difference", "ci_low", "ci_high", "standard_error",
                                                       "n_resamples", "n_dialogues", "n_seeds_a", "n_seeds_b")},
-            "published_size": published, "published_elsewhere": elsewhere,
-            "detectable_effect": round(detectable, 2),
-            "verdict": word, "reason": f"ours A - B {comparison['difference']:+.2f}: {reason}{note}",
+            **_judgement(claim, dataset, comparison, min(comparison["n_seeds_a"], comparison["n_seeds_b"])),
             "source_results": notebook})
     return out
 
@@ -359,19 +345,28 @@ def rejudge(stored: dict) -> dict | None:
         se = (comp["ci_high"] - comp["ci_low"]) / (2 * Z_ALPHA)
     seeds = min(comp.get("n_seeds_a", stored.get("ours", {}).get("n_seeds", 0)),
                 comp.get("n_seeds_b", stored.get("other", {}).get("n_seeds", 0)))
-    published = claim.published_size(stored["dataset"])
-    detectable = detectable_effect(se)
+    return {**stored, "published_differences": dict(claim.published_differences),
+            **_judgement(claim, stored["dataset"], {**comp, "standard_error": se}, seeds)}
+
+
+def _judgement(claim: Claim, dataset: str, comparison: dict, seeds: int) -> dict:
+    """The judged part of a claim row: the published size on ``dataset`` (or "published elsewhere"),
+    the detectable effect, the verdict (:data:`NOT_MEASURED` below :data:`MIN_SEEDS` seeds) and its
+    reason, from ``comparison`` (``difference``, ``ci_low``, ``ci_high``, ``standard_error``,
+    ``n_dialogues``). One rule for :func:`evaluate_claims` and :func:`rejudge`."""
+    published = claim.published_size(dataset)
+    detectable = detectable_effect(comparison["standard_error"])
     if seeds < MIN_SEEDS:
         word, reason = NOT_MEASURED, f"{seeds} seed(s); a verdict needs >= {MIN_SEEDS} seeds at full size"
     else:
-        word, reason = verdict(comp["ci_low"], comp["ci_high"], claim.sign, published, detectable, comp.get("n_dialogues"))
+        word, reason = verdict(comparison["ci_low"], comparison["ci_high"], claim.sign, published, detectable,
+                               comparison.get("n_dialogues"))
     elsewhere = published is None and bool(claim.published_differences)
     note = (f"; published A - B {published:+.2f} on this dataset" if published is not None else
             f"; the published figure is on another dataset ({', '.join(claim.published_differences)}), "
             "sizes not compared" if elsewhere else "")
-    return {**stored, "published_differences": dict(claim.published_differences), "published_size": published,
-            "published_elsewhere": elsewhere, "detectable_effect": round(detectable, 2), "verdict": word,
-            "reason": f"ours A - B {comp['difference']:+.2f}: {reason}{note}"}
+    return {"published_size": published, "published_elsewhere": elsewhere, "detectable_effect": round(detectable, 2),
+            "verdict": word, "reason": f"ours A - B {comparison['difference']:+.2f}: {reason}{note}"}
 
 
 def collect_claims(write: bool = True, folder=None) -> list[dict]:

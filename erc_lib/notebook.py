@@ -283,17 +283,22 @@ def short_error(notebook: str, etype: type, evalue: BaseException, tb, frames: i
     return [f"{notebook} failed: {etype.__name__}: {message}", *tail]
 
 
+def _ipython_shell():
+    """The running IPython shell, or None (plain Python, or IPython not installed)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
 def short_errors(notebook: str) -> bool:
     """Make the running IPython kernel report exceptions errors-first (:func:`short_error`): the
     cell's error output starts with the exception's message and ends with a short traceback
     tail, and the same lines go to the kernel process's stderr (the terminal of a ``papermill``
     user) unless the report runner started the kernel (``ERC_RUNNER``). Returns False outside
     IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
+    shell = _ipython_shell()
     if shell is None:
         return False
 
@@ -312,12 +317,9 @@ def short_errors(notebook: str) -> bool:
 def dash_missing_values() -> bool:
     """Show missing values in the notebook's tables as "–", not NaN / None (an IPython HTML
     formatter for DataFrames). Returns False outside IPython."""
-    try:
-        import pandas as pd
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
+    import pandas as pd
+
+    shell = _ipython_shell()
     if shell is None:
         return False
     shell.display_formatter.formatters["text/html"].for_type(
