@@ -22,7 +22,12 @@ the seconds per epoch on the real dialogue lengths of each dataset a model runs 
 notebooks (:data:`DATASET_MODELS`; notebook size, one thread, ``default`` and ``fast`` modes),
 and a metrics check trains real-feature runs with bucketing off and on over several seeds and
 reports the difference of test weighted F1 with a paired bootstrap 95% interval, so the effect
-of bucketing on results can be read against seed noise. The best thread count of
+of bucketing on results can be read against seed noise. A step table (``steps``,
+:func:`step_comparison`) times single training steps of SDT (text, audio and visual: nine
+source -> target transformers) and MiSTER-E at the papers' sizes on identical IEMOCAP-shaped
+batches, each way a step can run (:data:`STEP_WAYS`: eager, ``torch.compile``), with the share of
+the eager step spent in matrix multiplications (torch.profiler), which bounds what fusing the
+other operations can gain. The best thread count of
 each model goes into the JSON (``best_threads``), which ``runtime.set_cpu_threads(device,
 "auto")`` reads from ``results/reference/bench.json``.
 
@@ -61,7 +66,8 @@ threads, keys :data:`ROW_KEYS`), ``padding`` (share per batch size and mode), ``
 (epoch seconds of each mode against ``default``), ``scaling`` (seconds per step per length),
 ``best_threads`` (model -> thread count), ``best_threads_detail``, ``per_dataset`` (epoch
 seconds per dataset, model and mode), ``bucketing_metrics`` (one entry per checked model and
-dataset), ``sections`` (section -> date it was measured), ``notes``, ``seconds``.
+dataset), ``steps`` (one row per model and way: seconds per step, warm-up seconds, speed-up
+against eager, matmul share), ``sections`` (section -> date it was measured), ``notes``, ``seconds``.
 
 ``--sections`` picks what to measure (:data:`SECTIONS`; default: all, ``--quick``: ``cells``
 and ``scaling``); ``--merge`` keeps the other sections of an existing ``--out`` file, so one
@@ -91,7 +97,7 @@ from .data import DataError, Dialogue, ERCData, load_dataset
 from .experiment import RunSpec, interval_reading, paired_difference, run_experiment
 from .paths import results_dir, write_json
 from .runtime import resolve_device
-from .training import TrainConfig, fit, make_loader, padding_share, predict
+from .training import TrainConfig, fit, make_loader, make_optimizer, padding_share, predict
 from . import zoo
 
 MODELS = ("logreg", "bigru", "sdt", "sdt_bios", "compm", "compm_finetune", "mister_e")
@@ -117,13 +123,14 @@ ROW_KEYS = ("model", "size", "mode", "threads", "batch_size", "parameters", "tra
             "memory", "padding_share")
 JSON_KEYS = ("date", "device", "device_name", "torch", "python", "cpu_count", "threads", "quick", "amp",
              "load_average", "data", "modes", "sizes", "rows", "padding", "speedup", "scaling", "best_threads",
-             "best_threads_detail", "per_dataset", "bucketing_metrics", "sections", "notes", "seconds")
+             "best_threads_detail", "per_dataset", "bucketing_metrics", "steps", "sections", "notes", "seconds")
 #: What a run can measure: the model x size x mode x threads ``cells`` (rows, speedup, padding,
 #: best threads), the ``scaling`` table, the ``datasets`` table and the bucketing ``metrics`` check.
-SECTIONS = ("cells", "scaling", "datasets", "metrics")
+SECTIONS = ("cells", "scaling", "datasets", "metrics", "steps")
 #: The report keys each section fills (``--merge`` replaces only these).
 SECTION_KEYS = {"cells": ("rows", "padding", "speedup", "best_threads", "best_threads_detail"),
-                "scaling": ("scaling",), "datasets": ("per_dataset",), "metrics": ("bucketing_metrics",)}
+                "scaling": ("scaling",), "datasets": ("per_dataset",), "metrics": ("bucketing_metrics",),
+                "steps": ("steps",)}
 #: The datasets each sequence model runs on in the notebooks (per-dataset epoch table).
 DATASET_MODELS = {"bigru": ("iemocap", "meld", "emorynlp", "mosi"), "sdt": ("iemocap", "meld", "mosi"),
                   "mister_e": ("mosi",), "compm": ("emorynlp", "meld")}
@@ -593,7 +600,148 @@ def tables(report: dict) -> dict[str, pd.DataFrame]:
             sort=False).round(2)
     if report.get("bucketing_metrics"):
         out["bucketing_metrics"] = pd.DataFrame(report["bucketing_metrics"]).drop(columns=["inputs"]).round(2)
+    if report.get("steps"):
+        out["steps"] = pd.DataFrame(report["steps"]).round(3)
     return out
+
+
+# ----------------------------------------------------------------------------- steps
+#: The per-step comparison: the attention models at the paper's size (:func:`paper_size`), IEMOCAP-shaped.
+STEP_MODELS = ("sdt", "mister_e")
+#: Ways of running one training step: the trainer's eager step, and its ``compile=True`` step.
+STEP_WAYS = ("eager", "compile")
+#: The papers' IEMOCAP feature widths (RoBERTa-large text, IS10 audio, DenseNet visual): SDT runs
+#: all three modalities, so its nine source -> target transformers are all timed.
+STEP_DIMS = {"text": 1024, "audio": 1582, "visual": 342}
+#: Operators counted as dense linear algebra in the profile: matrix products, attention kernels and
+#: convolutions (MiSTER-E's inception network); their share bounds what fusing the rest can gain.
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_dot_product_flash_attention_for_cpu",
+              "aten::_scaled_dot_product_flash_attention_for_cpu_backward", "aten::mkldnn_convolution",
+              "aten::convolution_backward")
+
+
+def step_batches(model: str, n: int, seed: int = 0, data: ERCData | None = None):
+    """``(spec, batches)``: the :class:`RunSpec` of ``model`` at the paper's size on IEMOCAP-shaped
+    data with :data:`STEP_DIMS` features, and the first ``n`` training batches the trainer forms
+    (length-bucketed, seeded), so every way of stepping sees identical batches.
+
+    SDT reads text, audio and visual (nine source -> target transformers); MiSTER-E speech and text."""
+    data = data or iemocap_shaped(STEP_DIMS, seed)[0]
+    model_args, train_args = zoo.settings(model, data.name)
+    size_model, size_train = paper_size(model, data)
+    inputs = ["text", "audio", "visual"] if model == "sdt" else ["speech", "text"]
+    spec = zoo.model_spec(model, data, inputs, variant=f"{model}/paper", model_args={**model_args, **size_model},
+                          train_args={**train_args, **size_train}, keep=())
+    train, _, _, collate = spec.splits(data)
+    loader = make_loader(train, int(spec.train["batch_size"]), True, seed, collate, True)
+    batches = []
+    for batch in loader:
+        batches.append(batch)
+        if len(batches) == n:
+            break
+    return spec, batches
+
+
+def time_steps(spec: RunSpec, batches: list, way: str, warmup: int = 1, seed: int = 0, profile: bool = False,
+               device: torch.device | None = None) -> dict:
+    """Seconds per training step (forward, loss, backward, optimiser step, exactly as
+    :func:`erc_lib.training.fit` does it) of a fresh, seeded model of ``spec`` over ``batches``;
+    the first ``warmup`` batches are run but not timed (allocator, kernel choice; with
+    ``"compile"`` the compilation, reported as ``warmup_seconds``).
+
+    ``device``: where to step (default CPU); CUDA steps are synchronised before the clock reads.
+    ``profile`` (CPU only): the share of the timed steps' CPU time spent in matrix products and
+    convolutions (:data:`MATMUL_OPS`, torch.profiler), ``matmul_share``; ``1 / matmul_share`` bounds the
+    step speed-up available without fewer or faster multiplications.
+
+    Raises ValueError for an unknown ``way`` or fewer batches than ``warmup + 1``."""
+    from .runtime import seed_everything
+
+    if way not in STEP_WAYS:
+        raise ValueError(f"unknown way {way!r}; expected one of {STEP_WAYS}")
+    if len(batches) < warmup + 1:
+        raise ValueError(f"{len(batches)} batches: need more than the {warmup} warm-up step(s)")
+    from .training import _to_device
+
+    device = device or torch.device("cpu")
+    batches = [_to_device(b, device) for b in batches]
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    profile = profile and device.type == "cpu"
+    seed_everything(seed)
+    model = spec.build().to(device)
+    model.train()
+    forward = torch.compile(model, dynamic=True) if way == "compile" else model
+    config = TrainConfig(**{**spec.train, "progress": False})
+    optimizer, _ = make_optimizer(model.parameters(), config, len(batches))
+
+    def step(batch):
+        terms = model.loss(forward(batch), batch)
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimizer.step()
+
+    t0 = time.perf_counter()
+    for batch in batches[:warmup]:
+        step(batch)
+    sync()
+    warm = time.perf_counter() - t0
+    timed = batches[warmup:]
+    share = None
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            for batch in timed:
+                step(batch)
+            seconds = time.perf_counter() - t0
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        share = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS) / max(total, 1e-9)
+    else:
+        t0 = time.perf_counter()
+        for batch in timed:
+            step(batch)
+        sync()
+        seconds = time.perf_counter() - t0
+    utterances = sum(int(b.mask.sum()) for b in timed)
+    positions = sum(b.mask.numel() for b in timed)
+    return {"way": way, "steps": len(timed), "seconds_per_step": seconds / len(timed), "warmup_seconds": warm,
+            "utterances_per_s": utterances / max(seconds, 1e-9), "padding_share": 1 - utterances / positions,
+            "matmul_share": share}
+
+
+def step_comparison(models: Sequence[str] = STEP_MODELS, ways: Sequence[str] = STEP_WAYS, steps: int = 3,
+                    threads: int = 1, seed: int = 0, data: ERCData | None = None, progress: bool = True,
+                    device: torch.device | None = None) -> list[dict]:
+    """One row per model and way (:func:`time_steps` on the same :func:`step_batches`), with
+    ``speedup`` against ``eager`` and, for ``eager``, the profiled ``matmul_share``.
+
+    Raises ValueError for unknown models or ways."""
+    bad = [m for m in models if m not in STEP_MODELS] + [w for w in ways if w not in STEP_WAYS]
+    if bad:
+        raise ValueError(f"unknown {bad}; models are {STEP_MODELS}, ways {STEP_WAYS}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rows = []
+    try:
+        for model in models:
+            spec, batches = step_batches(model, steps + 1, seed, data)
+            base = None
+            for way in ways:
+                row = {"model": model, "size": "paper", "threads": threads,
+                       "batch_size": int(spec.train["batch_size"]),
+                       **time_steps(spec, batches, way, seed=seed, profile=(way == "eager"), device=device)}
+                base = row["seconds_per_step"] if way == "eager" else base
+                row["speedup"] = base / row["seconds_per_step"] if base else None
+                rows.append(row)
+                if progress:
+                    print(f"steps {model} {way}: {row['seconds_per_step']:.2f} s/step "
+                          f"(warm-up {row['warmup_seconds']:.0f} s)", file=sys.stderr, flush=True)
+    finally:
+        torch.set_num_threads(before)
+    return rows
 
 
 # ----------------------------------------------------------------------------- the run
@@ -654,7 +802,7 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
 
     cells = [Cell(m, s, mode, t) for m in models for s in (sizes[:1] if m in SIZELESS else sizes)
              for mode in _modes_of(m, s, data, modes, size_fns) for t in thread_counts] if "cells" in sections else []
-    rows, scaling, per_dataset, checks = [], [], [], []
+    rows, scaling, per_dataset, checks, step_rows = [], [], [], [], []
     try:
         for i, cell in enumerate(cells, 1):
             cell_data = finetune_subset if cell.model == "compm_finetune" else subset
@@ -686,6 +834,12 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
                     print(f"metrics {model} {dataset}: fast − default {c['difference']:+.2f} "
                           f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] ({time.perf_counter() - t0:.0f} s)",
                           file=sys.stderr, flush=True)
+        if "steps" in sections:
+            step_rows = step_comparison(threads=thread_counts[0], steps=max(2, epochs + 1), progress=progress, device=dev)
+            notes.append(f"steps: SDT (text, audio, visual) and MiSTER-E (speech, text) at the papers' sizes, "
+                         f"{max(2, epochs + 1)} timed step(s) after one warm-up on identical IEMOCAP-shaped "
+                         f"batches {STEP_DIMS}, {thread_counts[0]} thread(s); load average at the start "
+                         f"{[round(x, 1) for x in load_before] if load_before else '?'}")
     finally:
         torch.set_num_threads(threads_before)
     if "scaling" in sections and "compm" in models and any(n > COMPM_MAX_SCALING_LENGTH for n in scaling_lengths):
@@ -720,7 +874,7 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
         "sizes": {m: {s: dict(zip(("model", "train"), size_fns[s](m, data))) for s in sizes} for m in models},
         "rows": rows, "padding": padding_rows, "speedup": speedups(rows), "scaling": scaling,
         "best_threads": best, "best_threads_detail": detail, "per_dataset": per_dataset,
-        "bucketing_metrics": checks, "sections": {name: today for name in sections}, "notes": notes,
+        "bucketing_metrics": checks, "steps": step_rows, "sections": {name: today for name in sections}, "notes": notes,
         "seconds": time.perf_counter() - start,
     }
 

@@ -665,7 +665,13 @@ def _display(path: Path) -> str:
 
 def _selected(args) -> list[tuple]:
     if args.all:
-        return [s for s in STUDIES if not args.only or f"{s[0]}_{s[1]}" in args.only]
+        if not args.only:
+            return list(STUDIES)
+        by_name = {f"{s[0]}_{s[1]}": s for s in STUDIES}
+        unknown = [n for n in args.only if n not in by_name]
+        if unknown:
+            raise ValueError(f"--only: no study named {', '.join(unknown)}; the studies are {', '.join(by_name)}")
+        return [by_name[n] for n in dict.fromkeys(args.only)]  # in the order given
     return [(args.model, args.dataset, tuple(args.inputs) if args.inputs else None)]
 
 
@@ -673,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(prog="python -m erc_lib.tune", description=__doc__.split("\n")[0])
     p.add_argument("--all", action="store_true", help="every study the report reads (STUDIES)")
-    p.add_argument("--only", nargs="+", help="with --all: only these <model>_<dataset> studies")
+    p.add_argument("--only", nargs="+", help="with --all: only these <model>_<dataset> studies, run in the order given")
     p.add_argument("--model", choices=zoo.MODELS)
     p.add_argument("--dataset", choices=DATASETS)
     p.add_argument("--inputs", nargs="+", help="modalities when not the model's default, e.g. speech text")
@@ -693,11 +699,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give --all, or --model and --dataset")
     if args.jobs < 1:
         p.error(f"--jobs must be >= 1, got {args.jobs}")
-    try:
-        for m, d, i in _selected(args):  # every study checked before any training
-            make_run(m, d, args.trials, args.seeds_per_trial, None, args.rescore_seeds,
-                     n_dialogues=SMOKE_DIALOGUES if args.smoke else None, epochs=SMOKE_EPOCHS if args.smoke else None,
-                     inputs=list(i) if i else None, force=args.force, validation=args.validation)
+    try:  # every study checked before any training
+        outs = [make_run(m, d, args.trials, args.seeds_per_trial, None, args.rescore_seeds,
+                         n_dialogues=SMOKE_DIALOGUES if args.smoke else None,
+                         epochs=SMOKE_EPOCHS if args.smoke else None, inputs=list(i) if i else None,
+                         force=args.force, validation=args.validation).out for m, d, i in _selected(args)]
     except ValueError as e:
         p.error(str(e))
     start = time.perf_counter()
@@ -715,14 +721,11 @@ def main(argv: list[str] | None = None) -> int:
         if any(codes):
             print(f"workers exited with {codes}", file=sys.stderr)
             return 1
-    paths = [make_run(m, d, args.trials, args.seeds_per_trial, None, args.rescore_seeds,
-                      n_dialogues=SMOKE_DIALOGUES if args.smoke else None, epochs=SMOKE_EPOCHS if args.smoke else None,
-                      inputs=list(i) if i else None, force=args.force).out for m, d, i in _selected(args)]
     if args.worker_id is None:
-        print(f"\n{len(paths)} studies, {time.perf_counter() - start:.0f} s wall")
-        print(summary_table([p for p in paths if p.exists()]).to_string(index=False))
-        if args.all and not args.smoke and all(p.exists() for p in paths):
-            write_summary(paths)
+        print(f"\n{len(outs)} studies, {time.perf_counter() - start:.0f} s wall")
+        print(summary_table([p for p in outs if p.exists()]).to_string(index=False))
+        if args.all and not args.smoke and all(p.exists() for p in outs):  # every tuned file, not only these
+            write_summary(sorted((zoo.CONFIG_DIR / "tuned").glob("*.yaml")))
     return 0
 
 
@@ -736,10 +739,6 @@ def write_summary(paths) -> Path:
     out = zoo.CONFIG_DIR / "tuned" / "SUMMARY.md"
     atomic_write(out, lambda tmp: tmp.write_text(text))
     return out
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def default_vs_tuned(results: dict[str, dict]) -> "pd.DataFrame":
@@ -777,3 +776,7 @@ def default_vs_tuned(results: dict[str, dict]) -> "pd.DataFrame":
                         "test: tuned − defaults": round(b["weighted_f1"].mean() - a["weighted_f1"].mean(), 2),
                         "seeds": int(min(len(a), len(b)))})
     return pd.DataFrame(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -268,3 +268,40 @@ def test_merging_one_models_cells_keeps_the_other_models_rows():
     assert any("cells of bigru measured" in n for n in merged["notes"])
     # a run of every model's cells still replaces the whole section
     assert bench.merge_reports(new, old)["rows"] == old["rows"]
+
+
+def _three_modality_data() -> ERCData:
+    rng = np.random.default_rng(0)
+    dims = {"text": 6, "audio": 5, "visual": 4}
+
+    def dialogue(i, split):
+        n = 3 + i % 4
+        return Dialogue(f"{split}{i}", [["A", "B"][j % 2] for j in range(n)], ["u"] * n, np.arange(n) % 3,
+                        {m: rng.normal(size=(n, k)).astype(np.float32) for m, k in dims.items()})
+
+    return ERCData("toy", ["x", "y", "z"], {s: [dialogue(i, s) for i in range(6)]
+                                           for s in ("train", "dev", "test")}).validate()
+
+
+def test_step_comparison_times_identical_batches_and_profiles_the_eager_step(monkeypatch):
+    monkeypatch.setattr(bench, "paper_size", lambda model, data: ({"d_model": 8, "n_heads": 2, "d_ff": 8},
+                                                                  {"batch_size": 2}))
+    data = _three_modality_data()
+    spec, batches = bench.step_batches("sdt", 3, data=data)
+    assert len(batches) == 3 and all(set(b.features) == {"text", "audio", "visual"} for b in batches)
+    again = bench.step_batches("sdt", 3, data=data)[1]
+    assert all(torch.equal(a.mask, b.mask) and torch.equal(a.features["text"], b.features["text"])
+               for a, b in zip(batches, again))  # seeded: every way sees the same batches
+    before = torch.get_num_threads()
+    rows = bench.step_comparison(models=("sdt",), ways=("eager",), steps=2, data=data, progress=False)
+    assert torch.get_num_threads() == before
+    (row,) = rows
+    assert row["model"] == "sdt" and row["way"] == "eager" and row["steps"] == 2 and row["speedup"] == 1.0
+    assert row["seconds_per_step"] > 0 and 0 < row["matmul_share"] < 1 and 0 <= row["padding_share"] < 1
+    assert "steps" in bench.tables({**{k: [] for k in bench.JSON_KEYS}, "steps": rows})
+    with pytest.raises(ValueError, match="unknown way"):
+        bench.time_steps(spec, batches, "jit")
+    with pytest.raises(ValueError, match="warm-up"):
+        bench.time_steps(spec, batches[:1], "eager")
+    with pytest.raises(ValueError, match="unknown"):
+        bench.step_comparison(models=("bigru",), data=data)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from erc_lib.data import DialogueBatch, Dialogue, ERCData
 from erc_lib.losses import focal_loss, supervised_contrastive_loss
 from erc_lib.models.mister_e import EXPERTS, MISTER_E_VARIANTS, MiSTEREConfig, MiSTERE, build_mister_e
+from by_hand import supcon_by_hand
 
 D_SPEECH, D_TEXT, C = 7, 5, 3
 
@@ -66,19 +67,6 @@ def test_focal_rejects_bad_input():
 
 
 # ----------------------------------------------------------------------------- contrastive loss
-def supcon_by_hand(z: list[np.ndarray], y: list[int], tau: float) -> float:
-    """Eq. 14 written out with loops; mean over anchors that have a positive."""
-    z = [v / np.linalg.norm(v) for v in z]
-    losses = []
-    for a in range(len(z)):
-        pos = [p for p in range(len(z)) if p != a and y[p] == y[a]]
-        if not pos:
-            continue
-        denom = sum(math.exp(z[a] @ z[q] / tau) for q in range(len(z)) if q != a)
-        losses.append(-sum(math.log(math.exp(z[a] @ z[p] / tau) / denom) for p in pos) / len(pos))
-    return float(np.mean(losses))
-
-
 def test_contrastive_matches_hand_computation():
     g = torch.Generator().manual_seed(1)
     views = torch.randn(1, 3, 2, 4, generator=g)          # 1 dialogue, 3 utterances, 2 views

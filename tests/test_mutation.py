@@ -13,6 +13,7 @@ import torch
 from erc_lib.data import Dialogue, ERCData
 from erc_lib.losses import (class_weights_for, focal_loss, inverse_frequency_weights, masked_kl_distillation,
                             supervised_contrastive_loss)
+from by_hand import supcon_by_hand
 
 
 def _softmax(row, t=1.0):
@@ -76,20 +77,6 @@ def test_focal_errors_say_what_is_wrong():
         focal_loss(STUDENT, labels, torch.zeros_like(MASK))
 
 
-def _supcon_by_hand(z: list[np.ndarray], y: list[int], tau: float) -> float:
-    """Khosla et al. / MiSTER-E Eq. 14 with loops: mean over anchors that have a positive of
-    -1/|P(a)| sum_p log(exp(z_a.z_p/tau) / sum_{q != a} exp(z_a.z_q/tau))."""
-    z = [v / np.linalg.norm(v) for v in z]
-    losses = []
-    for a in range(len(z)):
-        pos = [p for p in range(len(z)) if p != a and y[p] == y[a]]
-        if not pos:
-            continue
-        denom = sum(math.exp(z[a] @ z[q] / tau) for q in range(len(z)) if q != a)
-        losses.append(-sum(math.log(math.exp(z[a] @ z[p] / tau) / denom) for p in pos) / len(pos))
-    return float(np.mean(losses))
-
-
 def _supcon_case():
     """Two dialogues of one view each, with an anchor that has no positive in its dialogue (its
     label occurs once there) but has one across the batch, and a padded slot."""
@@ -110,14 +97,14 @@ def test_contrastive_skips_anchors_without_a_positive_and_pools_the_batch_when_a
             z = [views[b, k, 0].numpy() for k in range(4) if mask[b, k]]
             y = [int(labels[b, k]) for k in range(4) if mask[b, k]]
             pos = [a for a in range(len(z)) if any(y[p] == y[a] for p in range(len(z)) if p != a)]
-            per_dialogue.append((_supcon_by_hand(z, y, tau), len(pos)))
+            per_dialogue.append((supcon_by_hand(z, y, tau), len(pos)))
         expected = sum(v * n for v, n in per_dialogue) / sum(n for _, n in per_dialogue)
         got = supervised_contrastive_loss(views, labels, mask, temperature=tau).item()
         assert got == pytest.approx(expected, rel=1e-9)
         z_all = [views[b, k, 0].numpy() for b in range(2) for k in range(4) if mask[b, k]]
         y_all = [int(labels[b, k]) for b in range(2) for k in range(4) if mask[b, k]]
         pooled = supervised_contrastive_loss(views, labels, mask, temperature=tau, per_dialogue=False).item()
-        assert pooled == pytest.approx(_supcon_by_hand(z_all, y_all, tau), rel=1e-9)
+        assert pooled == pytest.approx(supcon_by_hand(z_all, y_all, tau), rel=1e-9)
     default = supervised_contrastive_loss(views, labels, mask).item()          # tau = 1 by default
     assert default == pytest.approx(supervised_contrastive_loss(views, labels, mask, 1.0).item(), rel=1e-12)
     assert default != pytest.approx(supervised_contrastive_loss(views, labels, mask, 2.0).item(), rel=1e-6)

@@ -295,3 +295,13 @@ def test_saved_config_is_read_by_zoo_settings(tmp_path, monkeypatch, fake_data):
     assert table.loc[0, "trials"] == 3 and table.loc[0, "tuned (dev)"] >= table.loc[0, "defaults (dev)"]
     curve = tuning.best_so_far(result.path)
     assert list(curve["trial"]) == [0, 1, 2] and curve["best so far"].is_monotonic_increasing
+
+
+def test_only_runs_the_named_studies_in_the_given_order_and_refuses_unknown_names(capsys):
+    import argparse
+
+    args = argparse.Namespace(all=True, only=["sdt_iemocap", "logreg_iemocap", "sdt_iemocap"])
+    assert tuning._selected(args) == [("sdt", "iemocap", None), ("logreg", "iemocap", None)]
+    with pytest.raises(SystemExit):
+        tuning.main(["--all", "--only", "sdt_imocap"])
+    assert "no study named sdt_imocap" in capsys.readouterr().err
