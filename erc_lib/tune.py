@@ -16,7 +16,8 @@ the one budget of ``configs/defaults.yaml`` (``tuning:``; :func:`budget`):
 * **The best trials are re-scored** before one is written: the ``rescore_top`` best search
   trials and the defaults trial each get ``rescore_seeds`` more fits (repeats
   ``seeds_per_trial ..``); the written settings are those with the best mean over all their fits.
-* Sampler: ``optuna.samplers.TPESampler`` seeded (``sampler_seed`` + trials already held).
+* Sampler: ``optuna.samplers.TPESampler``, seeded per trial (``sampler_seed`` + the trial's number,
+  :func:`_ask`), so parallel workers never draw the same settings.
 * **Saturated objectives are refused**: tuning a dataset in :data:`erc_lib.data.SATURATED_DEV`
   (the bc-LSTM MOSI, whose text and visual extractors saw the training videos) fails before any
   training, and a study whose best dev weighted F1 reaches :data:`SATURATION` within its first
@@ -278,7 +279,7 @@ def _open_study(run: StudyRun, storage: str) -> optuna.Study:
         raise ValueError(f"cannot open study storage {storage!r}: {type(e).__name__}: {e}") from None
     study = optuna.create_study(storage=rdb, study_name=run.name, direction="maximize", load_if_exists=True,
                                 pruner=optuna.pruners.NopPruner())
-    study.sampler = optuna.samplers.TPESampler(seed=run.sampler_seed + len(study.trials))
+    study.sampler = optuna.samplers.TPESampler(seed=run.sampler_seed + len(study.trials))  # re-seeded per trial
     return study
 
 
@@ -333,6 +334,17 @@ def _lock(storage: str):
     return FileLock(str(folder / f"{name}.lock"))
 
 
+def _ask(run: StudyRun, study: optuna.Study) -> optuna.Trial:
+    """``study.ask()``, then a sampler seeded by the new trial's number (``sampler_seed + number``)
+    for its suggestions: workers asking at the same moment hold different trial numbers, so they
+    draw different settings (one shared seed made them draw the same ones), and a resumed study
+    draws what it would have drawn. TPE keeps no state but its random generator, so a new sampler
+    per trial loses nothing."""
+    trial = study.ask()
+    study.sampler = optuna.samplers.TPESampler(seed=run.sampler_seed + trial.number)
+    return trial
+
+
 def _next_trial(run: StudyRun, study: optuna.Study) -> tuple[optuna.Trial | None, str]:
     """Under the lock: the next trial this worker should run, or ``(None, why)`` with why one of
     ``"wait"`` (others are running the last ones) or ``"done"`` (every trial has finished)."""
@@ -341,10 +353,10 @@ def _next_trial(run: StudyRun, study: optuna.Study) -> tuple[optuna.Trial | None
     trials = [t for t in study.get_trials(deepcopy=False) if t.state != T.FAIL]
     if not any(_kind(t) == "defaults" for t in trials):
         study.enqueue_trial({}, user_attrs={"kind": "defaults"})
-        return study.ask(), ""
+        return _ask(run, study), ""
     search = [t for t in trials if _kind(t) in ("defaults", "search")]
     if len(search) < run.trials:
-        return study.ask(), ""
+        return _ask(run, study), ""
     if any(t.state in (T.RUNNING, T.WAITING) for t in search):
         return None, "wait"
     if not study.user_attrs.get("rescore_enqueued"):
@@ -354,7 +366,7 @@ def _next_trial(run: StudyRun, study: optuna.Study) -> tuple[optuna.Trial | None
         study.set_user_attr("rescore_enqueued", True)
     rescore = [t for t in study.get_trials(deepcopy=False) if _kind(t) == "rescore" and t.state != T.FAIL]
     if any(t.state == T.WAITING for t in rescore):
-        return study.ask(), ""
+        return _ask(run, study), ""
     if any(t.state == T.RUNNING for t in rescore):
         return None, "wait"
     return None, "done"
