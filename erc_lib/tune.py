@@ -439,7 +439,11 @@ def run_study(run: StudyRun, storage: str, log=print, wait: bool = True) -> bool
                 heartbeat.__exit__()
             continue
         if why == "done":
-            _save(run, study, space, storage)
+            with lock:  # the first worker to see the study finished writes it; the others leave the file be
+                held = len(study.get_trials(deepcopy=False))
+                if study.user_attrs.get("saved_with_trials") != held or not run.out.exists():
+                    _save(run, study, space, storage)
+                    study.set_user_attr("saved_with_trials", held)
             return True
         if not wait:
             return False
