@@ -232,7 +232,8 @@ def test_two_processes_share_one_study_without_losing_or_repeating_a_trial(tmp_p
         proc.start()
     for proc in procs:
         proc.join(300)
-    assert [proc.exitcode for proc in procs] == [0, 0]
+    codes = [proc.exitcode for proc in procs]
+    assert codes == [0, 0], f"worker exit codes {codes} (None: still running after 300 s)"
     study = optuna.load_study(study_name="shared", storage=url)
     kinds = [t.user_attrs["kind"] for t in study.trials]
     assert kinds.count("defaults") == 1 and kinds.count("defaults") + kinds.count("search") == 6
