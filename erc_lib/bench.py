@@ -78,7 +78,9 @@ others' (:func:`merge_reports`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import itertools
 import os
 import platform
 import sys
@@ -634,12 +636,7 @@ def step_batches(model: str, n: int, seed: int = 0, data: ERCData | None = None)
                           train_args={**train_args, **size_train}, keep=())
     train, _, _, collate = spec.splits(data)
     loader = make_loader(train, int(spec.train["batch_size"]), True, seed, collate, True)
-    batches = []
-    for batch in loader:
-        batches.append(batch)
-        if len(batches) == n:
-            break
-    return spec, batches
+    return spec, list(itertools.islice(loader, n))
 
 
 def time_steps(spec: RunSpec, batches: list, way: str, warmup: int = 1, seed: int = 0, profile: bool = False,
@@ -686,25 +683,19 @@ def time_steps(spec: RunSpec, batches: list, way: str, warmup: int = 1, seed: in
     sync()
     warm = time.perf_counter() - t0
     timed = batches[warmup:]
-    share = None
-    if profile:
-        from torch.profiler import ProfilerActivity
-        from torch.profiler import profile as torch_profile
-
-        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-            t0 = time.perf_counter()
-            for batch in timed:
-                step(batch)
-            seconds = time.perf_counter() - t0
-        events = prof.key_averages()
-        total = sum(e.self_cpu_time_total for e in events)
-        share = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS) / max(total, 1e-9)
-    else:
+    prof = (torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile
+            else contextlib.nullcontext())
+    with prof:
         t0 = time.perf_counter()
         for batch in timed:
             step(batch)
         sync()
         seconds = time.perf_counter() - t0
+    share = None
+    if profile:
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        share = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS) / max(total, 1e-9)
     utterances = sum(int(b.mask.sum()) for b in timed)
     positions = sum(b.mask.numel() for b in timed)
     return {"way": way, "steps": len(timed), "seconds_per_step": seconds / len(timed), "warmup_seconds": warm,

@@ -279,7 +279,7 @@ def _open_study(run: StudyRun, storage: str) -> optuna.Study:
         raise ValueError(f"cannot open study storage {storage!r}: {type(e).__name__}: {e}") from None
     study = optuna.create_study(storage=rdb, study_name=run.name, direction="maximize", load_if_exists=True,
                                 pruner=optuna.pruners.NopPruner())
-    study.sampler = optuna.samplers.TPESampler(seed=run.sampler_seed + len(study.trials))  # re-seeded per trial
+    study.sampler = optuna.samplers.TPESampler(seed=run.sampler_seed)  # each trial re-seeds it (_ask)
     return study
 
 
