@@ -662,6 +662,8 @@ def _worker(args) -> int:
                 finished += 1
             else:
                 pending.append(run)
+                log(f"study {run.name}: its last trials are running in another worker (or in one killed less than "
+                    f"{GRACE_SECONDS} s ago); coming back to it after the other studies")
         except Exception as e:
             failed.append(f"{run.name}: {type(e).__name__}: {e}")
             log(f"study {run.name} stopped: {type(e).__name__}: {e}")
