@@ -238,6 +238,21 @@ def fingerprint(run: Run, notebook_path: Path) -> str:
     return h.hexdigest()
 
 
+def fit_cache_counts(name: str, since: float) -> dict[str, int] | None:
+    """The fit-cache counts (``{"hit", "trained", "uncached"}``, :meth:`Experiment.cache_counts`) that
+    run ``name`` wrote into its results JSON (full-size or smoke folder) at or after ``since`` (Unix
+    seconds); None when it wrote none (01_data, the front page) or the file cannot be read."""
+    for folder in (results_dir(smoke=False), results_dir(smoke=True)):
+        path = folder / f"{name}.json"
+        try:
+            if path.stat().st_mtime >= since:
+                counts = json.loads(path.read_text()).get("fit_cache")
+                return {k: int(counts.get(k, 0)) for k in ("hit", "trained", "uncached")} if counts else None
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
 def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, force: bool = False,
             log=lambda line: print(line, flush=True), jobs: int = 1) -> dict[str, dict]:
     """Execute ``runs`` with papermill (kernel python3, ``ERC_PROGRESS=text``), writing
@@ -278,7 +293,7 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
         entry = {"notebook": run.notebook, "parameters": run.parameters, "status": "running", "fingerprint": None,
                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         save(run.name, entry)
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         try:
             pm.execute_notebook(str(nb_path), str(out_path), parameters=run.parameters, kernel_name="python3",
                                 progress_bar=False,  # no cwd: papermill's chdir is process-wide, not per thread
@@ -290,10 +305,13 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
         except Exception as e:  # noqa: BLE001 - every failure is reported and the next run starts
             error, trace = error_lines(e)
             entry.update(status="failed", error=error, trace=trace)
-        entry.update(seconds=round(time.perf_counter() - t0, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+        entry.update(seconds=round(time.perf_counter() - t0, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+                     fit_cache=fit_cache_counts(run.name, since=started) if entry["status"] == "ok" else None)
         save(run.name, entry)
         err = f" - {entry['error']}" if entry["error"] else ""
-        log(f"{tag}: {entry['status']} in {_duration(entry['seconds'])}{err}"
+        cache = entry["fit_cache"]
+        cache = f" (fit cache: {cache['hit']} fits read back, {cache['trained'] + cache['uncached']} trained)" if cache else ""
+        log(f"{tag}: {entry['status']} in {_duration(entry['seconds'])}{cache}{err}"
             + "".join(f"\n    {line}" for line in entry.get("trace") or []))
 
     numbered = list(enumerate(runs, 1))
@@ -850,7 +868,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M:%S")
     jobs = args.jobs or int((yaml.safe_load(Path(args.config).read_text()) or {}).get("jobs", 1))
     if jobs < 1:
         print(f"error: --jobs must be >= 1, got {jobs}", file=sys.stderr)
@@ -861,6 +879,11 @@ def main(argv: list[str] | None = None) -> int:
         wrote = write_results_doc(REFERENCE_DIR, args.results_doc)
         print(f"{args.results_doc}: {'regenerated' if wrote else 'unchanged'} from {_shown_path(REFERENCE_DIR)}/")
     failed = [r.name for r in runs if state.get(r.name, {}).get("status") == "failed"]
+    counts = [state.get(r.name, {}).get("fit_cache") for r in runs if state.get(r.name, {}).get("finished", "") >= started]
+    counts = [c for c in counts if c]
+    if counts:
+        hit, fits = sum(c["hit"] for c in counts), sum(sum(c.values()) for c in counts)
+        print(f"fit cache: {hit} of {fits} fits read back ({100 * hit / max(fits, 1):.0f}%) in the {len(counts)} runs executed")
     print(f"report: {html} ({len(runs)} runs, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}; "
           f"{_duration(time.perf_counter() - t0)})")
     if args.screenshot:

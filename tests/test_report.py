@@ -225,6 +225,26 @@ def test_interrupted_run_resumes_and_unchanged_runs_are_skipped(sandbox, monkeyp
     assert "01_ok: ok in" in out and "02_fail" not in out.split("report:")[0]
 
 
+def test_runner_logs_the_fit_cache_counts_each_run_wrote(sandbox, capsys):
+    """Each executed run's log line and state entry carry the fit-cache counts of the results JSON it
+    wrote; the command ends with the total; a skipped run (nothing changed) adds nothing."""
+    _notebook(sandbox / "notebooks" / "03_cached.ipynb", "n = 1  # a number",
+              "import json, os, pathlib\n"
+              "path = pathlib.Path(os.environ['ERC_RESULTS_DIR']) / '03_cached.json'\n"
+              "path.write_text(json.dumps({'fit_cache': {'hit': 3, 'trained': 1, 'uncached': 0}}))")
+    config = _config(sandbox, [{"notebook": "03_cached"}, {"notebook": "01_ok"}])
+    assert _main(sandbox, config) == 0
+    out = capsys.readouterr().out
+    assert "03_cached: ok in" in out and "(fit cache: 3 fits read back, 1 trained)" in out
+    assert "fit cache: 3 of 4 fits read back (75%) in the 1 runs executed" in out
+    state = json.loads((sandbox / "reports" / "state.json").read_text())
+    assert state["03_cached"]["fit_cache"] == {"hit": 3, "trained": 1, "uncached": 0}
+    assert state["01_ok"]["fit_cache"] is None                  # wrote no results JSON
+    assert _main(sandbox, config) == 0
+    out = capsys.readouterr().out
+    assert "03_cached: skipped" in out and "fit cache:" not in out
+
+
 # ---------------------------------------------------------------- front page on fake results
 def _fake_results(folder):
     history = [{"epoch": e, "dev_weighted_f1": d, "test_weighted_f1": t}
