@@ -498,7 +498,8 @@ def _save(run: StudyRun, study: optuna.Study, space: dict, storage: str) -> dict
         "best_dev_weighted_f1": round(float(np.mean(fits[best_number])), 3), "best_fits": len(fits[best_number]),
         "default_dev_weighted_f1": round(float(np.mean(fits[defaults.number])), 3) if defaults else None,
         "default_fits": len(fits[defaults.number]) if defaults else 0,
-        "trial_seconds": round(sum(t.duration.total_seconds() for t in trials if t.duration), 1),
+        "trial_seconds": round(sum(t.duration.total_seconds() for t in trials  # not failed ones: a killed trial's
+                                   if t.duration and t.state == T.COMPLETE), 1),  # "duration" runs to its clean-up
         "smoke": run.n_dialogues is not None or run.epochs is not None,
         "storage": _portable(storage), "study_name": run.name,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "history": history}
