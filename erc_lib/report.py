@@ -309,9 +309,9 @@ def run_all(runs: list[Run], notebooks_dir: str | Path, out_dir: str | Path, for
                      fit_cache=fit_cache_counts(run.name, since=started) if entry["status"] == "ok" else None)
         save(run.name, entry)
         err = f" - {entry['error']}" if entry["error"] else ""
-        cache = entry["fit_cache"]
-        cache = f" (fit cache: {cache['hit']} fits read back, {cache['trained'] + cache['uncached']} trained)" if cache else ""
-        log(f"{tag}: {entry['status']} in {_duration(entry['seconds'])}{cache}{err}"
+        counts = entry["fit_cache"]
+        reuse = f" (fit cache: {counts['hit']} fits read back, {counts['trained'] + counts['uncached']} trained)" if counts else ""
+        log(f"{tag}: {entry['status']} in {_duration(entry['seconds'])}{reuse}{err}"
             + "".join(f"\n    {line}" for line in entry.get("trace") or []))
 
     numbered = list(enumerate(runs, 1))
