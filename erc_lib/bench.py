@@ -20,14 +20,16 @@ A scaling table gives the seconds per training step for batches of dialogues of 
 utterances (attention grows quadratically, recurrences linearly). A per-dataset table gives
 the seconds per epoch on the real dialogue lengths of each dataset a model runs on in the
 notebooks (:data:`DATASET_MODELS`; notebook size, one thread, ``default`` and ``fast`` modes),
-and a metrics check trains real-feature runs with bucketing off and on over several seeds and
-reports the difference of test weighted F1 with a paired bootstrap 95% interval, so the effect
-of bucketing on results can be read against seed noise. A step table (``steps``,
-:func:`step_comparison`) times single training steps of SDT (text, audio and visual: nine
-source -> target transformers) and MiSTER-E at the papers' sizes on identical IEMOCAP-shaped
-batches, each way a step can run (:data:`STEP_WAYS`: eager, ``torch.compile``), with the share of
-the eager step spent in matrix multiplications (torch.profiler), which bounds what fusing the
-other operations can gain. The best thread count of
+and metrics checks train real-feature runs before and after a change of computation
+(:data:`CHANGES`: length bucketing; SDT's position-wise layers on real utterances only) over
+several seeds and report the difference of test weighted F1 with a paired bootstrap 95%
+interval, so the effect of each change on results can be read against seed noise. A step table
+(``steps``, :func:`step_comparison`) times single training steps of SDT (text, audio and
+visual: nine source -> target transformers) and MiSTER-E at the papers' sizes on identical
+IEMOCAP-shaped batches, each computation (:data:`STEP_COMPUTATIONS`: padded, packed) and way a
+step can run (:data:`STEP_WAYS`: eager, ``torch.compile``), with the share of the eager step
+spent in matrix multiplications (torch.profiler), which bounds what fusing the other operations
+can gain. The best thread count of
 each model goes into the JSON (``best_threads``), which ``runtime.set_cpu_threads(device,
 "auto")`` reads from ``results/reference/bench.json``.
 
@@ -65,9 +67,9 @@ measured), ``quick``, ``amp``, ``load_average`` (before, after: a busy machine s
 threads, keys :data:`ROW_KEYS`), ``padding`` (share per batch size and mode), ``speedup``
 (epoch seconds of each mode against ``default``), ``scaling`` (seconds per step per length),
 ``best_threads`` (model -> thread count), ``best_threads_detail``, ``per_dataset`` (epoch
-seconds per dataset, model and mode), ``bucketing_metrics`` (one entry per checked model and
-dataset), ``steps`` (one row per model and way: seconds per step, warm-up seconds, speed-up
-against eager, matmul share), ``sections`` (section -> date it was measured), ``notes``, ``seconds``.
+seconds per dataset, model and mode), ``metrics_checks`` (one entry per checked change, model and
+dataset), ``steps`` (one row per model, computation and way: seconds per step, warm-up seconds,
+speed-up against the padded eager step, matmul share), ``sections`` (section -> date it was measured), ``notes``, ``seconds``.
 
 ``--sections`` picks what to measure (:data:`SECTIONS`; default: all, ``--quick``: ``cells``
 and ``scaling``); ``--merge`` keeps the other sections of an existing ``--out`` file, so one
@@ -78,7 +80,6 @@ others' (:func:`merge_reports`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import itertools
 import os
@@ -125,19 +126,27 @@ ROW_KEYS = ("model", "size", "mode", "threads", "batch_size", "parameters", "tra
             "memory", "padding_share")
 JSON_KEYS = ("date", "device", "device_name", "torch", "python", "cpu_count", "threads", "quick", "amp",
              "load_average", "data", "modes", "sizes", "rows", "padding", "speedup", "scaling", "best_threads",
-             "best_threads_detail", "per_dataset", "bucketing_metrics", "steps", "sections", "notes", "seconds")
+             "best_threads_detail", "per_dataset", "metrics_checks", "steps", "sections", "notes", "seconds")
 #: What a run can measure: the model x size x mode x threads ``cells`` (rows, speedup, padding,
-#: best threads), the ``scaling`` table, the ``datasets`` table and the bucketing ``metrics`` check.
+#: best threads), the ``scaling`` table, the ``datasets`` table, the ``metrics`` checks (bucketing,
+#: packing) and the per-``steps`` table.
 SECTIONS = ("cells", "scaling", "datasets", "metrics", "steps")
 #: The report keys each section fills (``--merge`` replaces only these).
 SECTION_KEYS = {"cells": ("rows", "padding", "speedup", "best_threads", "best_threads_detail"),
-                "scaling": ("scaling",), "datasets": ("per_dataset",), "metrics": ("bucketing_metrics",),
+                "scaling": ("scaling",), "datasets": ("per_dataset",), "metrics": ("metrics_checks",),
                 "steps": ("steps",)}
 #: The datasets each sequence model runs on in the notebooks (per-dataset epoch table).
 DATASET_MODELS = {"bigru": ("iemocap", "meld", "emorynlp", "mosi"), "sdt": ("iemocap", "meld", "mosi"),
                   "mister_e": ("mosi",), "compm": ("emorynlp", "meld")}
-#: The bucketing metrics check: (model, dataset) pairs trained on real features, as in notebooks 03 and 06.
-METRICS_CHECKS = (("sdt", "iemocap"), ("mister_e", "mosi"))
+#: Does a change of how a model computes change its results? Each check trains a model on real
+#: features, as in notebooks 03 and 06, ``before`` and ``after`` the change (:func:`metrics_check`).
+#: A change is ``(before, after, model_args of each, train_args of each)``.
+CHANGES = {
+    "bucketing": ("default", "fast", ({}, {}), (MODES["default"], MODES["fast"])),
+    "packing": ("padded", "packed", ({"pack_utterances": False}, {"pack_utterances": True}), (MODES["fast"], MODES["fast"])),
+}
+#: The metrics checks run by the ``metrics`` section: (change, model, dataset).
+METRICS_CHECKS = (("bucketing", "sdt", "iemocap"), ("bucketing", "mister_e", "mosi"), ("packing", "sdt", "iemocap"))
 
 # ----------------------------------------------------------------------------- sizes
 SizeFn = Callable[[str, ERCData], tuple[dict, dict]]
@@ -505,37 +514,46 @@ def per_dataset_epochs(models: Sequence[str], device: torch.device, threads: int
     return rows, notes
 
 
-def bucketing_metrics(model: str, dataset: str, seeds: int = 5, device: str = "cpu",
-                      encoder: str = "all-MiniLM-L6-v2", data: ERCData | None = None,
-                      model_args: dict | None = None) -> dict:
-    """Does length bucketing change results? ``model`` on ``dataset``'s real features with the
-    notebook's default settings, trained with every seed in the ``default`` mode (plain shuffled
-    batches, the trainer before bucketing) and the ``fast`` mode (bucketed batches, fused Adam:
-    today's default); test weighted F1 at the dev-selected epoch.
+def metrics_check(change: str, model: str, dataset: str, seeds: int = 5, device: str = "cpu",
+                  encoder: str = "all-MiniLM-L6-v2", data: ERCData | None = None,
+                  model_args: dict | None = None) -> dict:
+    """Does a change of computation (:data:`CHANGES`) change results? ``model`` on ``dataset``'s
+    real features with the notebook's default settings, trained with every seed before and after
+    the change; test weighted F1 at the dev-selected epoch.
 
-    Returns ``{model, dataset, seeds, default_mean, default_std, fast_mean, fast_std,
-    difference, ci_low, ci_high, reading, train_seconds_default, train_seconds_fast}``:
-    ``difference`` is fast minus default with a paired bootstrap 95% interval over test
-    dialogues and seeds (:func:`erc_lib.experiment.paired_difference`); ``reading`` is
-    "inconclusive" when the interval includes zero (no effect distinguishable from seed noise).
-    ``data`` replaces the prepared dataset and ``model_args`` are added to the settings (tests).
+    ``bucketing``: the ``default`` mode (plain shuffled batches, the trainer before bucketing)
+    against ``fast`` (bucketed batches, fused Adam: today's default). ``packing``: SDT's padded
+    computation against position-wise layers on real utterances only (``pack_utterances``).
+
+    Returns ``{change, model, dataset, seeds, inputs, before, after, before_mean, before_std,
+    after_mean, after_std, difference, ci_low, ci_high, reading, train_seconds_before,
+    train_seconds_after}`` (weighted F1 in percent, seconds per fit): ``difference`` is after
+    minus before with a paired bootstrap 95% interval over test dialogues and seeds
+    (:func:`erc_lib.experiment.paired_difference`); ``reading`` is "inconclusive" when the
+    interval includes zero (no effect distinguishable from seed noise). ``data`` replaces the
+    prepared dataset and ``model_args`` are added to the settings (tests).
+
+    Raises ValueError for an unknown change.
     """
     from .features.text import prepare_dataset
 
+    if change not in CHANGES:
+        raise ValueError(f"unknown change {change!r}; expected one of {tuple(CHANGES)}")
+    before, after, arm_model_args, arm_train_args = CHANGES[change]
     data = data or prepare_dataset(dataset, encoder, device=device, progress=False)
     inputs = zoo.default_inputs(model, data)
     model_args, train_args = zoo.settings(model, dataset, model_args=model_args)
-    specs = [zoo.model_spec(model, data, inputs, mode, model_args, {**train_args, **MODES[mode]}, keep=())
-             for mode in ("default", "fast")]
+    specs = [zoo.model_spec(model, data, inputs, arm, {**model_args, **m_args}, {**train_args, **t_args}, keep=())
+             for arm, m_args, t_args in zip((before, after), arm_model_args, arm_train_args)]
     experiment = run_experiment(data, specs, seeds, TrainConfig(device=device, progress=False), progress=False)
-    diff = paired_difference(experiment, "fast", experiment, "default")
-    seconds = {mode: float(np.mean([f.seconds for f in experiment.seed_fits(mode)])) for mode in ("default", "fast")}
-    return {"model": model, "dataset": dataset, "seeds": len(experiment.seed_fits("fast")), "inputs": inputs,
-            "default_mean": diff["b_mean"], "default_std": diff["b_std"], "fast_mean": diff["a_mean"],
-            "fast_std": diff["a_std"], "difference": diff["difference"], "ci_low": diff["ci_low"],
-            "ci_high": diff["ci_high"],
-            "reading": interval_reading(diff, "fast better", "default better"),
-            "train_seconds_default": seconds["default"], "train_seconds_fast": seconds["fast"]}
+    diff = paired_difference(experiment, after, experiment, before)
+    seconds = {arm: float(np.mean([f.seconds for f in experiment.seed_fits(arm)])) for arm in (before, after)}
+    return {"change": change, "model": model, "dataset": dataset, "seeds": len(experiment.seed_fits(after)),
+            "inputs": inputs, "before": before, "after": after,
+            "before_mean": diff["b_mean"], "before_std": diff["b_std"], "after_mean": diff["a_mean"],
+            "after_std": diff["a_std"], "difference": diff["difference"], "ci_low": diff["ci_low"],
+            "ci_high": diff["ci_high"], "reading": interval_reading(diff, f"{after} better", f"{before} better"),
+            "train_seconds_before": seconds[before], "train_seconds_after": seconds[after]}
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -578,7 +596,7 @@ def tables(report: dict) -> dict[str, pd.DataFrame]:
     """The printed tables: ``cells`` (one row per model x size x mode x threads), ``speedup``
     (epoch seconds against the default mode), ``scaling`` (seconds per step, lengths as
     columns), ``padding`` (share of padded positions per batch size and mode), ``per_dataset``
-    (epoch seconds, modes as columns) and ``bucketing_metrics``; tables of sections not measured
+    (epoch seconds, modes as columns) and ``metrics_checks``; tables of sections not measured
     are left out."""
     out = {}
     if report["rows"]:
@@ -600,8 +618,8 @@ def tables(report: dict) -> dict[str, pd.DataFrame]:
         out["per_dataset"] = pd.DataFrame(report["per_dataset"]).pivot_table(
             index=["dataset", "model", "batch_size", "train_utterances"], columns="mode", values="epoch_seconds",
             sort=False).round(2)
-    if report.get("bucketing_metrics"):
-        out["bucketing_metrics"] = pd.DataFrame(report["bucketing_metrics"]).drop(columns=["inputs"]).round(2)
+    if report.get("metrics_checks"):
+        out["metrics_checks"] = pd.DataFrame(report["metrics_checks"]).drop(columns=["inputs"]).round(2)
     if report.get("steps"):
         out["steps"] = pd.DataFrame(report["steps"]).round(3)
     return out
@@ -612,6 +630,10 @@ def tables(report: dict) -> dict[str, pd.DataFrame]:
 STEP_MODELS = ("sdt", "mister_e")
 #: Ways of running one training step: the trainer's eager step, and its ``compile=True`` step.
 STEP_WAYS = ("eager", "compile")
+#: How each model's step computes: ``padded`` (every position of the padded batch; MiSTER-E's
+#: BiGRU is packed either way) and, for SDT, ``packed`` (position-wise layers on real utterances
+#: only, ``pack_utterances``). The first is the baseline of the speed-ups.
+STEP_COMPUTATIONS = {"sdt": ("padded", "packed"), "mister_e": ("padded",)}
 #: The papers' IEMOCAP feature widths (RoBERTa-large text, IS10 audio, DenseNet visual): SDT runs
 #: all three modalities, so its nine source -> target transformers are all timed.
 STEP_DIMS = {"text": 1024, "audio": 1582, "visual": 342}
@@ -620,19 +642,30 @@ STEP_DIMS = {"text": 1024, "audio": 1582, "visual": 342}
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_dot_product_flash_attention_for_cpu",
               "aten::_scaled_dot_product_flash_attention_for_cpu_backward", "aten::mkldnn_convolution",
               "aten::convolution_backward")
+#: The matrix products among them, whose floating-point operations the profiler counts.
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
 
 
-def step_batches(model: str, n: int, seed: int = 0, data: ERCData | None = None):
+def step_model_args(model: str, computation: str) -> dict:
+    """Model settings of a :data:`STEP_COMPUTATIONS` entry; ValueError for one ``model`` lacks."""
+    if computation not in STEP_COMPUTATIONS.get(model, ()):
+        raise ValueError(f"{model} has no {computation!r} computation; it has {STEP_COMPUTATIONS.get(model, ())}")
+    return {"pack_utterances": computation == "packed"} if model == "sdt" else {}
+
+
+def step_batches(model: str, n: int, seed: int = 0, data: ERCData | None = None, computation: str = "padded"):
     """``(spec, batches)``: the :class:`RunSpec` of ``model`` at the paper's size on IEMOCAP-shaped
-    data with :data:`STEP_DIMS` features, and the first ``n`` training batches the trainer forms
-    (length-bucketed, seeded), so every way of stepping sees identical batches.
+    data with :data:`STEP_DIMS` features, computing as ``computation`` (:func:`step_model_args`),
+    and the first ``n`` training batches the trainer forms (length-bucketed, seeded), so every
+    way of stepping sees identical batches.
 
     SDT reads text, audio and visual (nine source -> target transformers); MiSTER-E speech and text."""
     data = data or iemocap_shaped(STEP_DIMS, seed)[0]
     model_args, train_args = zoo.settings(model, data.name)
     size_model, size_train = paper_size(model, data)
     inputs = ["text", "audio", "visual"] if model == "sdt" else ["speech", "text"]
-    spec = zoo.model_spec(model, data, inputs, variant=f"{model}/paper", model_args={**model_args, **size_model},
+    spec = zoo.model_spec(model, data, inputs, variant=f"{model}/paper",
+                          model_args={**model_args, **size_model, **step_model_args(model, computation)},
                           train_args={**train_args, **size_train}, keep=())
     train, _, _, collate = spec.splits(data)
     loader = make_loader(train, int(spec.train["batch_size"]), True, seed, collate, True)
@@ -647,9 +680,12 @@ def time_steps(spec: RunSpec, batches: list, way: str, warmup: int = 1, seed: in
     ``"compile"`` the compilation, reported as ``warmup_seconds``).
 
     ``device``: where to step (default CPU); CUDA steps are synchronised before the clock reads.
-    ``profile`` (CPU only): the share of the timed steps' CPU time spent in matrix products and
+    ``profile`` (CPU only), from a second, untimed pass over the timed batches: the share of the
+    steps' CPU time spent in matrix products and
     convolutions (:data:`MATMUL_OPS`, torch.profiler), ``matmul_share``; ``1 / matmul_share`` bounds the
-    step speed-up available without fewer or faster multiplications.
+    step speed-up available without fewer or faster multiplications. ``gemm_gflops_per_s``: the rate
+    of the matrix products themselves (:data:`GEMM_OPS`, floating-point operations counted by the
+    profiler over their own CPU time, 1e9 per second), to set against the core's peak.
 
     Raises ValueError for an unknown ``way`` or fewer batches than ``warmup + 1``."""
     from .runtime import seed_everything
@@ -683,31 +719,37 @@ def time_steps(spec: RunSpec, batches: list, way: str, warmup: int = 1, seed: in
     sync()
     warm = time.perf_counter() - t0
     timed = batches[warmup:]
-    prof = (torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile
-            else contextlib.nullcontext())
-    with prof:
-        t0 = time.perf_counter()
-        for batch in timed:
-            step(batch)
-        sync()
-        seconds = time.perf_counter() - t0
-    share = None
-    if profile:
+    t0 = time.perf_counter()
+    for batch in timed:
+        step(batch)
+    sync()
+    seconds = time.perf_counter() - t0
+    share = gflops = None
+    if profile:  # a second pass over the same batches: the profiler's own cost stays out of the timing
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True,
+                                    with_flops=True) as prof:
+            for batch in timed:
+                step(batch)
         events = prof.key_averages()
         total = sum(e.self_cpu_time_total for e in events)
         share = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS) / max(total, 1e-9)
+        gemm = [e for e in events if e.key in GEMM_OPS]
+        gemm_us = sum(e.self_cpu_time_total for e in gemm)
+        gflops = sum(e.flops or 0 for e in gemm) / (gemm_us * 1e3) if gemm_us else None
     utterances = sum(int(b.mask.sum()) for b in timed)
     positions = sum(b.mask.numel() for b in timed)
     return {"way": way, "steps": len(timed), "seconds_per_step": seconds / len(timed), "warmup_seconds": warm,
             "utterances_per_s": utterances / max(seconds, 1e-9), "padding_share": 1 - utterances / positions,
-            "matmul_share": share}
+            "matmul_share": share, "gemm_gflops_per_s": gflops}
 
 
 def step_comparison(models: Sequence[str] = STEP_MODELS, ways: Sequence[str] = STEP_WAYS, steps: int = 3,
                     threads: int = 1, seed: int = 0, data: ERCData | None = None, progress: bool = True,
                     device: torch.device | None = None) -> list[dict]:
-    """One row per model and way (:func:`time_steps` on the same :func:`step_batches`), with
-    ``speedup`` against ``eager`` and, for ``eager``, the profiled ``matmul_share``.
+    """One row per model, computation (:data:`STEP_COMPUTATIONS`) and way (:func:`time_steps` on
+    the same :func:`step_batches`), with ``speedup`` against the model's first computation
+    (padded) run ``eager``, today's step before any change, and, for ``eager``, the profiled
+    ``matmul_share``.
 
     Raises ValueError for unknown models or ways."""
     bad = [m for m in models if m not in STEP_MODELS] + [w for w in ways if w not in STEP_WAYS]
@@ -718,18 +760,19 @@ def step_comparison(models: Sequence[str] = STEP_MODELS, ways: Sequence[str] = S
     rows = []
     try:
         for model in models:
-            spec, batches = step_batches(model, steps + 1, seed, data)
             base = None
-            for way in ways:
-                row = {"model": model, "size": "paper", "threads": threads,
-                       "batch_size": int(spec.train["batch_size"]),
-                       **time_steps(spec, batches, way, seed=seed, profile=(way == "eager"), device=device)}
-                base = row["seconds_per_step"] if way == "eager" else base
-                row["speedup"] = base / row["seconds_per_step"] if base else None
-                rows.append(row)
-                if progress:
-                    print(f"steps {model} {way}: {row['seconds_per_step']:.2f} s/step "
-                          f"(warm-up {row['warmup_seconds']:.0f} s)", file=sys.stderr, flush=True)
+            for computation in STEP_COMPUTATIONS[model]:
+                spec, batches = step_batches(model, steps + 1, seed, data, computation)
+                for way in ways:
+                    row = {"model": model, "size": "paper", "computation": computation, "threads": threads,
+                           "batch_size": int(spec.train["batch_size"]),
+                           **time_steps(spec, batches, way, seed=seed, profile=(way == "eager"), device=device)}
+                    base = row["seconds_per_step"] if base is None and way == "eager" else base
+                    row["speedup"] = base / row["seconds_per_step"] if base else None
+                    rows.append(row)
+                    if progress:
+                        print(f"steps {model} {computation} {way}: {row['seconds_per_step']:.2f} s/step "
+                              f"(warm-up {row['warmup_seconds']:.0f} s)", file=sys.stderr, flush=True)
     finally:
         torch.set_num_threads(before)
     return rows
@@ -763,8 +806,8 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
         data: the dataset (default :func:`iemocap_shaped`); size_fns: replaces :data:`SIZES`.
         progress: print a line per cell.
         sections: what to measure (:data:`SECTIONS`); the keys of the others are empty.
-        metrics_checks, metrics_seeds: the ``metrics`` section (:func:`bucketing_metrics` of each
-            ``(model, dataset)``, real features, every seed).
+        metrics_checks, metrics_seeds: the ``metrics`` section (:func:`metrics_check` of each
+            ``(change, model, dataset)``, real features, every seed).
 
     Raises:
         ValueError: unknown models, sizes, modes or sections, or a thread count < 1.
@@ -817,12 +860,12 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
             notes += dataset_notes
         if "metrics" in sections:
             torch.set_num_threads(thread_counts[0])
-            for model, dataset in metrics_checks:
+            for change, model, dataset in metrics_checks:
                 t0 = time.perf_counter()
-                checks.append(bucketing_metrics(model, dataset, metrics_seeds, str(dev)))
+                checks.append(metrics_check(change, model, dataset, metrics_seeds, str(dev)))
                 if progress:
                     c = checks[-1]
-                    print(f"metrics {model} {dataset}: fast − default {c['difference']:+.2f} "
+                    print(f"metrics {change} {model} {dataset}: {c['after']} − {c['before']} {c['difference']:+.2f} "
                           f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] ({time.perf_counter() - t0:.0f} s)",
                           file=sys.stderr, flush=True)
         if "steps" in sections:
@@ -865,7 +908,7 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
         "sizes": {m: {s: dict(zip(("model", "train"), size_fns[s](m, data))) for s in sizes} for m in models},
         "rows": rows, "padding": padding_rows, "speedup": speedups(rows), "scaling": scaling,
         "best_threads": best, "best_threads_detail": detail, "per_dataset": per_dataset,
-        "bucketing_metrics": checks, "steps": step_rows, "sections": {name: today for name in sections}, "notes": notes,
+        "metrics_checks": checks, "steps": step_rows, "sections": {name: today for name in sections}, "notes": notes,
         "seconds": time.perf_counter() - start,
     }
 
@@ -873,7 +916,8 @@ def run_benchmark(models: Sequence[str] = QUICK_MODELS, sizes: Sequence[str] = (
 def merge_reports(old: dict, new: dict) -> dict:
     """``old`` with the sections ``new`` measured replaced (:data:`SECTION_KEYS`). The header
     (date, load average, data, modes, ...) is that of the run that measured the cells; notes of
-    both are kept and ``seconds`` adds up.
+    both are kept (but an old note opening with the name of a section ``new`` measured, ``"steps: ..."``,
+    gives way to the new ones) and ``seconds`` adds up.
 
     Partial cells: when ``new`` measured the cells of only some of the models ``old`` has rows
     for, those models' rows are replaced and the others kept; speed-ups and best threads are
@@ -892,7 +936,9 @@ def merge_reports(old: dict, new: dict) -> dict:
         out.update({k: source.get(k) or ({} if k == "best_threads" else []) for k in keys})
     sections = {**(old.get("sections") or {k: old.get("date") for k in ("cells", "scaling") if old.get("date")}),
                 **new["sections"]}
-    notes = (old.get("notes") or []) + new["notes"]
+    # A note that opens with a section's name ("steps: ...") describes that section's measurement.
+    stale = tuple(f"{name}:" for name in new["sections"])
+    notes = [n for n in old.get("notes") or [] if not n.startswith(stale)] + new["notes"]
     if partial:
         rows = [r for r in old["rows"] if r["model"] not in new_models] + new["rows"]
         out["rows"], out["speedup"] = rows, speedups(rows)
@@ -945,7 +991,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         "none: no table)")
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=None,
                    help="what to measure (default: all; --quick: cells scaling)")
-    p.add_argument("--metrics-seeds", type=int, default=5, help="seeds per mode of the metrics check (default 5)")
+    p.add_argument("--metrics-seeds", type=int, default=5, help="seeds per arm of each metrics check (default 5)")
     p.add_argument("--merge", action="store_true",
                    help="keep the other sections of an existing --out file (replace only those measured)")
     p.add_argument("--out", default=str(results_dir() / "bench.json"))

@@ -218,6 +218,9 @@ def test_sections_measure_only_what_is_asked_and_merge_keeps_the_rest():
     merged = bench.merge_reports(cells, scaling)
     assert merged["rows"] == cells["rows"] and merged["scaling"] == scaling["scaling"]
     assert set(merged["sections"]) == {"cells", "scaling"} and set(merged) == set(bench.JSON_KEYS)
+    # an old note about a section measured again gives way; the others stay
+    old = {**cells, "notes": ["scaling: measured last week", "cells: kept"]}
+    assert bench.merge_reports(old, {**scaling, "notes": ["scaling: today"]})["notes"] == ["cells: kept", "scaling: today"]
     with pytest.raises(ValueError, match="sections"):
         bench.run_benchmark(sections=("everything",), **common)
     with pytest.raises(ValueError, match="cuda"):
@@ -241,12 +244,18 @@ def test_per_dataset_table_times_real_dialogue_lengths():
     assert all(r["dataset"] == "mosi" and r["train_utterances"] > 1000 and r["epoch_seconds"] > 0 for r in rows)
 
 
-def test_bucketing_metrics_compares_the_two_modes_over_seeds():
-    check = bench.bucketing_metrics("sdt", "toy", seeds=2, data=_toy_data(),
-                                    model_args={"d_model": 8, "n_heads": 2, "d_ff": 16})
+@pytest.mark.parametrize("change", ["bucketing", "packing"])
+def test_metrics_check_compares_before_and_after_a_change_over_seeds(change):
+    check = bench.metrics_check(change, "sdt", "toy", seeds=2, data=_toy_data(),
+                                model_args={"d_model": 8, "n_heads": 2, "d_ff": 16})
+    before, after = bench.CHANGES[change][:2]
+    assert (check["change"], check["before"], check["after"]) == (change, before, after)
     assert check["seeds"] == 2 and check["ci_low"] <= check["difference"] <= check["ci_high"]
-    assert check["difference"] == pytest.approx(check["fast_mean"] - check["default_mean"], abs=1e-6)
-    assert check["reading"] in ("fast better", "default better", "inconclusive")
+    assert check["difference"] == pytest.approx(check["after_mean"] - check["before_mean"], abs=1e-6)
+    assert check["reading"] in (f"{after} better", f"{before} better", "inconclusive")
+    assert check["train_seconds_before"] > 0 and check["train_seconds_after"] > 0
+    with pytest.raises(ValueError, match="unknown change"):
+        bench.metrics_check("pruning", "sdt", "toy", data=_toy_data())
 
 
 def test_merging_one_models_cells_keeps_the_other_models_rows():
@@ -295,9 +304,17 @@ def test_step_comparison_times_identical_batches_and_profiles_the_eager_step(mon
     before = torch.get_num_threads()
     rows = bench.step_comparison(models=("sdt",), ways=("eager",), steps=2, data=data, progress=False)
     assert torch.get_num_threads() == before
-    (row,) = rows
-    assert row["model"] == "sdt" and row["way"] == "eager" and row["steps"] == 2 and row["speedup"] == 1.0
-    assert row["seconds_per_step"] > 0 and 0 < row["matmul_share"] < 1 and 0 <= row["padding_share"] < 1
+    padded, packed = rows   # every computation, each against the padded eager step
+    assert [r["computation"] for r in rows] == list(bench.STEP_COMPUTATIONS["sdt"]) == ["padded", "packed"]
+    assert padded["model"] == "sdt" and padded["way"] == "eager" and padded["steps"] == 2 and padded["speedup"] == 1.0
+    assert all(r["gemm_gflops_per_s"] > 0 for r in rows)
+    assert packed["speedup"] == pytest.approx(padded["seconds_per_step"] / packed["seconds_per_step"])
+    for row in rows:
+        assert row["seconds_per_step"] > 0 and 0 < row["matmul_share"] < 1 and 0 <= row["padding_share"] < 1
+    assert bench.step_batches("sdt", 1, data=data, computation="packed")[0].build().config.pack_utterances
+    assert not spec.build().config.pack_utterances     # the padded computation is the default of the table
+    with pytest.raises(ValueError, match="no 'packed' computation"):
+        bench.step_model_args("mister_e", "packed")
     assert "steps" in bench.tables({**{k: [] for k in bench.JSON_KEYS}, "steps": rows})
     with pytest.raises(ValueError, match="unknown way"):
         bench.time_steps(spec, batches, "jit")

@@ -99,7 +99,8 @@ def test_sdt_shapes_for_every_modality_subset(subset):
     B, L = batch.mask.shape
     assert out["logits"].shape == (B, L, 3)
     assert out["gate"].shape == (B, L, len(names))
-    assert torch.allclose(out["gate"].sum(-1), torch.ones(B, L), atol=1e-5)
+    real = batch.mask
+    assert torch.allclose(out["gate"].sum(-1)[real], torch.ones(int(real.sum())), atol=1e-5)
     for m in names:
         assert out[f"logits_{m}"].shape == (B, L, 3)
     terms = model.loss(out, batch)
@@ -120,6 +121,54 @@ def test_padding_does_not_change_predictions():
         a = model(padded)["logits"][short, : lengths[short]]
         b = model(alone)["logits"][0]
     assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("subset", ["t", "ta", "tav"])
+def test_packed_and_padded_computations_agree(subset):
+    """``pack_utterances`` changes how SDT computes, not what: at every real utterance the
+    outputs, every loss term and every parameter's gradient equal the padded computation's
+    (dropout off), also when the mask has a hole inside a dialogue."""
+    data = _toy_data()
+    names = parse_modalities(subset)
+    batch = _batch(data, names)
+    batch.mask[0, 1] = False                               # an unlabelled utterance inside a dialogue
+    batch.labels[0, 1] = -100
+    assert (~batch.mask).any(1).sum() >= 2                 # several dialogues carry padding
+    torch.manual_seed(0)
+    model = build_sdt(data, subset, d_model=16, n_heads=2).eval()
+    results = []
+    for packed in (False, True):
+        model.config.pack_utterances = packed
+        model.zero_grad()
+        out = model(batch)
+        terms = model.loss(out, batch)
+        terms["total"].backward()
+        results.append((out, terms, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (out_a, terms_a, grads_a), (out_b, terms_b, grads_b) = results
+    for key in out_a:
+        assert torch.allclose(out_a[key][batch.mask], out_b[key][batch.mask], atol=1e-5), key
+    for key in terms_a:
+        assert torch.allclose(terms_a[key], terms_b[key], atol=1e-5), key
+    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 10
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_b[name], atol=1e-5), name
+
+
+def test_packed_utterances_round_trip_and_errors():
+    from erc_lib.models.layers import PackedUtterances
+
+    mask = torch.tensor([[True, True, False], [True, False, True]])
+    utterances = PackedUtterances(mask)
+    x = torch.arange(6.0).reshape(2, 3, 1)
+    rows = utterances.pack(x)
+    assert len(utterances) == 4 and rows.flatten().tolist() == [0.0, 1.0, 3.0, 5.0]
+    assert torch.equal(utterances.unpack(rows), x * mask.unsqueeze(-1))
+    with pytest.raises(ValueError, match="does not match"):
+        utterances.pack(torch.zeros(2, 4, 1))
+    with pytest.raises(ValueError, match="rows for 4"):
+        utterances.unpack(torch.zeros(3, 1))
+    with pytest.raises(ValueError, match="bool"):
+        PackedUtterances(mask.long())
 
 
 def test_self_distillation_switch_and_total():

@@ -23,16 +23,24 @@ Reading order follows the paper (and the seed report, ``shared/seeds/000_*.txt``
 
 As in the authors' code the teacher is not detached and there is no T^2 factor by default
 (``detach_teacher`` and ``scale_kl_by_t2`` switch both on).
+
+Computation (not the model): with ``pack_utterances`` (the default) every position-wise layer
+(projections, feed-forward networks, gates, classifiers) runs on the batch's real utterances
+only (:class:`~erc_lib.models.layers.PackedUtterances`), and only attention sees the padded
+dialogue layout. The outputs are the same function of the inputs as with padding (a test
+checks it); dropout draws its masks over the packed rows, so a seed's numbers differ from
+``pack_utterances=False``, the padded computation of the reference runs before 2026-12-06.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..losses import masked_cross_entropy, masked_kl_distillation
-from .layers import SinusoidalPositionalEncoding
+from .layers import PackedUtterances, SinusoidalPositionalEncoding
 
 MODALITY_CODES = {"t": "text", "a": "audio", "v": "visual"}
 UNIMODAL_GATES = ("learned", "identity")
@@ -75,6 +83,8 @@ class SDTConfig:
         unimodal_gate: ``"learned"`` (``sigmoid(W x) * x``) or ``"identity"`` (``W`` frozen to
             I: ``sigmoid(x) * x``, the authors' MELD setting).
         scale_kl_by_t2, detach_teacher: see module docstring.
+        pack_utterances: run position-wise layers on real utterances only (module
+            docstring); False keeps the padded computation.
     """
 
     input_dims: dict[str, int]
@@ -93,6 +103,7 @@ class SDTConfig:
     unimodal_gate: str = "learned"
     scale_kl_by_t2: bool = False
     detach_teacher: bool = False
+    pack_utterances: bool = True
 
     def __post_init__(self):
         if self.unimodal_gate not in UNIMODAL_GATES:
@@ -108,7 +119,9 @@ class CrossModalTransformerLayer(nn.Module):
     GELU feed-forward network. Padded keys are masked; with ``kv is q`` it is intra-modal.
 
     Shapes: ``query`` ``(batch, L, d_model)``, ``source`` ``(batch, L, d_model)``,
-    ``key_padding_mask`` ``(batch, L)`` True at padding -> ``(batch, L, d_model)``.
+    ``key_padding_mask`` ``(batch, L)`` True at padding -> ``(batch, L, d_model)``; or, with
+    ``utterances`` (:class:`~erc_lib.models.layers.PackedUtterances`), ``query`` and ``source``
+    ``(n_real, d_model)`` rows -> ``(n_real, d_model)`` (:meth:`attend_packed`).
     """
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
@@ -119,10 +132,30 @@ class CrossModalTransformerLayer(nn.Module):
                                           nn.Linear(d_ff, d_model))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, query: torch.Tensor, source: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
-        attended, _ = self.attention(query, source, source, key_padding_mask=key_padding_mask, need_weights=False)
+    def forward(self, query: torch.Tensor, source: torch.Tensor, key_padding_mask: torch.Tensor,
+                utterances: PackedUtterances | None = None) -> torch.Tensor:
+        if utterances is None:
+            attended, _ = self.attention(query, source, source, key_padding_mask=key_padding_mask, need_weights=False)
+        else:
+            attended = self.attend_packed(query, source, utterances)
         x = query + self.dropout(attended)
         return x + self.dropout(self.feed_forward(self.norm(x)))
+
+    def attend_packed(self, query: torch.Tensor, source: torch.Tensor, utterances: PackedUtterances) -> torch.Tensor:
+        """``MHA(Q=query, K=V=source)`` with the layer's own attention weights, its
+        projections computed on real utterances only: ``(n_real, d_model)`` rows in and out.
+        Queries and keys meet in the dialogue layout, padded keys masked (scaled dot-product
+        attention, attention-weight dropout as :class:`torch.nn.MultiheadAttention`)."""
+        mha = self.attention
+        d, heads = query.shape[-1], mha.num_heads
+        (q_weight, kv_weight), (q_bias, kv_bias) = mha.in_proj_weight.split([d, 2 * d]), mha.in_proj_bias.split([d, 2 * d])
+        heads_first = lambda x: x.unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, L, d) -> (B, heads, L, d / heads)
+        q = heads_first(utterances.unpack(F.linear(query, q_weight, q_bias)))
+        k, v = (heads_first(x) for x in utterances.unpack(F.linear(source, kv_weight, kv_bias)).chunk(2, dim=-1))
+        keys = utterances.mask[:, None, None, :]                                 # (B, 1, 1, L): True = attend
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=keys,
+                                                  dropout_p=mha.dropout if self.training else 0.0)
+        return mha.out_proj(utterances.pack(attended.transpose(1, 2).flatten(2)))
 
 
 class UnimodalGate(nn.Module):
@@ -141,15 +174,16 @@ class UnimodalGate(nn.Module):
 
 class MultimodalGate(nn.Module):
     """Second-level gate: per-dimension softmax across modalities of a shared linear map,
-    then the weighted sum. ``(batch, L, M, d) -> fused (batch, L, d), weights (batch, L, M, d)``."""
+    then the weighted sum. ``(..., M, d) -> fused (..., d), weights (..., M, d)`` (``...`` is
+    ``(batch, L)``, or ``(n_real,)`` packed)."""
 
     def __init__(self, d_model: int):
         super().__init__()
         self.linear = nn.Linear(d_model, d_model, bias=False)
 
     def forward(self, streams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        weights = torch.softmax(self.linear(streams), dim=2)
-        return (weights * streams).sum(dim=2), weights
+        weights = torch.softmax(self.linear(streams), dim=-2)
+        return (weights * streams).sum(dim=-2), weights
 
 
 class SDT(nn.Module):
@@ -229,19 +263,26 @@ class SDT(nn.Module):
         mask = batch.mask
         pad = ~mask
         L = mask.shape[1]
-        context = self.position(L).unsqueeze(0) + self.speaker_encoding(batch)  # PE + SE
+        # Position-wise layers see rows: (batch, L, .) padded, or (n_real, .) packed.
+        utterances = PackedUtterances(mask) if self.config.pack_utterances else None
+        rows = utterances.pack if utterances is not None else (lambda x: x)
+        layout = utterances.unpack if utterances is not None else (lambda x: x)
+        context = rows(self.position(L).unsqueeze(0) + self.speaker_encoding(batch))  # PE + SE
         # 1. H_m = Conv1d(U_m) + PE + SE                                  (seed Eq. 5/7)
         hidden = {}
         for m in self.modalities:
             u = batch.features[m]
             if u.shape[-1] != self.config.input_dims[m]:
                 raise ValueError(f"{m} features are {u.shape[-1]}-d, model expects {self.config.input_dims[m]}-d")
-            projected = self.projections[m](u.transpose(1, 2)).transpose(1, 2)
+            if utterances is None:
+                projected = self.projections[m](u.transpose(1, 2)).transpose(1, 2)
+            else:  # the kernel-1 convolution is a linear map of each utterance
+                projected = F.linear(utterances.pack(u), self.projections[m].weight.squeeze(-1))
             hidden[m] = self.input_dropout(projected + context)
         # 2-3. intra/inter-modal transformers, unimodal gates, per-target projection
         per_modality = {}
         for m in self.modalities:
-            streams = [self.unimodal_gates[f"{s}_{m}"](self.transformers[f"{s}_{m}"](hidden[m], hidden[s], pad))
+            streams = [self.unimodal_gates[f"{s}_{m}"](self.transformers[f"{s}_{m}"](hidden[m], hidden[s], pad, utterances))
                        for s in self.modalities]
             per_modality[m] = self.stream_projections[m](torch.cat(streams, dim=-1))
         # 3. multimodal gate: H = sum_m softmax_m(W_g H'_m) * H'_m
@@ -249,14 +290,14 @@ class SDT(nn.Module):
             # A softmax over one modality is exactly 1 (and its gradient exactly 0): H = H'_m,
             # bit for bit, without the gate's d x d map (forward and backward).
             fused = per_modality[self.modalities[0]]
-            gate_mean = fused.new_ones(*mask.shape, 1)
+            gate_mean = fused.new_ones(*fused.shape[:-1], 1)
         else:
-            stacked = torch.stack([per_modality[m] for m in self.modalities], dim=2)  # (B, L, M, d)
+            stacked = torch.stack([per_modality[m] for m in self.modalities], dim=-2)  # (..., M, d)
             fused, gate = self.multimodal_gate(stacked)
             gate_mean = gate.mean(-1)
-        out = {"logits": self.fused_head(fused), "gate": gate_mean}
+        out = {"logits": layout(self.fused_head(fused)), "gate": layout(gate_mean)}
         for m in self.modalities:
-            out[f"logits_{m}"] = self.unimodal_heads[m](per_modality[m])
+            out[f"logits_{m}"] = layout(self.unimodal_heads[m](per_modality[m]))
         return out
 
     def loss(self, out: dict[str, torch.Tensor], batch) -> dict[str, torch.Tensor]:
