@@ -195,7 +195,8 @@ class SDT(nn.Module):
     ``(batch, L, bios_dim)``.
 
     Output dict: ``logits`` ``(batch, L, C)`` (fused teacher), ``logits_<m>`` per modality
-    (students), ``gate`` ``(batch, L, M)`` mean multimodal gate weight per modality.
+    (students), ``gate`` ``(batch, L, M)`` mean multimodal gate weight per modality. Only real
+    utterances carry meaning: with ``pack_utterances`` every output is zero at padding.
 
     Raises ValueError for a speaker index ``>= n_speakers`` or missing inputs.
     """
