@@ -68,9 +68,12 @@ def test_smoke_study_on_iemocap_records_defaults_fits_and_history(tmp_path):
     assert t["pruning"] == "none" and not t["storage"].startswith("sqlite:////")
     study = optuna.load_study(study_name="sdt_iemocap", storage=url)
     kinds = [tr.user_attrs["kind"] for tr in study.trials]
-    assert kinds[:2] == ["defaults", "search"] and kinds.count("rescore") == 2  # the best one and the defaults
+    # re-scored: the best search trial and the defaults, once each (one trial when the defaults are the best)
+    best = max(study.trials[:2], key=lambda tr: tr.value).number
+    assert kinds[:2] == ["defaults", "search"]
+    assert sorted(tr.user_attrs["of"] for tr in study.trials if tr.user_attrs["kind"] == "rescore") == sorted({best, 0})
     assert all(tr.state == optuna.trial.TrialState.COMPLETE for tr in study.trials)
-    assert [len(tr.user_attrs["dev_weighted_f1_per_fit"]) for tr in study.trials] == [2, 2, 1, 1]
+    assert [len(tr.user_attrs["dev_weighted_f1_per_fit"]) for tr in study.trials] == [2, 2] + [1] * len({best, 0})
 
 
 # ----------------------------------------------------------------------------- (b) every search space
