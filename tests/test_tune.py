@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import optuna
 import pytest
+import torch
 import yaml
 
 from erc_lib import tune as tuning
@@ -218,6 +219,9 @@ def test_tuning_splits_standardise_copies_never_the_callers_features():
 def _worker(url, name, out, trials):
     import erc_lib.tune as t
 
+    # A forked child must not enter an OpenMP parallel region: the parent's thread pool did not
+    # survive the fork (GNU OpenMP then waits forever, seen here in a weight initialisation).
+    torch.set_num_threads(1)
     t.tune("bigru", "meld", trials, seeds_per_trial=2, rescore_top=2, rescore_seeds=1, epochs=2, storage=url,
            study_name=name, out=out, log=lambda line: None)
 
