@@ -296,3 +296,67 @@ def test_underpowered_reason_says_what_the_test_detects():
     assert verdict(-1.0, 3.0, 1, 2.0, 2.0, 30) == ("underpowered", base + "; this test detects 2.00 points")
     word, reason = verdict(-1.0, 3.0, 1, 2.0, 4.0, 30)      # detects 4: needs (4 / 2)^2 x 30 = 120
     assert word == "underpowered" and "needs about 120 test dialogues instead of 30" in reason
+
+
+# ============================================================================ models/sdt.py
+def _three_class_data() -> ERCData:
+    """Train labels 0 x 4, 1 x 2, 2 x 1 (known counts); text and audio features only."""
+    rng = np.random.default_rng(0)
+
+    def dialogue(name, labels):
+        n = len(labels)
+        return Dialogue(name, [["A", "B"][i % 2] for i in range(n)], ["u"] * n, np.array(labels),
+                        {"text": rng.normal(size=(n, 4)).astype(np.float32),
+                         "audio": rng.normal(size=(n, 3)).astype(np.float32)})
+
+    splits = {"train": [dialogue("tr0", [0, 0, 1, 2]), dialogue("tr1", [0, 0, 1])],
+              "dev": [dialogue("dv0", [0, 1, 2])], "test": [dialogue("te0", [2, 1, 0])]}
+    return ERCData("toy", ["x", "y", "z"], splits).validate()
+
+
+def test_build_sdt_weights_classes_by_inverse_train_frequency_summing_to_one():
+    """SDT's IEMOCAP constants: ``w_c = (1 / n_c) / sum_k (1 / n_k)`` over the train labels
+    (counts 4, 2, 1 -> (1/4, 1/2, 1) / 1.75), float32; unweighted (None) by default."""
+    from erc_lib.models.sdt import build_sdt
+
+    data = _three_class_data()
+    model = build_sdt(data, "ta", class_weighted=True, d_model=8, n_heads=2)
+    expected = torch.tensor([0.25, 0.5, 1.0]) / 1.75
+    assert model.class_weights.dtype == torch.float32
+    assert torch.allclose(model.class_weights, expected) and model.config.class_weights == pytest.approx(expected.tolist())
+    assert build_sdt(data, "ta", d_model=8, n_heads=2).class_weights is None
+    assert "class_weights" not in model.state_dict()        # derived from the data, not a weight
+    with pytest.raises(ValueError, match=r"toy has no \['visual'\] features \(available: \['text', 'audio'\]\)"):
+        build_sdt(data, "tv")
+
+
+def test_sdt_modules_follow_the_paper():
+    """Speaker embedding: one slot per speaker plus the padding slot (index n, zero, never
+    trained); unimodal gates learned by default; the students' heads ReLU -> Dropout -> Linear
+    (Sec. 3.3 / the module docstring)."""
+    from torch import nn
+
+    from erc_lib.models.sdt import build_sdt
+
+    model = build_sdt(_three_class_data(), "ta", d_model=8, n_heads=2, dropout=0.3)
+    n = model.config.n_speakers
+    assert model.speaker_embedding.num_embeddings == n + 1 and model.speaker_embedding.padding_idx == n
+    assert torch.equal(model.speaker_embedding.weight[n], torch.zeros(8))
+    assert all(g.linear is not None for g in model.unimodal_gates.values())
+    for head in model.unimodal_heads.values():
+        assert [type(layer) for layer in head] == [nn.ReLU, nn.Dropout, nn.Linear] and head[1].p == 0.3
+
+
+def test_parse_modalities_and_speaker_roles_by_hand():
+    from types import SimpleNamespace
+
+    from erc_lib.models.sdt import parse_modalities, speaker_roles_of
+
+    assert parse_modalities("va") == ["audio", "visual"] and parse_modalities(["text", "a"]) == ["text", "audio"]
+    for bad in ("tx", "tt", ""):
+        with pytest.raises(ValueError, match=f"bad modality selection {bad!r}: use a non-empty subset"):
+            parse_modalities(bad)
+    data = SimpleNamespace(name="iemocap", speaker_vocab=lambda: ["Ses01_M", "Ses01_impro_F", "Ses02_F"])
+    assert speaker_roles_of(data) == [0, 1, 1]          # the role is the last "_" field
+    with pytest.raises(ValueError, match="speaker 'Chandler' has no M/F role"):
+        speaker_roles_of(SimpleNamespace(name="meld", speaker_vocab=lambda: ["Chandler"]))

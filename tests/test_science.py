@@ -1,5 +1,6 @@
 """Tests that pin down the science from first principles: the wiring of SDT's
-self-distillation term (teacher, student, and where its gradient goes), the label mappings of the
+self-distillation term (teacher, student, and where its gradient goes), SDT's transformer layer and
+input by their equations (padded and packed), the label mappings of the
 text datasets (known rows of the raw files, with the label name as written there), and the
 resampling unit of the paired bootstrap (whole test dialogues, not single utterances).
 
@@ -176,6 +177,145 @@ def test_kl_gradient_reaches_the_fused_head_only_without_detach(detach_teacher):
     fused_norm = grads[0].abs().sum().item()
     assert (fused_norm == 0.0) if detach_teacher else (fused_norm > 1e-6)
     assert all(g.abs().sum().item() > 1e-6 for g in grads[1:])
+
+
+# ============================================================================ SDT's layers, by their equations
+def _layer_by_hand(layer, query, source, pad):
+    """``x = q + MHA(q, kv, kv)`` with padded keys masked, then ``x + W2 GELU(W1 LN(x) + b1) + b2``,
+    from the layer's weights and the textbook formulas (scaled dot-product attention per head)."""
+    mha, (B, L, d) = layer.attention, query.shape
+    heads = mha.num_heads
+    wq, wk, wv = mha.in_proj_weight.chunk(3)
+    bq, bk, bv = mha.in_proj_bias.chunk(3)
+    split = lambda x: x.reshape(B, L, heads, d // heads).transpose(1, 2)          # (B, heads, L, d_k)
+    q, k, v = split(query @ wq.T + bq), split(source @ wk.T + bk), split(source @ wv.T + bv)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(d // heads)
+    scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
+    attended = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B, L, d)
+    x = query + attended @ mha.out_proj.weight.T + mha.out_proj.bias
+    norm = layer.norm
+    h = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + norm.eps)
+    h = h * norm.weight + norm.bias
+    first, last = layer.feed_forward[0], layer.feed_forward[-1]
+    inner = h @ first.weight.T + first.bias
+    inner = 0.5 * inner * (1 + torch.erf(inner / math.sqrt(2)))                     # exact GELU
+    return x + inner @ last.weight.T + last.bias
+
+
+def _layer_inputs(d_model=8):
+    torch.manual_seed(0)
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    query, source = torch.randn(2, 4, d_model), torch.randn(2, 4, d_model)
+    return query, source, mask
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_cross_modal_layer_is_residual_attention_then_residual_feed_forward(packed):
+    from erc_lib.models.layers import PackedUtterances
+    from erc_lib.models.sdt import CrossModalTransformerLayer
+
+    query, source, mask = _layer_inputs()
+    torch.manual_seed(1)
+    layer = CrossModalTransformerLayer(8, 2, 12, dropout=0.3).eval()
+    with torch.no_grad():
+        layer.norm.weight.normal_(), layer.norm.bias.normal_()                   # not the identity
+        expected = _layer_by_hand(layer, query, source, ~mask)
+        if packed:
+            rows = PackedUtterances(mask)
+            got = rows.unpack(layer(rows.pack(query), rows.pack(source), ~mask, rows))
+        else:
+            got = layer(query, source, ~mask)
+    assert torch.allclose(got[mask], expected[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.parametrize("where", ["attention weights", "feed-forward", "residual branches"])
+def test_every_dropout_of_the_layer_is_there_and_active_in_training(where, packed):
+    """The layer's dropout rate reaches all three places (attention weights, inside the feed-forward
+    network, on both residual branches), and each alone changes a training step's output."""
+    from erc_lib.models.layers import PackedUtterances
+    from erc_lib.models.sdt import CrossModalTransformerLayer
+
+    query, source, mask = _layer_inputs()
+    layer = CrossModalTransformerLayer(8, 2, 12, dropout=0.3)
+    assert (layer.attention.dropout, layer.feed_forward[2].p, layer.dropout.p) == (0.3, 0.3, 0.3)
+    layer.attention.dropout = 0.5 if where == "attention weights" else 0.0
+    layer.feed_forward[2].p = 0.5 if where == "feed-forward" else 0.0
+    layer.dropout.p = 0.5 if where == "residual branches" else 0.0
+    rows = PackedUtterances(mask) if packed else None
+    args = (rows.pack(query), rows.pack(source), ~mask, rows) if packed else (query, source, ~mask)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        train = layer.train()(*args)
+        evaluation = layer.eval()(*args)
+    assert not torch.allclose(train, evaluation)
+
+
+@pytest.mark.parametrize("bios", [False, True])
+@pytest.mark.parametrize("packed", [False, True])
+def test_sdt_input_is_projection_plus_position_plus_speaker(packed, bios):
+    """Seed Eq. 5: ``H_m = Conv1d(U_m) + PE + SE`` is what enters the transformers (the input
+    dropout's input), at every real utterance, with ``SE = V_s(s) + W h_desc`` when the model has
+    speaker descriptions (seed Eq. 6-7); and the multimodal gate's map has no bias
+    (``g_m = softmax_m(W_g H'_m)``)."""
+    batch, dims = _toy_batch()
+    torch.manual_seed(0)
+    model = SDT(SDTConfig(input_dims=dims, n_classes=3, n_speakers=2, d_model=8, n_heads=2,
+                          pack_utterances=packed, bios_dim=3 if bios else None)).eval()
+    if bios:
+        batch.extra["bios"] = torch.randn(*batch.mask.shape, 3)
+    with torch.no_grad():
+        model.speaker_embedding.weight.normal_()
+    seen = []
+    model.input_dropout.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    with torch.no_grad():
+        out = model(batch)
+        assert all(torch.isfinite(v[batch.mask]).all() for v in out.values())
+        L, n = batch.mask.shape[1], model.config.n_speakers
+        speakers = batch.speakers.masked_fill(~batch.mask, n)
+        description = batch.extra["bios"] @ model.bios_projection.weight.T if bios else 0.0
+        for m, got in zip(model.modalities, seen):
+            projection = batch.features[m] @ model.projections[m].weight.squeeze(-1).T
+            expected = projection + model.position.pe[:L] + model.speaker_embedding.weight[speakers] + description
+            got = got if not packed else torch.zeros_like(expected).masked_scatter(batch.mask[..., None], got)
+            assert torch.allclose(got[batch.mask], expected[batch.mask], atol=1e-5), m
+            assert torch.allclose(model.position.pe[:L, 0], torch.sin(torch.arange(L, dtype=torch.float)))  # sin(p)
+    assert model.multimodal_gate.linear.bias is None
+    bad = SimpleNamespace(**{**batch.__dict__, "features": {**batch.features, "text": batch.features["text"][..., :4]}})
+    with pytest.raises(ValueError, match="text features are 4-d, model expects 6-d"):  # 4 != L = 5
+        model(bad)
+    if bios:
+        batch.extra.pop("bios")
+        with pytest.raises(ValueError, match=r"^SDT was built with bios_dim but the batch has no extra\['bios'\]$"):
+            model(batch)
+
+
+def test_unimodal_gate_is_sigmoid_of_a_bias_free_map_times_its_input():
+    """SDT Sec. 3.3: ``H' = sigmoid(W H) * H`` (learned, no bias, the default); the authors' MELD
+    setting fixes W = I: ``sigmoid(H) * H``."""
+    from erc_lib.models.sdt import UnimodalGate
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4)
+    gate = UnimodalGate(4)
+    assert gate.linear is not None and gate.linear.bias is None
+    assert torch.allclose(gate(x), torch.sigmoid(x @ gate.linear.weight.T) * x)
+    assert torch.allclose(UnimodalGate(4, learned=False)(x), torch.sigmoid(x) * x)
+
+
+def test_speaker_roles_and_temperature_are_checked_before_work():
+    """A dataset-wide speaker id past the known roles, and a temperature of 0, are errors that name
+    the value (checked on CPU, where reading the id is free)."""
+    batch, dims = _toy_batch()
+    model = SDT(SDTConfig(input_dims=dims, n_classes=3, n_speakers=2, d_model=8, n_heads=2, speaker_roles=[0, 1]))
+    batch.global_speakers = batch.global_speakers.clamp(max=1)
+    model(batch)                                                                  # ids 0 and 1: known
+    assert "speaker_roles" not in model.state_dict()                              # derived from the data
+    batch.global_speakers[0, 0] = 2                                               # = len(roles): unknown
+    with pytest.raises(ValueError, match=r"speaker id 2 has no role \(2 known\); build the model with the same"):
+        model(batch)
+    with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
+        SDTConfig(input_dims=dims, n_classes=3, temperature=0)
 
 
 # ============================================================================ label mappings

@@ -165,10 +165,34 @@ def test_packed_utterances_round_trip_and_errors():
     assert torch.equal(utterances.unpack(rows), x * mask.unsqueeze(-1))
     with pytest.raises(ValueError, match="does not match"):
         utterances.pack(torch.zeros(2, 4, 1))
-    with pytest.raises(ValueError, match="rows for 4"):
+    with pytest.raises(ValueError, match="3 rows for 4 real utterances"):
         utterances.unpack(torch.zeros(3, 1))
     with pytest.raises(ValueError, match="bool"):
         PackedUtterances(mask.long())
+
+
+@pytest.mark.parametrize("d_model", [6, 5])
+def test_sinusoidal_positions_match_the_formula(d_model):
+    """Vaswani et al. Sec. 3.5, by hand: PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(same),
+    for even and odd d; the first n rows for n utterances, at most max_len (1024 by default)."""
+    from erc_lib.models.layers import SinusoidalPositionalEncoding
+
+    pe = SinusoidalPositionalEncoding(d_model, max_len=8)
+    table = pe(8)
+    assert table.shape == (8, d_model)
+    for p in range(8):
+        for j in range(d_model):
+            angle = p / 10000 ** ((j - j % 2) / d_model)
+            expected = math.sin(angle) if j % 2 == 0 else math.cos(angle)
+            assert table[p, j].item() == pytest.approx(expected, abs=1e-6), (p, j)
+    assert torch.equal(pe(3), table[:3])
+    with pytest.raises(ValueError, match="sequence of 9 utterances exceeds max_len 8"):
+        pe(9)
+    default = SinusoidalPositionalEncoding(d_model)
+    assert default(1024).shape == (1024, d_model)
+    with pytest.raises(ValueError, match="exceeds max_len 1024"):
+        default(1025)
+    assert "pe" not in default.state_dict()  # fixed, not learned: never saved with the weights
 
 
 def test_self_distillation_switch_and_total():
