@@ -40,6 +40,16 @@ import torch
 from .paths import data_dir
 
 SPLITS = ("train", "dev", "test")
+#: The one order of the modalities: every model and baseline concatenates or lists them so, whatever
+#: order a caller names them in (the same settings on the same inputs give the same numbers).
+MODALITIES = ("text", "audio", "visual")
+
+
+def canonical_modalities(names: Iterable[str]) -> list[str]:
+    """``names`` in :data:`MODALITIES` order (``["audio", "text"]`` -> ``["text", "audio"]``); names
+    outside it (MiSTER-E's ``speech``) follow in the order given."""
+    names = list(names)
+    return [m for m in MODALITIES if m in names] + [m for m in names if m not in MODALITIES]
 
 
 class DataError(ValueError):
@@ -87,12 +97,21 @@ class ERCData:
         label_names: class names, index = label id.
         splits: ``{"train": [...], "dev": [...], "test": [...]}`` lists of :class:`Dialogue`.
         notes: caveats a notebook should show next to results on this dataset.
+        fold: the cross-validation fold these splits are (:mod:`erc_lib.folds`; 0 = the standard
+            split), or None for the dataset as loaded.
     """
 
     name: str
     label_names: list[str]
     splits: dict[str, list[Dialogue]]
     notes: str = ""
+    fold: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The name that tells runs on different folds apart: ``name`` without a fold,
+        ``"<name>@fold<k>"`` with one (keys of :class:`erc_lib.experiment.Experiment`)."""
+        return self.name if self.fold is None else f"{self.name}@fold{self.fold}"
 
     @property
     def n_classes(self) -> int:
@@ -102,7 +121,7 @@ class ERCData:
     def modalities(self) -> list[str]:
         """Modalities with features in every dialogue, in ``text, audio, visual`` order."""
         dialogues = [d for split in self.splits.values() for d in split]
-        return [m for m in ("text", "audio", "visual") if dialogues and all(m in d.features for d in dialogues)]
+        return [m for m in MODALITIES if dialogues and all(m in d.features for d in dialogues)]
 
     def feature_dims(self) -> dict[str, int]:
         """Modality -> feature dimension."""
@@ -201,7 +220,7 @@ def subset_dialogues(data: "ERCData", n_dialogues: int | dict[str, int] | None) 
     if any(not isinstance(n, int) or n < 1 for n in counts.values()):
         raise ValueError(f"dialogue counts must be integers >= 1, got {n_dialogues}")
     splits = {s: list(data.splits[s][: counts.get(s, len(data.splits[s]))]) for s in SPLITS}
-    return ERCData(data.name, data.label_names, splits, data.notes).validate()
+    return ERCData(data.name, data.label_names, splits, data.notes, data.fold).validate()
 
 
 # ----------------------------------------------------------------------------- helpers

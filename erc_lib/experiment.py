@@ -175,6 +175,19 @@ class Experiment:
         return {f"{d}|{v}|{s}": f.test_outputs["y_pred"].astype(int).tolist() for (d, v, s), f in self.fits.items()
                 if "y_pred" in f.test_outputs}
 
+    def output_predictions(self) -> dict[str, dict[str, list[int]]]:
+        """``{"dataset|variant|seed": {output: test predictions}}`` for every kept per-utterance
+        output that scores the classes (``logits_*``: SDT's students, MiSTER-E's experts), as the
+        class of highest score at the dev-selected epoch; what a claim with ``output`` reads
+        (:func:`paired_difference`), stored so its interval can be recomputed."""
+        out = {}
+        for (d, v, s), f in self.fits.items():
+            kept = {k: np.asarray(x).argmax(-1).astype(int).tolist() for k, x in sorted(f.test_outputs.items())
+                    if k.startswith("logits_")}
+            if kept:
+                out[f"{d}|{v}|{s}"] = kept
+        return out
+
     def cache_counts(self) -> dict[str, int]:
         """``{"hit": n, "trained": n, "uncached": n}``: runs read from the fit cache, trained and
         stored, trained without the cache (see :attr:`cache_status`)."""
@@ -198,10 +211,12 @@ class Experiment:
         return out + (f" ({n['uncached']} without the cache)" if n["uncached"] else "")
 
     def to_json(self) -> dict:
-        """The JSON-serialisable part: rows, histories, test predictions and truth, and the fit
-        cache's counts (``fit_cache``: :meth:`cache_counts`)."""
+        """The JSON-serialisable part: rows, histories, test predictions (the model's, and of its
+        class-scoring kept outputs: :meth:`output_predictions`) and truth, and the fit cache's
+        counts (``fit_cache``: :meth:`cache_counts`)."""
         return {"rows": self.rows, "histories": self.histories(), "test_predictions": self.predictions(),
-                "test_truth": self.test_truth, "fit_cache": self.cache_counts()}
+                "test_output_predictions": self.output_predictions(), "test_truth": self.test_truth,
+                "fit_cache": self.cache_counts()}
 
     def save(self, name: str, parameters: dict, **extra) -> Path:
         """Write ``results/<name>.json`` (complete) with :meth:`to_json` and ``extra``."""
@@ -243,6 +258,66 @@ def paired_difference(a: Experiment, variant_a: str, b: Experiment, variant_b: s
     std = lambda preds: float(np.std([score(p) for p in preds], ddof=1)) if len(preds) > 1 else 0.0
     return {"a": variant_a, "b": variant_b, "dataset": name, "output": output, **result,
             "a_std": std(preds_a), "b_std": std(preds_b)}
+
+
+def cross_validated_difference(experiment: Experiment, variant_a: str, variant_b: str, dataset: str,
+                               folds: Sequence[int], metric: str = "weighted_f1", n_resamples: int = 1000,
+                               seed: int = 0, output: str = "y_pred") -> dict:
+    """Variant A minus variant B over the test dialogues of every fold, each dialogue scored by its
+    own fold's fits, with a fold-stratified paired bootstrap 95% interval
+    (:func:`erc_lib.metrics.paired_bootstrap` with ``strata``: dialogues resampled within their
+    fold, seeds as in :func:`paired_difference`).
+
+    Args:
+        experiment: the folds' runs merged into one (:func:`merge`), keyed ``"<dataset>@fold<k>"``.
+        variant_a, variant_b: the two rows.
+        dataset: the dataset's name (``"iemocap"``).
+        folds: the folds to pool (e.g. ``range(erc_lib.folds.n_folds(dataset))``).
+        metric, n_resamples, seed, output: as :func:`paired_difference`.
+
+    Returns:
+        the bootstrap dict (``n_strata`` = the folds pooled) plus ``a``, ``b``, ``dataset``,
+        ``output``, ``folds`` and ``a_std``/``b_std`` (seed std of the pooled metric).
+
+    Raises:
+        KeyError: a fold without runs of either variant.
+        ValueError: no folds, or the variants of a fold were run with different seeds than the
+            other folds (seed ``s`` is pooled across folds), or scored on different test utterances.
+    """
+    from .metrics import classification_metrics, paired_bootstrap
+
+    folds = [int(k) for k in folds]
+    if not folds:
+        raise ValueError("cross_validated_difference needs at least one fold")
+    labels, lengths, strata, preds = [], [], [], {"a": [], "b": []}
+    seeds: dict[str, list[int]] = {}
+    n_classes = None
+    for k in folds:
+        key = f"{dataset}@fold{k}"
+        for side, variant in (("a", variant_a), ("b", variant_b)):
+            fits = {s: f for (d, v, s), f in experiment.fits.items() if d == key and v == variant}
+            if not fits:
+                raise KeyError(f"no runs of {variant!r} on {key}")
+            if seeds.setdefault(side, sorted(fits)) != sorted(fits):
+                raise ValueError(f"{variant!r} has seeds {sorted(fits)} on {key} but {seeds[side]} on another fold")
+            truth = experiment.test_truth[key]
+            for f in fits.values():
+                if not np.array_equal(f.test_outputs["y_true"], truth["labels"]):
+                    raise ValueError(f"{variant!r} on {key} was not scored on the fold's test utterances")
+            pick = (lambda f: f.test_outputs["y_pred"]) if output == "y_pred" else (lambda f: f.test_outputs[output].argmax(-1))
+            preds[side].append([pick(fits[s]) for s in seeds[side]])
+            n_classes = len(next(iter(fits.values())).test["per_class_f1"])
+        labels.append(np.asarray(truth["labels"]))
+        lengths += list(truth["dialogue_lengths"])
+        strata += [k] * len(truth["dialogue_lengths"])
+    y = np.concatenate(labels)
+    pooled = {side: np.concatenate([np.asarray(p) for p in per_fold], axis=1) for side, per_fold in preds.items()}
+    result = paired_bootstrap(y, pooled["a"], pooled["b"], lengths, n_classes, metric, n_resamples, seed=seed,
+                              strata=strata)
+    score = lambda p: classification_metrics(y, p, [str(c) for c in range(n_classes)])[metric]
+    std = lambda rows: float(np.std([score(p) for p in rows], ddof=1)) if len(rows) > 1 else 0.0
+    return {"a": variant_a, "b": variant_b, "dataset": dataset, "output": output, "folds": folds, **result,
+            "a_std": std(pooled["a"]), "b_std": std(pooled["b"])}
 
 
 def interval_reading(c: dict, a_better: str = "A better", b_better: str = "B better") -> str:
@@ -310,7 +385,11 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
     anything was read from the cache, :meth:`Experiment.cache_report` is printed.
 
     Args:
-        data: the dataset (its name and label names label the rows).
+        data: the dataset (its name and label names label the rows). A fold of a dataset
+            (:func:`erc_lib.folds.fold_data`) is keyed by ``data.key`` (``"iemocap@fold2"``) in the
+            rows' ``dataset`` column, :attr:`Experiment.fits` and :attr:`Experiment.test_truth`, and
+            its rows carry a ``fold`` column, so the folds of one dataset merge (:func:`merge`) into
+            one experiment for :func:`cross_validated_difference`.
         specs: the rows to train; variant names must be unique.
         seeds: a count ``n`` (seeds ``0 .. n-1``) or an explicit list of seeds.
         config: shared training settings (``seed`` and ``progress`` are set per run).
@@ -343,7 +422,9 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
     cache_mode = fitcache.mode(cache and not keep_models and on_epoch is None)
     data_fp = None  # computed once, for the first spec that can be cached
     result = Experiment()
-    bar = progress_bar(total=len(specs) * len(seed_list), desc=desc or f"{data.name} runs", disable=not progress)
+    name = data.key  # the dataset's name, with its fold when it is one (erc_lib.folds)
+    fold_column = {} if data.fold is None else {"fold": data.fold}
+    bar = progress_bar(total=len(specs) * len(seed_list), desc=desc or f"{name} runs", disable=not progress)
     try:
         for spec in specs:
             splits, extra_fp = None, None
@@ -354,28 +435,28 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
             for seed in seed_list:
                 bar.set_postfix_str(f"{spec.variant} | seed {seed}", refresh=False)
                 cfg = replace(config, **{**spec.train, "seed": seed, "progress": False})
-                key = (data.name, spec.variant, seed)
+                key = (name, spec.variant, seed)
                 if cacheable:
                     fit_key = fitcache.fit_key(spec, cfg, seed, data_fp, extra_fp)
                     path = fitcache.entry_path(fit_key, data.name, spec.model or spec.variant)
                     fitted = fitcache.read_fit(path, fit_key) if cache_mode == "on" else None
                     if fitted is not None:
-                        if data.name not in result.test_truth:
+                        if name not in result.test_truth:
                             truth = (_test_truth(spec.splits(data)[2]) if callable(spec.inputs) else
                                      _test_truth(DialogueDataset(data.splits["test"], ())))
                             if truth:
-                                result.test_truth[data.name] = truth
+                                result.test_truth[name] = truth
                         result.fits[key] = fitted
                         result.cache_status[key] = "hit"
-                        result.rows += result_rows(data.name, spec.model or spec.variant, spec.variant, seed, fitted,
-                                                   **{**spec.columns, "cached": True})
+                        result.rows += result_rows(name, spec.model or spec.variant, spec.variant, seed, fitted,
+                                                   **{**fold_column, **spec.columns, "cached": True})
                         bar.update(1)
                         continue
                 if splits is None:
                     splits = spec.splits(data)
                     truth = _test_truth(splits[2])
                     if truth:
-                        result.test_truth[data.name] = truth
+                        result.test_truth[name] = truth
                 train, dev, test, collate = splits
                 seed_everything(seed)
                 model = spec.build()
@@ -403,8 +484,8 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
                         warnings.warn(f"could not store the fit in the fit cache ({path}: {e})", stacklevel=2)
                 if keep_models:
                     result.models[key] = model
-                result.rows += result_rows(data.name, spec.model or spec.variant, spec.variant, seed, fitted,
-                                           **{**spec.columns, "cached": False})
+                result.rows += result_rows(name, spec.model or spec.variant, spec.variant, seed, fitted,
+                                           **{**fold_column, **spec.columns, "cached": False})
                 bar.update(1)
     finally:
         bar.close()

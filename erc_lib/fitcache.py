@@ -108,10 +108,13 @@ def _hash_array(h, x) -> None:
 
 
 def data_fingerprint(data: ERCData) -> str:
-    """SHA-256 over ``data``'s name, label names and, per split in order, every dialogue's id,
+    """SHA-256 over ``data``'s name, label names, cross-validation fold (1 .. k-1; fold 0 is the
+    standard split, the same key as the dataset as loaded) and, per split in order, every dialogue's id,
     speakers, texts, labels and feature arrays (sorted by name). One pass over the arrays
     (IEMOCAP with three modalities: well under a second)."""
     h = hashlib.sha256(json.dumps([data.name, list(data.label_names)]).encode())
+    if data.fold:  # folds 1 .. k-1 (erc_lib.folds); fold 0 is the standard split and shares its fits
+        h.update(f"\x00fold:{data.fold}".encode())
     for split in SPLITS:
         h.update(f"\x00split:{split}:{len(data.splits[split])}".encode())
         for d in data.splits[split]:

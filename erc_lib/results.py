@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .fitcache import code_hash
 from .paths import results_dir, write_json
 
 _PACKAGES = ("torch", "numpy", "scikit-learn", "pandas", "transformers", "sentence-transformers",
@@ -17,7 +18,8 @@ _PACKAGES = ("torch", "numpy", "scikit-learn", "pandas", "transformers", "senten
 
 
 def environment() -> dict:
-    """Python, platform, package versions and the CUDA device (if any) of this run."""
+    """Python, platform, package versions, the CUDA device (if any) and the training-code hash
+    (:func:`erc_lib.fitcache.code_hash`: which code computed the numbers) of this run."""
     import torch
 
     versions = {}
@@ -29,7 +31,7 @@ def environment() -> dict:
     return {
         "python": sys.version.split()[0], "platform": platform.platform(), "packages": versions,
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "cpu_threads": torch.get_num_threads(),
+        "cpu_threads": torch.get_num_threads(), "code_hash": code_hash(),
     }
 
 

@@ -1,0 +1,50 @@
+"""Every interval is recomputable from what a results JSON stores: the model's test predictions and
+those of its class-scoring kept outputs (SDT's students, MiSTER-E's experts), keyed by dataset (with
+its fold), variant and seed."""
+from __future__ import annotations
+
+import numpy as np
+
+from erc_lib.experiment import Experiment, paired_difference
+from erc_lib.metrics import classification_metrics, paired_bootstrap
+from erc_lib.training import FitResult
+
+
+def _fit(y, pred, outputs):
+    m = classification_metrics(y, pred, ["0", "1", "2"])
+    return FitResult([], 1, m, m, {"y_true": np.asarray(y), "y_pred": np.asarray(pred), **outputs}, 1.0, 1.0)
+
+
+def test_student_predictions_are_stored_and_give_back_the_students_interval():
+    """Two seeds of a run whose text student scores [[.1, .7, .2], [.8, .1, .1], [0, 0, 1]] (seed 0):
+    the stored student predictions are the classes of highest score, [1, 0, 2]; the gate (not a class
+    score) is not stored; and the bootstrap on the stored lists equals the claim's student comparison."""
+    y = [1, 0, 2]
+    text = {0: np.array([[.1, .7, .2], [.8, .1, .1], [0, 0, 1]]), 1: np.array([[.9, .05, .05], [.8, .1, .1], [0, 1, 0]])}
+    exp = Experiment(test_truth={"iemocap@fold1": {"labels": y, "dialogue_lengths": [2, 1]}})
+    for seed in (0, 1):
+        exp.fits[("iemocap@fold1", "t+a", seed)] = _fit(y, [1, 0, 2], {"logits_text": text[seed],
+                                                                       "gate": np.ones((3, 2))})
+        exp.fits[("iemocap@fold1", "t+a w/o SD", seed)] = _fit(y, [0, 0, 2], {"logits_text": np.eye(3)[[0, 0, 2]]})
+    stored = exp.to_json()["test_output_predictions"]
+    assert {k: v for k, v in stored.items() if "|t+a|" in k} == {"iemocap@fold1|t+a|0": {"logits_text": [1, 0, 2]},
+                                                              "iemocap@fold1|t+a|1": {"logits_text": [0, 0, 1]}}
+    claim = paired_difference(exp, "t+a", exp, "t+a w/o SD", output="logits_text")
+    again = paired_bootstrap(y, [stored[f"iemocap@fold1|t+a|{s}"]["logits_text"] for s in (0, 1)],
+                             [stored[f"iemocap@fold1|t+a w/o SD|{s}"]["logits_text"] for s in (0, 1)], [2, 1], 3)
+    assert {k: claim[k] for k in again} == again
+    # by hand, accuracy: the student is right on 3 of 3 (seed 0) and 1 of 3 (seed 1), B on 2 of 3
+    accuracy = paired_difference(exp, "t+a", exp, "t+a w/o SD", output="logits_text", metric="accuracy")
+    assert abs(accuracy["a_mean"] - (100 + 100 / 3) / 2) < 1e-9 and abs(accuracy["b_mean"] - 200 / 3) < 1e-9
+
+
+def test_every_results_file_records_the_training_code_that_computed_it(tmp_path, monkeypatch):
+    """A results JSON names the training-code hash of the checkout that wrote it, so the report can
+    say which stored numbers today's code would not give back."""
+    from erc_lib import fitcache
+    from erc_lib.results import read_results, write_results
+
+    monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path))
+    write_results("99_check", {"smoke": True}, [])
+    assert read_results("99_check")["environment"]["code_hash"] == fitcache.code_hash()
+    assert len(fitcache.code_hash()) == 64
