@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from .data import SATURATED_DEV, ERCData
+from .data import SATURATED_DEV, ERCData, canonical_modalities
 from .experiment import RunSpec
 from .paths import REPO_ROOT
 from .ranges import check_settings
@@ -113,6 +113,7 @@ def baseline_specs(data: ERCData, dataset: str, inputs: list[str], use_tuned: bo
     BiGRU on ``inputs`` (dataset modalities), tuned when a tuned file exists; then, when a tuned
     file was used and ``with_defaults``, the same two with their default settings
     (``"<name>, default settings"``), so every table shows what tuning changed on test."""
+    inputs = canonical_modalities(inputs)  # one order: the same inputs share fits and numbers across notebooks
     key = inputs if sorted(inputs) != sorted(data.modalities) else None
     specs, defaults = [], []
     for model in ("logreg", "bigru"):

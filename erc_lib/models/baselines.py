@@ -21,12 +21,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..data import canonical_modalities
 from ..losses import class_weights_for, masked_cross_entropy
 from ..metrics import classification_metrics
 
 
 def _modalities(data, modalities) -> list[str]:
-    names = [modalities] if isinstance(modalities, str) else list(modalities)
+    names = canonical_modalities([modalities] if isinstance(modalities, str) else modalities)
     dims = data.feature_dims()
     missing = [m for m in names if m not in dims]
     if not names or missing:
@@ -62,7 +63,7 @@ class LogisticRegressionBaseline:
 
     @staticmethod
     def _xy(dataset) -> tuple[np.ndarray, np.ndarray]:
-        x = np.concatenate([np.concatenate([d.features[m] for m in dataset.modalities], axis=1)
+        x = np.concatenate([np.concatenate([d.features[m] for m in canonical_modalities(dataset.modalities)], axis=1)
                             for d in dataset.dialogues])
         return x, np.concatenate([d.labels for d in dataset.dialogues])
 

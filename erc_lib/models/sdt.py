@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import canonical_modalities
 from ..losses import masked_cross_entropy, masked_kl_distillation
 from .layers import PackedUtterances, SinusoidalPositionalEncoding
 
@@ -55,7 +56,7 @@ def parse_modalities(spec: str | list[str]) -> list[str]:
     bad = [m for m in names if m not in MODALITY_CODES.values()]
     if not names or bad or len(set(names)) != len(names):
         raise ValueError(f"bad modality selection {spec!r}: use a non-empty subset of 't', 'a', 'v'")
-    return [m for m in ("text", "audio", "visual") if m in names]
+    return canonical_modalities(names)
 
 
 @dataclass
