@@ -588,8 +588,11 @@ def _shown(value) -> str:
 
 def _claim_extra(claim: dict, key: str) -> str:
     """A claims-table cell for one of :data:`CLAIM_EXTRAS`: the detectable effect as a magnitude,
-    "other dataset" for a size published only elsewhere."""
+    "other setting" for a size published on this dataset with other modalities or labels, "other
+    dataset" for a size published only elsewhere."""
     value = claim.get(key)
+    if key == "published_size" and value is None and claim.get("published_setting_differs"):
+        return "other setting"
     if key == "published_size" and value is None and claim.get("published_elsewhere"):
         return "other dataset"
     if key == "detectable_effect" and isinstance(value, (int, float)):

@@ -264,7 +264,7 @@ def _fake_results(folder):
         **common})
     write_json(folder / "05_emonet.json", {"notebook": "05_emonet", "status": "running", "started": "x"})
     claims = [  # the format of erc_lib.claims
-        {"id": "sdt-sd-fused", "paper": "SDT", "text": "SDT beats its no-distillation variant", "dataset": "iemocap",
+        {"id": "sdt-sd-fused", "paper": "SDT", "text": "SDT beats its no-distillation variant", "dataset": "iemocap-sdt",
          "published": "SDT Table 3", "published_difference": 2.98,
          "ours": {"mean": 63.0, "std": 1.41, "n_seeds": 5, "variant": "t+a"},
          "other": {"mean": 60.0, "std": 0.5, "n_seeds": 5, "variant": "no KL"},
