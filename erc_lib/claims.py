@@ -18,7 +18,12 @@ dialogues and seeds resampled), computes the smallest effect that comparison cou
   :data:`MEANINGFUL_POINTS`; the reason says how many test dialogues would be needed;
 * ``no effect found``: no size is published for this dataset, the test could detect
   :data:`MEANINGFUL_POINTS` points, and the interval includes zero (an effect as large as the
-  detectable one is ruled out; the claim has no published size to compare with).
+  detectable one is ruled out; the claim has no published size to compare with);
+* ``on the boundary``: the verdict changes with the bootstrap's own random seed (over
+  :data:`BOUNDARY_SEEDS` seeds), so neither verdict is given; the reason names both and how often.
+
+Each interval uses enough resamples that the Monte-Carlo error of its edges is below
+:data:`MC_ERROR_POINTS` (:func:`resamples_for`).
 
 A published size counts only on the dataset it was published on (``iemocap-sdt`` and
 ``iemocap`` are both IEMOCAP) *and* in the setting it was published in: the same modalities and
@@ -43,6 +48,16 @@ from .paths import results_dir, write_json
 
 VERDICTS = ("holds", "smaller than published", "published effect ruled out", "contradicted", "underpowered",
             "no effect found")
+#: What a claim gets instead of one of :data:`VERDICTS` when that verdict changes with the bootstrap's
+#: own random seed.
+BOUNDARY = "on the boundary"
+#: Bootstrap seeds a verdict must survive (0 .. BOUNDARY_SEEDS - 1); seed 0's interval is the one shown.
+BOUNDARY_SEEDS = 20
+#: Largest Monte-Carlo error (points) allowed on an interval edge: sets the number of resamples.
+MC_ERROR_POINTS = 0.05
+#: Most resamples per interval (an edge's Monte-Carlo error then stays below 0.05 points up to a
+#: standard error of about 7 points).
+MAX_RESAMPLES = 100_000
 NOT_MEASURED = "not measured at full size"
 #: Fewest seeds per row for a claim's verdict.
 MIN_SEEDS = 5
@@ -206,6 +221,26 @@ def detectable_effect(standard_error: float) -> float:
     return (Z_ALPHA + Z_POWER) * standard_error
 
 
+def resamples_for(standard_error: float, confidence: float = 0.95, mc_error: float = MC_ERROR_POINTS) -> int:
+    """Bootstrap resamples that put the Monte-Carlo standard error of an interval edge below
+    ``mc_error`` points, at least 1,000 and at most :data:`MAX_RESAMPLES`.
+
+    An edge is the ``p`` = (1 - confidence) / 2 quantile of the resampled differences; the standard
+    error of a sample quantile from ``R`` draws is ``sqrt(p (1 - p) / R) / f(q_p)`` (Davison &
+    Hinkley 1997, Bootstrap Methods and their Application, Sec. 2.5.2), with the density ``f`` of a
+    normal of the bootstrap's standard error: ``R = (sqrt(p (1 - p)) / phi(z_p) * se / mc_error)^2``
+    (2.67 x se / 0.05, squared, at 95%).
+
+    Raises: ValueError for a negative or non-finite standard error or a non-positive ``mc_error``."""
+    from scipy.stats import norm
+
+    if not math.isfinite(standard_error) or standard_error < 0 or mc_error <= 0:
+        raise ValueError(f"need a finite standard error >= 0 and mc_error > 0, got {standard_error!r}, {mc_error!r}")
+    p = (1 - confidence) / 2
+    factor = math.sqrt(p * (1 - p)) / norm.pdf(norm.ppf(p))
+    return int(min(MAX_RESAMPLES, max(1000, math.ceil((factor * standard_error / mc_error) ** 2))))
+
+
 def dialogues_needed(n_dialogues: int, detectable: float, target: float) -> int:
     """Test dialogues needed to detect ``target`` points, scaling the standard error as
     ``1 / sqrt(n_dialogues)`` from a comparison on ``n_dialogues`` that detects ``detectable``."""
@@ -269,7 +304,7 @@ def _needed(detectable: float | None, target: float, n_dialogues: int | None) ->
 
 
 def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None = None,
-                    baseline: str = "BiGRU (context)", n_resamples: int = 1000) -> list[dict]:
+                    baseline: str = "BiGRU (context)", n_resamples: int | None = None) -> list[dict]:
     """Measure every claim of ``notebook`` that ``experiment`` holds both rows of on ``dataset``.
 
     Args:
@@ -278,13 +313,17 @@ def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None 
         dataset: the dataset the rows were trained on.
         names: values for the ``{...}`` placeholders of the row names (``full``, ``best_unimodal``).
         baseline: the row of the context baseline on the same inputs (reported beside the claim).
-        n_resamples: bootstrap resamples (>= 1000 for a reported interval).
+        n_resamples: bootstrap resamples (>= 1000 for a reported interval); None (default): as many
+            as put each interval edge's Monte-Carlo error below :data:`MC_ERROR_POINTS`
+            (:func:`resamples_for` on a first 1,000-resample standard error).
 
     Returns: one JSON-able dict per measured claim (the format of ``results/claims.json``) with
     the interval, ``published_size`` (this dataset's published A - B or None),
     ``published_elsewhere`` (a size exists for another dataset only), ``detectable_effect``
     (points), the verdict and its reason. Rows with fewer than :data:`MIN_SEEDS` seeds get the
-    verdict :data:`NOT_MEASURED` (the interval is kept for reading, never for a verdict).
+    verdict :data:`NOT_MEASURED` (the interval is kept for reading, never for a verdict). The
+    comparison also stores the interval under each of :data:`BOUNDARY_SEEDS` bootstrap seeds
+    (``intervals_by_seed``); a verdict that differs between them is :data:`BOUNDARY`.
     """
     from .experiment import paired_difference
 
@@ -296,17 +335,23 @@ def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None 
         a, b = (claim.a.format(**(names or {})), claim.b.format(**(names or {})))
         if a not in have or b not in have:
             continue
-        comparison = paired_difference(experiment, a, experiment, b, dataset, n_resamples=n_resamples,
-                                       output=claim.output)
+        compare = lambda resamples, seed: paired_difference(experiment, a, experiment, b, dataset,  # noqa: E731
+                                                            n_resamples=resamples, seed=seed, output=claim.output)
+        resamples = n_resamples or resamples_for(compare(1000, 0)["standard_error"])
+        comparison = compare(resamples, 0)
+        intervals = [[comparison["ci_low"], comparison["ci_high"]]] + [
+            [c["ci_low"], c["ci_high"]] for c in (compare(resamples, seed) for seed in range(1, BOUNDARY_SEEDS))]
         out.append({
             **{k: v for k, v in asdict(claim).items() if k not in ("a", "b", "datasets")},
             "dataset": dataset, "a": a, "b": b, "metric": "weighted_f1",
             "ours": _row_summary(experiment, a, dataset, claim.output),
             "other": _row_summary(experiment, b, dataset, claim.output),
             "baseline": _row_summary(experiment, baseline, dataset) if baseline in have else None,
-            "comparison": {k: comparison[k] for k in ("difference", "ci_low", "ci_high", "standard_error",
-                                                      "n_resamples", "n_dialogues", "n_seeds_a", "n_seeds_b")},
-            **_judgement(claim, dataset, comparison, min(comparison["n_seeds_a"], comparison["n_seeds_b"])),
+            "comparison": {**{k: comparison[k] for k in ("difference", "ci_low", "ci_high", "standard_error",
+                                                         "n_resamples", "n_dialogues", "n_seeds_a", "n_seeds_b")},
+                           "bootstrap_seed": 0, "intervals_by_seed": intervals},
+            **_judgement(claim, dataset, {**comparison, "intervals_by_seed": intervals},
+                         min(comparison["n_seeds_a"], comparison["n_seeds_b"])),
             "source_results": notebook})
     return out
 
@@ -346,11 +391,11 @@ def claims_table(claims: list[dict]) -> "pd.DataFrame":
 
 def verdict_summary(claims: list[dict]) -> tuple["pd.DataFrame", str]:
     """``(counts, reading)``: how many claims got each verdict (every verdict listed, zeros
-    included, then :data:`NOT_MEASURED`) and a one-paragraph reading of them for the front page."""
+    included, then :data:`BOUNDARY` and :data:`NOT_MEASURED`) and a one-paragraph reading of them for the front page."""
     import pandas as pd
 
     words = [c["verdict"] for c in claims]
-    order = list(VERDICTS) + [NOT_MEASURED]
+    order = list(VERDICTS) + [BOUNDARY, NOT_MEASURED]
     counts = pd.DataFrame({"verdict": order, "claims": [words.count(w) for w in order]})
     n = len(claims)
     if not n:
@@ -370,6 +415,9 @@ def verdict_summary(claims: list[dict]) -> tuple["pd.DataFrame", str]:
     if c["no effect found"]:
         parts.append(f"{c['no effect found']} found no effect although the test could detect one "
                      "(no size published for that dataset)")
+    if c[BOUNDARY]:
+        parts.append(f"{c[BOUNDARY]} are on the boundary between two verdicts (the verdict changes with the bootstrap's "
+                     f"own random seed over {BOUNDARY_SEEDS} seeds, so neither is given)")
     if c[NOT_MEASURED]:
         parts.append(f"{c[NOT_MEASURED]} are not measured at full size (fewer than {MIN_SEEDS} seeds or a smoke "
                      "run) and carry no verdict")
@@ -424,6 +472,13 @@ def _judgement(claim: Claim, dataset: str, comparison: dict, seeds: int) -> dict
     else:
         word, reason = verdict(comparison["ci_low"], comparison["ci_high"], claim.sign, published, detectable,
                                comparison.get("n_dialogues"))
+        by_seed = [verdict(low, high, claim.sign, published, detectable, comparison.get("n_dialogues"))[0]
+                   for low, high in comparison.get("intervals_by_seed") or []]
+        if len(set(by_seed)) > 1:
+            counts = {w: by_seed.count(w) for w in dict.fromkeys(by_seed)}
+            word, reason = BOUNDARY, (f"{BOUNDARY} between " + " and ".join(f"'{w}' ({n} of {len(by_seed)} bootstrap seeds)"
+                                                                            for w, n in counts.items())
+                                      + f"; with bootstrap seed 0: {reason}")
     elsewhere = published is None and bool(claim.published_differences)
     other_setting = claim.setting_note(dataset)
     note = (f"; published A - B {published:+.2f} on this dataset, same setting" if published is not None else

@@ -1,6 +1,8 @@
 """Paired bootstrap intervals (known answers), verdicts, and claims measured from an experiment."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -214,3 +216,50 @@ def test_a_size_from_another_setting_rules_nothing_out():
     same = rejudge({**stored, "dataset": "iemocap-sdt"})          # the same interval where the setting matches
     assert same["verdict"] == "published effect ruled out" and same["published_size"] == 2.98
     assert same["published_setting_differs"] is False
+
+
+def test_resamples_put_an_interval_edges_monte_carlo_error_below_five_hundredths():
+    """By hand (Davison & Hinkley Sec. 2.5.2): the 2.5% quantile of R draws has standard error
+    sqrt(0.025 x 0.975 / R) / f(q); for a normal of standard error se, f(q) = phi(1.96) / se =
+    0.058445 / se, so R = (0.156125 / 0.058445 x se / 0.05)^2 = (53.43 se)^2."""
+    from erc_lib.claims import MAX_RESAMPLES, resamples_for
+
+    assert resamples_for(1.12) == math.ceil((0.156125 / 0.058445 * 1.12 / 0.05) ** 2) == 3581
+    assert resamples_for(0.1) == 1000 and resamples_for(0.0) == 1000        # never fewer than 1,000
+    assert resamples_for(50.0) == MAX_RESAMPLES
+    with pytest.raises(ValueError, match="finite standard error"):
+        resamples_for(float("nan"))
+
+
+def test_with_those_resamples_the_interval_edge_moves_less_than_the_bound_across_bootstrap_seeds():
+    """Constructed predictions whose difference has a standard error of about 1.5 points: with
+    1,000 resamples an edge wanders about 2.67 x 1.5 / sqrt(1000) = 0.13 points between bootstrap
+    seeds; with resamples_for's count the spread falls to about 0.05."""
+    from erc_lib.claims import resamples_for
+
+    y, lengths = _test_set(11, n_classes=4)
+    rng = np.random.default_rng(3)
+    a = np.where(rng.random((5, len(y))) < 0.65, y, rng.integers(0, 4, (5, len(y))))
+    b = np.where(rng.random((5, len(y))) < 0.62, y, rng.integers(0, 4, (5, len(y))))
+    se = paired_bootstrap(y, a, b, lengths, 4)["standard_error"]
+    edges = lambda n: np.std([paired_bootstrap(y, a, b, lengths, 4, n_resamples=n, seed=s)["ci_low"] for s in range(20)],
+                             ddof=1)
+    assert 0.8 < se < 3.0
+    assert edges(resamples_for(se)) < 0.075 < edges(1000)
+
+
+def test_a_verdict_that_changes_with_the_bootstrap_seed_is_on_the_boundary():
+    """The stored intervals of 20 bootstrap seeds around SDT's published +2.98 on iemocap-sdt: 13
+    exclude it (published effect ruled out), 7 reach it (underpowered). Neither verdict is given."""
+    from erc_lib.claims import BOUNDARY, rejudge
+
+    intervals = [[-1.43, 2.97]] * 13 + [[-1.42, 2.99]] * 7
+    stored = {"id": "sdt-sd-fused", "dataset": "iemocap-sdt",
+              "comparison": {"difference": 0.77, "ci_low": -1.43, "ci_high": 2.97, "standard_error": 1.12,
+                             "n_dialogues": 31, "n_seeds_a": 5, "n_seeds_b": 5, "intervals_by_seed": intervals}}
+    judged = rejudge(stored)
+    assert judged["verdict"] == BOUNDARY == "on the boundary"
+    assert judged["reason"].startswith("ours A - B +0.77: on the boundary between 'published effect ruled out' (13 of 20 "
+                                       "bootstrap seeds) and 'underpowered' (7 of 20 bootstrap seeds)")
+    steady = rejudge({**stored, "comparison": {**stored["comparison"], "intervals_by_seed": [[-1.43, 2.97]] * 20}})
+    assert steady["verdict"] == "published effect ruled out"
