@@ -460,6 +460,49 @@ def rejudge(stored: dict) -> dict | None:
             **_judgement(claim, stored["dataset"], {**comp, "standard_error": se}, seeds)}
 
 
+def recompute_comparison(stored: dict, results: dict, dialogue_lengths: list[int], n_classes: int) -> dict:
+    """A stored claim's comparison computed again from the predictions its results JSON stores.
+
+    Args:
+        stored: one claim row of ``results/claims.json`` (its ``dataset``, ``a``, ``b``, ``output``
+            and ``comparison``: ``n_resamples`` and ``bootstrap_seed``, 0 when absent).
+        results: the results JSON it came from (``source_results``): ``test_truth``,
+            ``test_predictions`` and, for a kept output such as ``logits_text``,
+            ``test_output_predictions``.
+        dialogue_lengths: the test dialogues' utterance counts from the loader (checked against
+            the stored ones, so stored predictions sit on the dialogues they claim).
+        n_classes: the dataset's number of classes.
+
+    Returns: the :func:`erc_lib.metrics.paired_bootstrap` dict (``difference``, ``ci_low``,
+    ``ci_high``, ``standard_error``, ...), equal to the stored one when nothing drifted.
+
+    Raises:
+        KeyError: a prediction the claim reads is not stored (named: variant, seed, output).
+        ValueError: the stored dialogue lengths are not the loader's.
+    """
+    from .metrics import paired_bootstrap
+
+    dataset, output, comp = stored["dataset"], stored.get("output", "y_pred"), stored["comparison"]
+    truth = results["test_truth"][dataset]
+    if list(truth["dialogue_lengths"]) != list(dialogue_lengths):
+        raise ValueError(f"{stored['id']} on {dataset}: the stored test dialogue lengths are not the loader's")
+
+    def predictions(variant: str, n_seeds: int) -> list[list[int]]:
+        out = []
+        for seed in range(n_seeds):
+            key = f"{dataset}|{variant}|{seed}"
+            try:
+                out.append(results["test_predictions"][key] if output == "y_pred" else
+                           results["test_output_predictions"][key][output])
+            except KeyError:
+                raise KeyError(f"{stored['id']} on {dataset}: no stored {output} predictions of {variant!r} seed {seed}") from None
+        return out
+
+    return paired_bootstrap(truth["labels"], predictions(stored["a"], comp["n_seeds_a"]),
+                            predictions(stored["b"], comp["n_seeds_b"]), dialogue_lengths, n_classes,
+                            n_resamples=comp["n_resamples"], seed=comp.get("bootstrap_seed", 0))
+
+
 def _judgement(claim: Claim, dataset: str, comparison: dict, seeds: int) -> dict:
     """The judged part of a claim row: the published size on ``dataset`` (or "published elsewhere"),
     the detectable effect, the verdict (:data:`NOT_MEASURED` below :data:`MIN_SEEDS` seeds) and its

@@ -48,3 +48,40 @@ def test_every_results_file_records_the_training_code_that_computed_it(tmp_path,
     write_results("99_check", {"smoke": True}, [])
     assert read_results("99_check")["environment"]["code_hash"] == fitcache.code_hash()
     assert len(fitcache.code_hash()) == 64
+
+
+def test_every_reference_claim_is_recomputed_from_its_stored_predictions():
+    """Each claim of results/reference/claims.json, recomputed from the predictions its results JSON
+    stores and the loader's test dialogue lengths, gives the stored difference, interval and standard
+    error exactly. The reference of 2026-12-03 predates stored student predictions: its three
+    sdt-sd-students rows (one per dataset) cannot be recomputed, and this test names them until the
+    reference is re-run."""
+    import json
+
+    import pytest
+
+    from erc_lib.claims import recompute_comparison
+    from erc_lib.data import available_datasets, load_dataset
+    from erc_lib.paths import REPO_ROOT
+
+    reference = REPO_ROOT / "results" / "reference"
+    rows = json.loads((reference / "claims.json").read_text())["claims"]
+    datasets = {r["dataset"] for r in rows}
+    if not datasets <= set(available_datasets()):
+        pytest.skip(f"datasets {sorted(datasets - set(available_datasets()))} not under ERC_DATA_DIR")
+    loaded = {d: load_dataset(d) for d in datasets}
+    missing, checked = [], 0
+    for row in rows:
+        results = json.loads((reference / f"{row['source_results']}.json").read_text())
+        data = loaded[row["dataset"]]
+        try:
+            again = recompute_comparison(row, results, [len(d) for d in data.splits["test"]], data.n_classes)
+        except KeyError:
+            missing.append((row["id"], row["dataset"]))
+            continue
+        for key in ("difference", "ci_low", "ci_high", "standard_error"):
+            assert again[key] == row["comparison"][key], (row["id"], row["dataset"], key)
+        checked += 1
+    assert sorted(missing) == [("sdt-sd-students", "iemocap"), ("sdt-sd-students", "meld"),
+                               ("sdt-sd-students", "mosi-clean")]
+    assert checked == len(rows) - 3 == 15
