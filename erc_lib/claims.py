@@ -503,6 +503,14 @@ def recompute_comparison(stored: dict, results: dict, dialogue_lengths: list[int
                             n_resamples=comp["n_resamples"], seed=comp.get("bootstrap_seed", 0))
 
 
+def judge_comparison(claim: Claim, dataset: str, comparison: dict, seeds: int) -> dict:
+    """The verdict part of a claim row (``published_size``, ``published_elsewhere``,
+    ``published_setting_differs``, ``detectable_effect``, ``verdict``, ``reason``) for a
+    ``comparison`` measured elsewhere (e.g. a cross-validated one, :mod:`erc_lib.crossval`), by the
+    one rule of :func:`evaluate_claims` and :func:`rejudge`."""
+    return _judgement(claim, dataset, comparison, seeds)
+
+
 def _judgement(claim: Claim, dataset: str, comparison: dict, seeds: int) -> dict:
     """The judged part of a claim row: the published size on ``dataset`` (or "published elsewhere"),
     the detectable effect, the verdict (:data:`NOT_MEASURED` below :data:`MIN_SEEDS` seeds) and its

@@ -75,7 +75,7 @@ def _scores(counts: np.ndarray, metric: str) -> np.ndarray:
 
 def paired_bootstrap(y_true, predictions_a, predictions_b, dialogue_lengths, n_classes: int,
                      metric: str = "weighted_f1", n_resamples: int = 1000, confidence: float = 0.95,
-                     seed: int = 0, strata=None) -> dict:
+                     seed: int = 0, strata=None, resample: str = "both") -> dict:
     """Paired bootstrap over test dialogues of the difference A - B in a metric.
 
     Each resample draws whole test dialogues with replacement (the utterances of a dialogue
@@ -102,6 +102,9 @@ def paired_bootstrap(y_true, predictions_a, predictions_b, dialogue_lengths, n_c
         seed: seeds the resampling (same seed, same interval).
         strata: ``(n_dialogues,)`` the fold of each test dialogue (any hashable labels), or None
             (one stratum: the plain bootstrap, the same draws as before strata existed).
+        resample: ``"both"`` (dialogues and seeds, the interval of a claim), ``"dialogues"`` (every
+            seed once in each resample) or ``"seeds"`` (every dialogue once): the last two split the
+            variance of A - B into its test-dialogue and seed parts (:func:`seed_variance_share`).
 
     Returns:
         ``{"difference": A - B on the full test set (seed means), "ci_low", "ci_high",
@@ -114,6 +117,8 @@ def paired_bootstrap(y_true, predictions_a, predictions_b, dialogue_lengths, n_c
     """
     if metric not in ("weighted_f1", "accuracy"):
         raise ValueError(f"metric must be 'weighted_f1' or 'accuracy', got {metric!r}")
+    if resample not in ("both", "dialogues", "seeds"):
+        raise ValueError(f"resample must be 'both', 'dialogues' or 'seeds', got {resample!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     y = np.asarray(y_true, dtype=np.int64).reshape(-1)
@@ -140,9 +145,15 @@ def paired_bootstrap(y_true, predictions_a, predictions_b, dialogue_lengths, n_c
             weights[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=n_resamples)
     sa = rng.integers(0, len(a), size=(n_resamples, len(a)))
     sb = sa if len(a) == len(b) else rng.integers(0, len(b), size=(n_resamples, len(b)))
+    if resample == "seeds":
+        weights = np.ones_like(weights)
+    elif resample == "dialogues":
+        sa, sb = np.tile(np.arange(len(a)), (n_resamples, 1)), np.tile(np.arange(len(b)), (n_resamples, 1))
 
     def resampled(t: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        per_seed = _scores(np.einsum("rd,sdkc->rskc", weights, t), metric)   # (R, S)
+        s_, d_, k_, c_ = t.shape  # one matrix product (R, D) x (D, S*3*C): exact on integer counts
+        counts = (weights.astype(np.float64) @ t.transpose(1, 0, 2, 3).reshape(d_, -1)).reshape(-1, s_, k_, c_)
+        per_seed = _scores(counts, metric)                                   # (R, S)
         return np.take_along_axis(per_seed, seeds, axis=1).mean(1)
 
     diffs = resampled(tables["a"], sa) - resampled(tables["b"], sb)
@@ -156,3 +167,25 @@ def paired_bootstrap(y_true, predictions_a, predictions_b, dialogue_lengths, n_c
             "n_seeds_a": int(len(a)), "n_seeds_b": int(len(b)), "n_dialogues": int(len(lengths)),
             "n_strata": 1 if strata is None else int(len(np.unique(np.asarray(strata)))),
             "n_resamples": int(n_resamples), "confidence": confidence}
+
+
+def seed_variance_share(y_true, predictions_a, predictions_b, dialogue_lengths, n_classes: int,
+                        metric: str = "weighted_f1", n_resamples: int = 2000, seed: int = 0, strata=None) -> dict:
+    """How the variance of A - B splits between the seeds and the test dialogues.
+
+    Two bootstraps of :func:`paired_bootstrap`: one resamples the seeds only (every test dialogue
+    once), the other the dialogues only (every seed once); their variances are the seed part and the
+    dialogue part (a one-way split of the bootstrap variance; Davison & Hinkley 1997, Sec. 3.8 on
+    hierarchical data). More seeds shrink the first, more test dialogues (cross-validation) the second.
+
+    Args: as :func:`paired_bootstrap` (with at least 2 seeds on each side for a seed part).
+
+    Returns:
+        ``{"seed_variance", "dialogue_variance" (points^2), "seed_share"}``: the seed part over the
+        sum of both (0 when both are 0).
+    """
+    args = (y_true, predictions_a, predictions_b, dialogue_lengths, n_classes, metric, n_resamples)
+    seeds = paired_bootstrap(*args, seed=seed, strata=strata, resample="seeds")["standard_error"] ** 2
+    dialogues = paired_bootstrap(*args, seed=seed, strata=strata, resample="dialogues")["standard_error"] ** 2
+    total = seeds + dialogues
+    return {"seed_variance": seeds, "dialogue_variance": dialogues, "seed_share": seeds / total if total > 0 else 0.0}

@@ -1,0 +1,183 @@
+"""Claims measured on every dialogue: cross-validated comparisons beside the standard split, their
+power, and what tuning on the standard split leaks into the other folds.
+
+A claim on the standard split sees one test set (31 IEMOCAP dialogues, 31 MOSI videos, 85 EmoryNLP
+scenes); :func:`run_folds` trains the claim's rows on every fold of :mod:`erc_lib.folds` (the one
+experiment loop, :func:`erc_lib.experiment.run_experiment`, once per fold), and
+:func:`evaluate_claims_cv` judges each claim on all test dialogues at once
+(:func:`erc_lib.experiment.cross_validated_difference`, a fold-stratified paired bootstrap) by the
+one verdict rule (:func:`erc_lib.claims.judge_comparison`), with the standard split's verdict (fold
+0) beside it. The papers report standard splits: absolute numbers are compared with theirs only there.
+
+Tuning is not repeated per fold: the settings in ``configs/tuned/`` were chosen on the standard
+split, whose train and dev dialogues are the test dialogues of folds 1 .. k-1. :func:`tuning_leak`
+measures what that may add: the claim's difference on fold 0 (no tuning saw its test dialogues)
+minus its difference on folds 1 .. k-1, with a 95% interval.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from .claims import BOUNDARY_SEEDS, CLAIMS, Z_ALPHA, judge_comparison, resamples_for
+from .data import ERCData, standardize_features
+from .experiment import Experiment, RunSpec, cross_validated_difference, merge, run_experiment
+from .folds import STANDARD_FOLD, fold_data, n_folds
+from .metrics import seed_variance_share
+from .training import TrainConfig
+
+
+def run_folds(data: ERCData, specs_for: Callable[[ERCData], Sequence[RunSpec]], seeds: int | Sequence[int],
+              config: TrainConfig, folds: Sequence[int] | None = None, standardize: bool = True,
+              progress: bool = True) -> Experiment:
+    """Train the rows ``specs_for(fold)`` builds on each fold of ``data``, merged into one experiment.
+
+    Args:
+        data: the dataset with its standard split, features NOT yet standardised
+            (:func:`erc_lib.features.text.prepare_dataset` with ``standardize=False``).
+        specs_for: builds the rows for one fold's dataset (class weights, feature sizes and
+            speaker tables come from that fold's training dialogues).
+        seeds: as :func:`erc_lib.experiment.run_experiment` (the same seeds on every fold).
+        config: shared training settings.
+        folds: the folds to run (default: all, ``0 .. n_folds - 1``).
+        standardize: z-score each fold's features with its own training statistics.
+        progress: progress bars.
+
+    Returns: one :class:`~erc_lib.experiment.Experiment` keyed ``"<dataset>@fold<k>"``; fold 0's runs
+    are the standard split's (the fit cache reads them back when the standard run stored them).
+
+    Raises: ValueError for a dataset without folds or a fold out of range (before any training).
+    """
+    folds = list(range(n_folds(data.name))) if folds is None else [int(k) for k in folds]
+    parts = [fold_data(data, k) for k in folds]  # every fold checked before the first fit
+    runs = []
+    for part in parts:
+        if standardize and part.modalities:
+            standardize_features(part)
+        runs.append(run_experiment(part, list(specs_for(part)), seeds, config, progress=progress,
+                                   desc=f"{data.name} fold {part.fold}"))
+    return merge(*runs)
+
+
+def _comparisons(compare: Callable[[int, int], dict], n_resamples: int | None) -> dict:
+    """The comparison at bootstrap seed 0 with enough resamples, plus the intervals of
+    :data:`erc_lib.claims.BOUNDARY_SEEDS` bootstrap seeds (``intervals_by_seed``)."""
+    resamples = n_resamples or resamples_for(compare(1000, 0)["standard_error"])
+    first = compare(resamples, 0)
+    intervals = [[first["ci_low"], first["ci_high"]]] + [
+        [c["ci_low"], c["ci_high"]] for c in (compare(resamples, seed) for seed in range(1, BOUNDARY_SEEDS))]
+    return {**first, "bootstrap_seed": 0, "intervals_by_seed": intervals}
+
+
+_KEPT = ("difference", "ci_low", "ci_high", "standard_error", "n_resamples", "n_dialogues", "n_seeds_a", "n_seeds_b",
+         "bootstrap_seed", "intervals_by_seed")
+
+
+def evaluate_claims_cv(notebook: str, experiment: Experiment, dataset: str, folds: Sequence[int] | None = None,
+                       names: dict | None = None, n_resamples: int | None = None) -> list[dict]:
+    """Judge every claim of ``notebook`` whose two rows ``experiment`` holds on every fold.
+
+    Args:
+        notebook: e.g. ``"03_sdt"``.
+        experiment: the folds' runs (:func:`run_folds`).
+        dataset: the dataset's name (``"iemocap"``).
+        folds: the folds to pool (default: all of the dataset's).
+        names: values for the claims' ``{...}`` placeholders (``full``, ``best_unimodal``).
+        n_resamples: bootstrap resamples; None: enough for a 0.05-point Monte-Carlo error.
+
+    Returns: one dict per claim: ``id``, ``text``, ``dataset``, ``a``, ``b``, ``output``, the
+    cross-validated ``comparison`` and its judgement (``verdict``, ``reason``, ``detectable_effect``,
+    ...), ``standard`` (the same for fold 0, the standard split), ``verdicts_differ``, ``seed_share``
+    (seed part of the cross-validated variance, :func:`erc_lib.metrics.seed_variance_share`),
+    ``fits`` (training runs the claim rests on) and ``tuning_leak`` (:func:`tuning_leak`).
+    """
+    folds = list(range(n_folds(dataset))) if folds is None else [int(k) for k in folds]
+    keys = [f"{dataset}@fold{k}" for k in folds]
+    out = []
+    for claim in CLAIMS:
+        if claim.notebook != notebook or dataset not in claim.datasets:
+            continue
+        a, b = claim.a.format(**(names or {})), claim.b.format(**(names or {}))
+        have = [{v for (d, v, _) in experiment.fits if d == key} for key in keys]
+        if not all(a in h and b in h for h in have):
+            continue
+        pooled = lambda resamples, seed, fs=folds: cross_validated_difference(  # noqa: E731
+            experiment, a, b, dataset, fs, n_resamples=resamples, seed=seed, output=claim.output)
+        cv = _comparisons(pooled, n_resamples)
+        standard = _comparisons(lambda r, s: pooled(r, s, [STANDARD_FOLD]), n_resamples)
+        seeds = min(cv["n_seeds_a"], cv["n_seeds_b"])
+        judged, judged_standard = (judge_comparison(claim, dataset, c, seeds) for c in (cv, standard))
+        truth = _pooled_inputs(experiment, a, b, dataset, folds, claim.output)
+        out.append({
+            "id": claim.id, "paper": claim.paper, "text": claim.text, "dataset": dataset, "a": a, "b": b,
+            "output": claim.output, "folds": folds, "comparison": {k: cv[k] for k in _KEPT}, **judged,
+            "standard": {"comparison": {k: standard[k] for k in _KEPT}, **judged_standard},
+            "verdicts_differ": judged["verdict"] != judged_standard["verdict"],
+            "seed_share": seed_variance_share(*truth, strata=cv_strata(experiment, dataset, folds))["seed_share"],
+            "fits": len(folds) * (cv["n_seeds_a"] + cv["n_seeds_b"]),
+            "tuning_leak": tuning_leak(standard, pooled(cv["n_resamples"], 0, [k for k in folds if k != STANDARD_FOLD]))
+            if len(folds) > 1 and STANDARD_FOLD in folds else None,
+            "source_results": f"{notebook}_{dataset}_cv"})
+    return out
+
+
+def cv_strata(experiment: Experiment, dataset: str, folds: Sequence[int]) -> list[int]:
+    """The fold of each test dialogue, folds in the order given: ``(n_dialogues,)``."""
+    return [k for k in folds for _ in experiment.test_truth[f"{dataset}@fold{k}"]["dialogue_lengths"]]
+
+
+def _pooled_inputs(experiment: Experiment, a: str, b: str, dataset: str, folds: Sequence[int], output: str) -> tuple:
+    """``(y, predictions_a, predictions_b, lengths, n_classes)`` over the folds, as
+    :func:`erc_lib.experiment.cross_validated_difference` pools them."""
+    import numpy as np
+
+    y, lengths, preds = [], [], {a: [], b: []}
+    n_classes = 0
+    for k in folds:
+        key = f"{dataset}@fold{k}"
+        truth = experiment.test_truth[key]
+        y.append(np.asarray(truth["labels"]))
+        lengths += list(truth["dialogue_lengths"])
+        for variant in (a, b):
+            fits = [experiment.fits[x] for x in sorted(x for x in experiment.fits if x[0] == key and x[1] == variant)]
+            pick = (lambda f: f.test_outputs["y_pred"]) if output == "y_pred" else (lambda f: f.test_outputs[output].argmax(-1))
+            preds[variant].append(np.stack([pick(f) for f in fits]))
+            n_classes = len(fits[0].test["per_class_f1"])
+    return (np.concatenate(y), np.concatenate(preds[a], axis=1), np.concatenate(preds[b], axis=1), lengths, n_classes)
+
+
+def tuning_leak(standard: dict, others: dict) -> dict:
+    """The claim's difference on fold 0 (whose test dialogues no tuning saw) minus its difference on
+    folds 1 .. k-1 (whose test dialogues were the standard split's train and dev, where the settings
+    were tuned), with a 95% interval from the two independent bootstraps' standard errors (normal
+    approximation: difference +- 1.96 x sqrt(se_0^2 + se_rest^2)). An interval that excludes zero
+    says the folds disagree beyond chance, one possible cause being the leak.
+
+    Args: two :func:`erc_lib.experiment.cross_validated_difference` (or paired) results.
+    Returns: ``{"fold_0", "other_folds", "difference", "ci_low", "ci_high", "excludes_zero"}`` (points).
+    """
+    gap = standard["difference"] - others["difference"]
+    half = Z_ALPHA * math.sqrt(standard["standard_error"] ** 2 + others["standard_error"] ** 2)
+    return {"fold_0": standard["difference"], "other_folds": others["difference"], "difference": gap,
+            "ci_low": gap - half, "ci_high": gap + half, "excludes_zero": bool(gap - half > 0 or gap + half < 0)}
+
+
+def power_table(rows: list[dict]) -> pd.DataFrame:
+    """One line per cross-validated claim (:func:`evaluate_claims_cv`): test dialogues on the
+    standard split and under cross-validation, the fits it rests on, the seed share of its variance,
+    the smallest detectable effect and the verdict under each, and the tuning-leak gap."""
+    lines = []
+    for r in rows:
+        leak = r.get("tuning_leak")
+        lines.append({
+            "claim": r["text"], "dataset": r["dataset"],
+            "test dialogues (standard / CV)": f"{r['standard']['comparison']['n_dialogues']} / {r['comparison']['n_dialogues']}",
+            "fits": r["fits"], "seed share of the variance": f"{100 * r['seed_share']:.0f}%",
+            "detectable effect, standard": f"{r['standard']['detectable_effect']:.2f}",
+            "detectable effect, CV": f"{r['detectable_effect']:.2f}",
+            "verdict, standard": r["standard"]["verdict"], "verdict, CV": r["verdict"],
+            "fold 0 − other folds [95% CI]": (f"{leak['difference']:+.2f} [{leak['ci_low']:+.2f}, {leak['ci_high']:+.2f}]"
+                                              if leak else "–")})
+    return pd.DataFrame(lines)
