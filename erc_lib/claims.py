@@ -221,6 +221,23 @@ def detectable_effect(standard_error: float) -> float:
     return (Z_ALPHA + Z_POWER) * standard_error
 
 
+def stable_comparison(compare, n_resamples: int | None = None, verdict_possible: bool = True) -> dict:
+    """A comparison to judge: ``compare(n_resamples, bootstrap_seed) -> paired bootstrap dict``
+    (:func:`erc_lib.experiment.paired_difference` or a cross-validated one) run at bootstrap seed 0
+    with ``n_resamples`` (None: :func:`resamples_for` a first 1,000-resample standard error), plus
+    ``intervals_by_seed``: the interval under each of :data:`BOUNDARY_SEEDS` bootstrap seeds, which
+    :func:`verdict` must agree on (else :data:`BOUNDARY`). Where no verdict is possible (fewer than
+    :data:`MIN_SEEDS` seeds, a smoke run) the interval is only read: 1,000 resamples, seed 0 alone."""
+    if not verdict_possible:
+        first = compare(n_resamples or 1000, 0)
+        return {**first, "bootstrap_seed": 0, "intervals_by_seed": [[first["ci_low"], first["ci_high"]]]}
+    resamples = n_resamples or resamples_for(compare(1000, 0)["standard_error"])
+    first = compare(resamples, 0)
+    intervals = [[first["ci_low"], first["ci_high"]]] + [
+        [c["ci_low"], c["ci_high"]] for c in (compare(resamples, seed) for seed in range(1, BOUNDARY_SEEDS))]
+    return {**first, "bootstrap_seed": 0, "intervals_by_seed": intervals}
+
+
 def resamples_for(standard_error: float, confidence: float = 0.95, mc_error: float = MC_ERROR_POINTS) -> int:
     """Bootstrap resamples that put the Monte-Carlo standard error of an interval edge below
     ``mc_error`` points, at least 1,000 and at most :data:`MAX_RESAMPLES`.
@@ -337,10 +354,9 @@ def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None 
             continue
         compare = lambda resamples, seed: paired_difference(experiment, a, experiment, b, dataset,  # noqa: E731
                                                             n_resamples=resamples, seed=seed, output=claim.output)
-        resamples = n_resamples or resamples_for(compare(1000, 0)["standard_error"])
-        comparison = compare(resamples, 0)
-        intervals = [[comparison["ci_low"], comparison["ci_high"]]] + [
-            [c["ci_low"], c["ci_high"]] for c in (compare(resamples, seed) for seed in range(1, BOUNDARY_SEEDS))]
+        seeds = min(len(experiment.seed_fits(a, dataset)), len(experiment.seed_fits(b, dataset)))
+        comparison = stable_comparison(compare, n_resamples, verdict_possible=seeds >= MIN_SEEDS)
+        intervals = comparison["intervals_by_seed"]
         out.append({
             **{k: v for k, v in asdict(claim).items() if k not in ("a", "b", "datasets")},
             "dataset": dataset, "a": a, "b": b, "metric": "weighted_f1",
@@ -503,6 +519,20 @@ def recompute_comparison(stored: dict, results: dict, dialogue_lengths: list[int
                             n_resamples=comp["n_resamples"], seed=comp.get("bootstrap_seed", 0))
 
 
+def rejudge_cv(stored: dict) -> dict | None:
+    """A stored cross-validated claim row (:func:`erc_lib.crossval.evaluate_claims_cv`) judged again
+    by today's rule: its pooled comparison and its standard-split (fold 0) comparison, and whether the
+    two verdicts differ. None for a claim no longer in :data:`CLAIMS` on that dataset."""
+    claim = next((c for c in CLAIMS if c.id == stored.get("id")), None)
+    if claim is None or stored.get("dataset") not in claim.datasets:
+        return None
+    seeds = lambda comp: min(comp["n_seeds_a"], comp["n_seeds_b"])  # noqa: E731
+    pooled = _judgement(claim, stored["dataset"], stored["comparison"], seeds(stored["comparison"]))
+    standard = _judgement(claim, stored["dataset"], stored["standard"]["comparison"], seeds(stored["standard"]["comparison"]))
+    return {**stored, **pooled, "standard": {**stored["standard"], **standard},
+            "verdicts_differ": pooled["verdict"] != standard["verdict"]}
+
+
 def judge_comparison(claim: Claim, dataset: str, comparison: dict, seeds: int) -> dict:
     """The verdict part of a claim row (``published_size``, ``published_elsewhere``,
     ``published_setting_differs``, ``detectable_effect``, ``verdict``, ``reason``) for a
@@ -546,14 +576,15 @@ def collect_claims(write: bool = True, folder=None) -> list[dict]:
     (smoke runs write to ``results/smoke/`` and are never read here; a file whose parameters say
     ``smoke`` is skipped too, as is one not marked complete: both are listed in ``missing_results``).
     Written to ``results/claims.json``; claims no full-size run measured are listed in
-    ``unmeasured`` with the verdict :data:`NOT_MEASURED`. ``folder``: default the full-size results
+    ``unmeasured`` with the verdict :data:`NOT_MEASURED`; cross-validated claims (a results file's
+    ``cross_validation``, :func:`rejudge_cv`) under ``claims_cv``. ``folder``: default the full-size results
     folder (``results_dir(smoke=False)``, whatever this process's smoke setting)."""
     import json
     from pathlib import Path
 
     from .results import STATUS_COMPLETE
 
-    claims, missing, sources = [], [], []
+    claims, claims_cv, missing, sources = [], [], [], []
     folder = Path(folder) if folder is not None else results_dir(smoke=False)
     for path in sorted(folder.glob("[0-9][0-9]_*.json")):
         if path.name.endswith(".previous.json"):
@@ -570,6 +601,10 @@ def collect_claims(write: bool = True, folder=None) -> list[dict]:
             judged = rejudge(c)
             if judged is not None:
                 claims.append({**judged, "source_results": path.stem, "smoke": False})
+        for c in (payload.get("cross_validation") or {}).get("claims", []):
+            judged = rejudge_cv(c)
+            if judged is not None:
+                claims_cv.append({**judged, "source_results": path.stem})
     measured = {c["id"] for c in claims if c["verdict"] != NOT_MEASURED}
     unmeasured = [{"id": c.id, "paper": c.paper, "claim": c.text, "notebook": c.notebook, "verdict": NOT_MEASURED}
                   for c in CLAIMS if c.id not in measured]
@@ -579,5 +614,6 @@ def collect_claims(write: bool = True, folder=None) -> list[dict]:
         write_json(folder / "claims.json", {
             "status": STATUS_COMPLETE, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "sources": sources, "missing_results": missing, "unmeasured": unmeasured,
-            "claims": sorted(claims, key=lambda c: (c["paper"], c["id"], c["dataset"]))})
+            "claims": sorted(claims, key=lambda c: (c["paper"], c["id"], c["dataset"])),
+            "claims_cv": sorted(claims_cv, key=lambda c: (c["paper"], c["id"], c["dataset"]))})
     return claims

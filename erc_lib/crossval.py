@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from .claims import BOUNDARY_SEEDS, CLAIMS, Z_ALPHA, judge_comparison, resamples_for
+from .claims import CLAIMS, MIN_SEEDS, Z_ALPHA, judge_comparison, stable_comparison
 from .data import ERCData, standardize_features
 from .experiment import Experiment, RunSpec, cross_validated_difference, merge, run_experiment
 from .folds import STANDARD_FOLD, fold_data, n_folds
@@ -61,16 +61,6 @@ def run_folds(data: ERCData, specs_for: Callable[[ERCData], Sequence[RunSpec]], 
     return merge(*runs)
 
 
-def _comparisons(compare: Callable[[int, int], dict], n_resamples: int | None) -> dict:
-    """The comparison at bootstrap seed 0 with enough resamples, plus the intervals of
-    :data:`erc_lib.claims.BOUNDARY_SEEDS` bootstrap seeds (``intervals_by_seed``)."""
-    resamples = n_resamples or resamples_for(compare(1000, 0)["standard_error"])
-    first = compare(resamples, 0)
-    intervals = [[first["ci_low"], first["ci_high"]]] + [
-        [c["ci_low"], c["ci_high"]] for c in (compare(resamples, seed) for seed in range(1, BOUNDARY_SEEDS))]
-    return {**first, "bootstrap_seed": 0, "intervals_by_seed": intervals}
-
-
 _KEPT = ("difference", "ci_low", "ci_high", "standard_error", "n_resamples", "n_dialogues", "n_seeds_a", "n_seeds_b",
          "bootstrap_seed", "intervals_by_seed")
 
@@ -105,14 +95,15 @@ def evaluate_claims_cv(notebook: str, experiment: Experiment, dataset: str, fold
             continue
         pooled = lambda resamples, seed, fs=folds: cross_validated_difference(  # noqa: E731
             experiment, a, b, dataset, fs, n_resamples=resamples, seed=seed, output=claim.output)
-        cv = _comparisons(pooled, n_resamples)
-        standard = _comparisons(lambda r, s: pooled(r, s, [STANDARD_FOLD]), n_resamples)
-        seeds = min(cv["n_seeds_a"], cv["n_seeds_b"])
+        seeds = min(len({s for (d, v, s) in experiment.fits if d in keys and v == variant}) for variant in (a, b))
+        cv = stable_comparison(pooled, n_resamples, verdict_possible=seeds >= MIN_SEEDS)
+        standard = stable_comparison(lambda r, s: pooled(r, s, [STANDARD_FOLD]), n_resamples,
+                                     verdict_possible=seeds >= MIN_SEEDS)
         judged, judged_standard = (judge_comparison(claim, dataset, c, seeds) for c in (cv, standard))
         truth = _pooled_inputs(experiment, a, b, dataset, folds, claim.output)
         out.append({
             "id": claim.id, "paper": claim.paper, "text": claim.text, "dataset": dataset, "a": a, "b": b,
-            "output": claim.output, "folds": folds, "comparison": {k: cv[k] for k in _KEPT}, **judged,
+            "output": claim.output, "folds": folds, "n_classes": truth[4], "comparison": {k: cv[k] for k in _KEPT}, **judged,
             "standard": {"comparison": {k: standard[k] for k in _KEPT}, **judged_standard},
             "verdicts_differ": judged["verdict"] != judged_standard["verdict"],
             "seed_share": seed_variance_share(*truth, strata=cv_strata(experiment, dataset, folds))["seed_share"],
@@ -121,6 +112,51 @@ def evaluate_claims_cv(notebook: str, experiment: Experiment, dataset: str, fold
             if len(folds) > 1 and STANDARD_FOLD in folds else None,
             "source_results": f"{notebook}_{dataset}_cv"})
     return out
+
+
+def claim_rows(notebook: str, dataset: str, names: dict | None = None) -> set[str]:
+    """The rows (variant names) the claims of ``notebook`` on ``dataset`` compare: what
+    :func:`run_folds` must train on every fold."""
+    return {row.format(**(names or {})) for c in CLAIMS if c.notebook == notebook and dataset in c.datasets
+            for row in (c.a, c.b)}
+
+
+def results_payload(experiment: Experiment, claims_cv: list[dict]) -> dict:
+    """The ``cross_validation`` entry of a notebook's results JSON: the judged claims and every
+    fold's rows, test predictions (the model's and its class-scoring kept outputs) and truth, keyed
+    ``"<dataset>@fold<k>|variant|seed"``, so every pooled interval can be recomputed."""
+    payload = experiment.to_json()
+    payload.pop("histories", None)
+    return {"claims": claims_cv, **payload}
+
+
+def recompute_cv_comparison(row: dict, payload: dict) -> dict:
+    """A stored cross-validated claim's pooled comparison computed again from the predictions the
+    ``cross_validation`` entry of its results JSON stores (:func:`results_payload`).
+
+    Raises: KeyError naming a prediction that is not stored."""
+    import numpy as np
+
+    from .metrics import paired_bootstrap
+
+    comp, output = row["comparison"], row.get("output", "y_pred")
+    y, lengths, strata, preds = [], [], [], {"a": [], "b": []}
+    for k in row["folds"]:
+        key = f"{row['dataset']}@fold{k}"
+        truth = payload["test_truth"][key]
+        y += list(truth["labels"])
+        lengths += list(truth["dialogue_lengths"])
+        strata += [k] * len(truth["dialogue_lengths"])
+        for side, n in (("a", comp["n_seeds_a"]), ("b", comp["n_seeds_b"])):
+            stored = [f"{key}|{row[side]}|{seed}" for seed in range(n)]
+            try:
+                preds[side].append([payload["test_predictions"][x] if output == "y_pred" else
+                                    payload["test_output_predictions"][x][output] for x in stored])
+            except KeyError as missing:
+                raise KeyError(f"{row['id']}: no stored {output} predictions for {missing}") from None
+    pooled = {side: np.concatenate([np.asarray(p) for p in per_fold], axis=1) for side, per_fold in preds.items()}
+    return paired_bootstrap(y, pooled["a"], pooled["b"], lengths, row["n_classes"], n_resamples=comp["n_resamples"],
+                            seed=comp.get("bootstrap_seed", 0), strata=strata)
 
 
 def cv_strata(experiment: Experiment, dataset: str, folds: Sequence[int]) -> list[int]:

@@ -116,6 +116,8 @@ def _common() -> dict[str, Param]:
 
 
 EPOCHS, SEEDS = Param(int, low=1, high=10_000), Param(int, low=1, high=100)
+#: The claims' rows on every fold as well (:mod:`erc_lib.crossval`): notebooks 03, 05 and 06.
+CROSS_VALIDATION = {"cross_validation": Param(bool)}
 LR, BATCH = Param(float, low=1e-9, high=1.0, nullable=True), Param(int, low=1, high=4096, nullable=True)
 PATIENCE = Param(int, low=1, nullable=True)
 ENCODER = Param(str)
@@ -156,7 +158,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         smoke={"feature_sets": ["eGeMAPSv02", "IS09"], "timing_files": 10, "cv_C": [0.1], "text_datasets": ["iemocap"],
                "lora_epochs": 1, "lora_seeds": 1, "seeds": 1, "lora_train_utterances": 200, "use_tuned": False}),
     "03_sdt": NotebookSpec(
-        {**_common(), "dataset": Param(str, choices=DATASET_NAMES), "modalities": Param(str, pattern="tav"),
+        {**_common(), **CROSS_VALIDATION, "dataset": Param(str, choices=DATASET_NAMES), "modalities": Param(str, pattern="tav"),
          "seeds": SEEDS, "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
          "full_ablation": Param(bool), "model_overrides": Param(dict), "train_overrides": Param(dict),
          "encoder": ENCODER},
@@ -164,13 +166,13 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                "model_overrides": {"d_model": 32, "n_heads": 4}, "train_overrides": {"patience": None}},
         suffix=("dataset",)),
     "06_mister_e": NotebookSpec(
-        {**_common(), "dataset": Param(str, choices=DATASET_NAMES), "seeds": SEEDS,
+        {**_common(), **CROSS_VALIDATION, "dataset": Param(str, choices=DATASET_NAMES), "seeds": SEEDS,
          "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool), "sweeps": Param(bool),
          "model_overrides": Param(dict), "train_overrides": Param(dict), "encoder": ENCODER},
         smoke={"seeds": 1, "epochs": 3, "use_tuned": False, "sweeps": False, "train_overrides": {"patience": None}},
         suffix=("dataset",)),
     "05_emonet": NotebookSpec(
-        {**_common(), "dataset": Param(str, choices=("emorynlp", "meld")),
+        {**_common(), **CROSS_VALIDATION, "dataset": Param(str, choices=("emorynlp", "meld")),
          "encoder_mode": Param(str, choices=("frozen", "finetune")), "encoder": ENCODER,
          "finetune": Param(str, choices=("full", "lora")), "seeds": SEEDS,
          "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),

@@ -18,9 +18,10 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from erc_lib.data import available_datasets
+from erc_lib.data import SPLITS, Dialogue, ERCData, available_datasets
 from erc_lib.paths import REPO_ROOT, data_dir, results_dir, use_smoke_folders
 
 _SESSION_START = time.time()
@@ -108,3 +109,17 @@ def assert_baselines_first_and_claims_measured(res: dict) -> None:
         comp = c["comparison"]
         assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"] and comp["n_resamples"] >= 1000
         assert c["verdict"] == NOT_MEASURED and comp["n_seeds_a"] < 5
+
+
+# ----------------------------------------------------------------------------- toy data (folds, cross-validation)
+def toy(name: str = "emorynlp", sizes=(12, 3, 5)) -> ERCData:
+    """A constructed dataset: ``sizes`` dialogues per split, ids ``<split>-<i>``, two utterances
+    each, a one-dimensional audio feature equal to the dialogue's position in the files."""
+    splits, position = {}, 0
+    for split, n in zip(SPLITS, sizes):
+        splits[split] = []
+        for i in range(n):
+            splits[split].append(Dialogue(f"{split}-{i}", ["A", "B"], ["x", "y"], np.array([0, 1]),
+                                          {"audio": np.full((2, 1), float(position), dtype=np.float32)}))
+            position += 1
+    return ERCData(name, ["neg", "pos"], splits).validate()

@@ -10,7 +10,7 @@ from erc_lib.crossval import evaluate_claims_cv, power_table, run_folds, tuning_
 from erc_lib.experiment import Experiment, RunSpec
 from erc_lib.metrics import classification_metrics, seed_variance_share
 from erc_lib.training import FitResult, TrainConfig
-from tests.test_folds import toy
+from conftest import toy
 
 EMONET, COMPM = "+ normalised weighted CE", "CoMPM"
 
@@ -111,3 +111,19 @@ def test_run_folds_trains_every_fold_on_its_own_standardised_training_dialogues(
     assert float(data.splits["test"][4].features["audio"][0, 0]) == 19.0   # the dataset itself untouched
     with pytest.raises(ValueError, match="folds 0 .. 4"):
         run_folds(data, specs_for, 1, TrainConfig(device="cpu"), folds=[0, 7], progress=False)
+
+
+def test_a_stored_cross_validated_row_is_judged_again_by_todays_rule():
+    """EmoNet vs CoMPM on EmoryNLP: pooled over 897 scenes +0.30 [-0.70, +1.10] (SE 0.45: detects 1.26
+    points) excludes the published +1.33: "published effect ruled out"; fold 0 alone, +0.29 [-2.02,
+    +2.51], includes it: "underpowered". The row says the two verdicts differ."""
+    from erc_lib.claims import rejudge_cv
+
+    comp = lambda d, lo, hi, se, n: {"difference": d, "ci_low": lo, "ci_high": hi, "standard_error": se,  # noqa: E731
+                                     "n_dialogues": n, "n_seeds_a": 5, "n_seeds_b": 5}
+    stored = {"id": "emonet-beats-compm", "dataset": "emorynlp", "comparison": comp(0.30, -0.70, 1.10, 0.45, 897),
+              "standard": {"comparison": comp(0.29, -2.02, 2.51, 1.15, 85)}}
+    judged = rejudge_cv(stored)
+    assert judged["verdict"] == "published effect ruled out" and judged["detectable_effect"] == 1.26
+    assert judged["standard"]["verdict"] == "underpowered" and judged["verdicts_differ"] is True
+    assert rejudge_cv({**stored, "id": "no-such-claim"}) is None

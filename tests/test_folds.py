@@ -13,20 +13,7 @@ import pytest
 from erc_lib import fitcache
 from erc_lib.data import SPLITS, Dialogue, ERCData, load_dataset, standardize_features
 from erc_lib.folds import FOLDS, STANDARD_FOLD, fold_data, fold_of_dialogues, n_folds
-from tests.conftest import require_dataset
-
-
-def toy(name: str = "emorynlp", sizes=(12, 3, 5)) -> ERCData:
-    """A constructed dataset: ``sizes`` dialogues per split, ids ``<split>-<i>``, two utterances
-    each, a one-dimensional audio feature equal to the dialogue's position in the files."""
-    splits, position = {}, 0
-    for split, n in zip(SPLITS, sizes):
-        splits[split] = []
-        for i in range(n):
-            splits[split].append(Dialogue(f"{split}-{i}", ["A", "B"], ["x", "y"], np.array([0, 1]),
-                                          {"audio": np.full((2, 1), float(position), dtype=np.float32)}))
-            position += 1
-    return ERCData(name, ["neg", "pos"], splits).validate()
+from conftest import require_dataset, toy
 
 
 def ids(dialogues) -> list[str]:

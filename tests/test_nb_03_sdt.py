@@ -56,3 +56,23 @@ def test_sdt_notebook_runs_on_authors_pickle_format(tmp_path, monkeypatch):
 def test_table_opens_with_baselines_and_claims_have_verdicts(notebook_results):
     require_dataset("mosi-clean")
     assert_baselines_first_and_claims_measured(notebook_results("03_sdt_mosi-clean"))
+
+
+def test_cross_validation_judges_each_claim_on_every_video_and_stores_what_it_read():
+    """03_sdt on mosi-clean at smoke size with cross_validation=True: each claim is pooled over the 3
+    folds (31 + 31 + 31 = 93 videos, every one tested once), rests on 3 folds x (1 + 1) seeds, and its
+    pooled interval is recomputed exactly from the fold-keyed predictions the results JSON stores."""
+    from erc_lib.crossval import recompute_cv_comparison
+    from conftest import run_notebook_smoke
+
+    require_dataset("mosi-clean")
+    res = run_notebook_smoke("03_sdt", dataset="mosi-clean", cross_validation=True)
+    cv = res["cross_validation"]
+    assert {c["id"] for c in cv["claims"]} == {"sdt-sd-fused", "sdt-sd-students"}
+    tested = [n for k in range(3) for n in [len(cv["test_truth"][f"mosi-clean@fold{k}"]["dialogue_lengths"])]]
+    assert tested == [31, 31, 31]
+    for row in cv["claims"]:
+        assert row["comparison"]["n_dialogues"] == 93 and row["standard"]["comparison"]["n_dialogues"] == 31
+        assert row["fits"] == 3 * (1 + 1) and row["verdict"] == "not measured at full size"
+        again = recompute_cv_comparison(row, cv)
+        assert all(again[k] == row["comparison"][k] for k in ("difference", "ci_low", "ci_high", "standard_error"))
