@@ -137,3 +137,17 @@ def read_results(name: str, allow_incomplete: bool = False) -> dict:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def code_drift(results: dict[str, dict]) -> "pd.DataFrame":
+    """The results files whose numbers today's code would not give back: one row per file whose
+    recorded training-code hash (``environment.code_hash``, :func:`environment`) differs from
+    :func:`erc_lib.fitcache.code_hash` of this checkout, or that records none (written before
+    results recorded it). Columns ``results``, ``recorded code`` (12 hex digits or "not recorded"),
+    ``this checkout``. Empty when every file is current."""
+    today = code_hash()
+    rows = [{"results": name, "recorded code": (p.get("environment") or {}).get("code_hash", "")[:12] or "not recorded",
+             "this checkout": today[:12]}
+            for name, p in results.items() if (p.get("environment") or {}).get("code_hash") != today]
+    return pd.DataFrame(rows, columns=["results", "recorded code", "this checkout"])
+

@@ -85,3 +85,17 @@ def test_every_reference_claim_is_recomputed_from_its_stored_predictions():
     assert sorted(missing) == [("sdt-sd-students", "iemocap"), ("sdt-sd-students", "meld"),
                                ("sdt-sd-students", "mosi-clean")]
     assert checked == len(rows) - 3 == 15
+
+
+def test_results_computed_by_other_code_are_named():
+    from erc_lib import fitcache
+    from erc_lib.results import code_drift
+
+    today = fitcache.code_hash()
+    results = {"03_sdt_iemocap": {"environment": {"code_hash": today}},
+               "05_emonet_emorynlp": {"environment": {"code_hash": "0" * 64}},
+               "06_mister_e_mosi-clean": {"environment": {"python": "3.11"}}}
+    drift = code_drift(results)
+    assert list(drift["results"]) == ["05_emonet_emorynlp", "06_mister_e_mosi-clean"]
+    assert list(drift["recorded code"]) == ["000000000000", "not recorded"] and set(drift["this checkout"]) == {today[:12]}
+    assert code_drift({"03_sdt_iemocap": {"environment": {"code_hash": today}}}).empty
