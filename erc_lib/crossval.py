@@ -217,3 +217,31 @@ def power_table(rows: list[dict]) -> pd.DataFrame:
             "fold 0 − other folds [95% CI]": (f"{leak['difference']:+.2f} [{leak['ci_low']:+.2f}, {leak['ci_high']:+.2f}]"
                                               if leak else "–")})
     return pd.DataFrame(lines)
+
+
+#: Verdicts that leave the question open.
+UNDECIDED = ("underpowered", "on the boundary", "not measured at full size")
+
+
+def cv_reading(rows: list[dict]) -> str:
+    """One paragraph for the front page: how many cross-validated claims the study decides (a
+    verdict other than :data:`UNDECIDED`) against how many it decided on the standard split, which
+    verdicts the two disagree on, and where fold 0 and the other folds differ beyond chance (the
+    tuning leak, :func:`tuning_leak`)."""
+    if not rows:
+        return ("No claim has been cross-validated yet: run `python -m erc_lib.report --config configs/full.yaml` "
+                "(cross_validation: true).")
+    decided = [r for r in rows if r["verdict"] not in UNDECIDED]
+    before = [r for r in rows if r["standard"]["verdict"] not in UNDECIDED]
+    text = (f"Cross-validated on every dialogue, the study decides {len(decided)} of {len(rows)} claim measurements "
+            f"(on the standard split alone: {len(before)}).")
+    differ = [r for r in rows if r.get("verdicts_differ")]
+    if differ:
+        text += " The verdict moves for " + "; ".join(
+            f"{r['text']} on {r['dataset']} ({r['standard']['verdict']} -> {r['verdict']})" for r in differ) + "."
+    leaks = [r for r in rows if (r.get("tuning_leak") or {}).get("excludes_zero")]
+    text += (" Fold 0, whose test dialogues no tuning saw, differs from the other folds beyond chance for "
+             + "; ".join(f"{r['text']} on {r['dataset']} ({r['tuning_leak']['difference']:+.2f})" for r in leaks)
+             + ": read those verdicts with the tuning leak in mind." if leaks else
+             " On no claim does fold 0, whose test dialogues no tuning saw, differ from the other folds beyond chance.")
+    return text

@@ -127,3 +127,19 @@ def test_a_stored_cross_validated_row_is_judged_again_by_todays_rule():
     assert judged["verdict"] == "published effect ruled out" and judged["detectable_effect"] == 1.26
     assert judged["standard"]["verdict"] == "underpowered" and judged["verdicts_differ"] is True
     assert rejudge_cv({**stored, "id": "no-such-claim"}) is None
+
+
+def test_the_front_page_reading_counts_decided_claims_and_names_moves_and_leaks():
+    row = lambda text, cv, std, leak: {"text": text, "dataset": "iemocap", "verdict": cv,  # noqa: E731
+                                       "standard": {"verdict": std}, "verdicts_differ": cv != std,
+                                       "tuning_leak": {"difference": 2.5, "excludes_zero": leak}}
+    from erc_lib.crossval import cv_reading
+
+    text = cv_reading([row("SD helps", "published effect ruled out", "underpowered", False),
+                       row("bios help", "underpowered", "underpowered", True),
+                       row("EmoNet wins", "holds", "holds", False)])
+    assert text.startswith("Cross-validated on every dialogue, the study decides 2 of 3 claim measurements "
+                           "(on the standard split alone: 1).")
+    assert "The verdict moves for SD helps on iemocap (underpowered -> published effect ruled out)." in text
+    assert "beyond chance for bios help on iemocap (+2.50)" in text
+    assert "No claim has been cross-validated yet" in cv_reading([])
