@@ -403,7 +403,7 @@ def short_errors(notebook: str) -> bool:
 
 
 #: Column names that hold counts (seeds, utterances, ...): shown as integers, never ``1.0``.
-COUNT_COLUMNS = re.compile(r"^(n|n_\w+|seeds|count|counts|dialogues|utterances|speakers|fits|epochs?|best[ _]epoch|"
+COUNT_COLUMNS = re.compile(r"^(n|n_\w+|seeds|count|counts|dialogues|utterances|speakers|fits|epochs?(?: run| trained)?|best[ _]epoch|"
                            r"dims?|files|folds|trials|train utterances|.*\bcount)$", re.I)
 
 

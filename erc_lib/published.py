@@ -100,7 +100,12 @@ def cited(text: str) -> str:
     text = re.sub(r"\b[Tt]he seed report's\b", f"{DISPLAY_NAMES['SEED000']}'s", text)
     text = re.sub(r"\b[Tt]he seed report\b", DISPLAY_NAMES["SEED000"], text)
     text = re.sub(r"\bseed (?:paper |report )?000\b", DISPLAY_NAMES["SEED000"], text)
-    return _KEY.sub(lambda m: DISPLAY_NAMES.get(m.group(1), m.group(1)), text)
+    text = _KEY.sub(lambda m: DISPLAY_NAMES.get(m.group(1), m.group(1)), text)
+    for name in {DISPLAY_NAMES[k] for k in REFERENCES}:  # "Berni et al. [Berni et al.]" -> "Berni et al."
+        n = re.escape(name)
+        text = re.sub(rf"({n}) \[{n}\]", r"\1", text)
+        text = re.sub(rf"({n}) \(\[{n}\], ", r"\1 (", text)
+    return text.replace("et al..", "et al.")
 
 
 # (source, paper model, dataset, variant, accuracy, weighted_f1, note)

@@ -438,9 +438,8 @@ def _param_text(value) -> str:
     ``[iemocap, mosi]``, ``{d_model: 32, n_heads: 4}``, ``None``."""
     if value is None:
         return "None"
-    if isinstance(value, (dict, list, tuple)):
-        return yaml.safe_dump(value if not isinstance(value, tuple) else list(value), default_flow_style=True,
-                              width=10_000).strip()
+    if isinstance(value, (dict, list, tuple)):  # nbformat's NotebookNode too: through JSON to plain types
+        return yaml.safe_dump(json.loads(json.dumps(value, default=str)), default_flow_style=True, width=10_000).strip()
     return str(value)
 
 

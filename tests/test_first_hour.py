@@ -319,3 +319,103 @@ def test_results_doc_has_no_python_reprs():
                     "(the report runner checks every page it renders with the same function)")
 def test_rendered_report_has_no_python_reprs():
     assert report.reader_problems(Path(os.environ["ERC_REPORT_HTML"]).read_text(encoding="utf-8")) == {}
+
+
+# ---------------------------------------------------------------- the smoke front page
+def _smoke_claims_payload() -> dict:
+    """claims.json as collect_claims writes it for a smoke report: no full-size results, so no measured
+    claim and every claim of erc_lib.claims.CLAIMS listed as unmeasured."""
+    from erc_lib.claims import CLAIMS
+
+    return {"status": "complete", "claims": [], "missing_results": [{"file": "03_sdt_mosi-clean.json",
+            "status": "smoke run (never read for claims)"}],
+            "unmeasured": [{"id": c.id, "paper": c.paper, "claim": c.text, "notebook": c.notebook,
+                            "verdict": NOT_MEASURED} for c in CLAIMS]}
+
+
+def test_smoke_front_page_counts_every_claim_it_lists():
+    """The smoke page once counted 0 for every verdict while 13 claims carried "not measured at full size",
+    and showed an empty claims table: the counts now add up to the table's rows, verdict by verdict."""
+    from erc_lib.claims import CLAIMS
+
+    payload = _smoke_claims_payload()
+    counts, reading = report.front_verdicts(payload)
+    table = report.claims_frame(payload, unmeasured=True)
+    assert len(table) == len(CLAIMS) and counts["claims"].sum() == len(table)
+    assert dict(zip(counts["verdict"], counts["claims"]))[NOT_MEASURED] == len(CLAIMS)
+    assert table["verdict"].value_counts().to_dict() == {NOT_MEASURED: len(CLAIMS)}
+    assert f"all {len(CLAIMS)} are counted" in reading and "configs/full.yaml" in reading
+
+
+def test_full_front_page_counts_add_up_to_the_claims_table():
+    """On the reference claims (results/reference/claims.json) the counts equal the table row by row."""
+    payload = json.loads((REPO_ROOT / "results" / "reference" / "claims.json").read_text())
+    counts, _ = report.front_verdicts(payload)
+    table = report.claims_frame(payload, unmeasured=True)
+    by_verdict = table["verdict"].value_counts().to_dict()
+    assert {v: n for v, n in zip(counts["verdict"], counts["claims"]) if n} == by_verdict
+
+
+def test_an_empty_claims_table_says_why():
+    """notebooks/99_report.ipynb prints a note, never an empty table, when there is no claim to list."""
+    nb = nbformat.read(REPO_ROOT / "notebooks" / "99_report.ipynb", as_version=4)
+    cell = next(c.source for c in nb.cells if "claims_frame(claims" in c.source)
+    assert "table.empty" in cell and "No claims to list" in cell
+    assert report.claims_frame({"claims": [], "unmeasured": []}, unmeasured=True).empty
+
+
+def test_results_doc_says_which_wall_times_are_fit_cache_reads():
+    """docs/results.md's 6-11 s wall times were read as notebook times beside teaching.md's minutes: each
+    row now states its fits read back / trained, from the results file's own fit_cache counts."""
+    doc = (REPO_ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    payload = json.loads((REPO_ROOT / "results" / "reference" / "03_sdt_iemocap.json").read_text())
+    hit, trained = payload["fit_cache"]["hit"], payload["fit_cache"]["trained"] + payload["fit_cache"]["uncached"]
+    row = next(line for line in doc.splitlines() if line.startswith("| `03_sdt_iemocap.json`"))
+    assert row.endswith(f"| {hit} / {trained} |") and "not a training time" in doc
+
+
+def test_section_headers_write_parameters_as_papermill_takes_them():
+    """An executed notebook's parameters come back from nbformat as NotebookNode mappings: the header shows
+    them as -y / -p values, not as Python reprs (the smoke report's header once read {'d_model': 32, ...})."""
+    from erc_lib.notebook import RUN_MIME
+
+    nb = nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {"smoke": True}}}, cells=[
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("start()", outputs=[nbformat.v4.new_output("display_data", data={
+            RUN_MIME: {"parameters": {"smoke": True, "model_overrides": {"d_model": 32, "n_heads": 4},
+                                      "datasets": ["iemocap", "mosi"]}}})])])
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # NotebookNode, as the runner reads it
+    line = report.header_parameters(nb)
+    assert line == "smoke=True"  # x is not a run parameter: nothing else changed from a default
+    nb.cells[0].source = "model_overrides = {}\ndatasets = []"
+    line = report.header_parameters(nb)
+    assert line == "smoke=True; smoke sizes: datasets=[iemocap, mosi], model_overrides={d_model: 32, n_heads: 4}"
+
+
+def test_a_claim_on_a_head_the_rows_lack_is_not_measured():
+    """Exercise 03.2 (audio alone on MOSI) once failed with KeyError 'logits_text': the text-student claim was
+    evaluated on an audio-only SDT. A claim on a head is measured only where every fit has that head."""
+    import numpy as np
+
+    from erc_lib.claims import evaluate_claims
+    from erc_lib.experiment import Experiment
+    from erc_lib.training import FitResult
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+
+    def fit(with_text: bool) -> FitResult:
+        outputs = {"y_true": y, "y_pred": rng.integers(0, 2, 40)}
+        if with_text:
+            outputs["logits_text"] = rng.normal(size=(40, 2))
+        metrics = {"weighted_f1": 50.0, "accuracy": 50.0, "per_class_f1": {"0": 50.0, "1": 50.0}}
+        return FitResult(history=[], best_epoch=1, dev=metrics, test=metrics, test_outputs=outputs, seconds=0.0,
+                         train_utterances_per_second=0.0)
+
+    for with_text, expected in ((False, {"sdt-sd-fused"}), (True, {"sdt-sd-fused", "sdt-sd-students"})):
+        experiment = Experiment(test_truth={"mosi-clean": {"labels": y, "dialogue_lengths": [5] * 8}})
+        for variant in ("audio", "audio w/o self-distillation"):
+            experiment.fits[("mosi-clean", variant, 0)] = fit(with_text)
+        claims = evaluate_claims("03_sdt", experiment, "mosi-clean", names={"full": "audio", "best_unimodal": "text"},
+                                 n_resamples=50)
+        assert {c["id"] for c in claims} == expected
