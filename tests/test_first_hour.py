@@ -215,7 +215,7 @@ def test_every_exercise_is_valid_at_smoke_size(command):
 
 
 @pytest.mark.skipif(os.environ.get("ERC_RUN_EXERCISES") != "1",
-                    reason="executes every exercise with papermill at smoke size (about 20 min on 2 cores): "
+                    reason="executes every exercise with papermill at smoke size (about 30 min on 2 shared cores): "
                            "ERC_RUN_EXERCISES=1")
 @pytest.mark.parametrize("command", exercise_commands())
 def test_every_exercise_runs_at_smoke_size(command, tmp_path, monkeypatch):
@@ -300,13 +300,14 @@ def test_notebook_tables_render_for_readers():
     kept as a column, counts as integers, mappings as text, line breaks as " / "."""
     from erc_lib.notebook import plain, reader_frame
 
-    frame = pd.DataFrame({"seeds": [1.0, None], "weighted F1": [60.0, 61.5], "text": ["a\nb", "c"],
+    frame = pd.DataFrame({"seeds": [1.0, None], "epochs run": [2.0, 3.0], "weighted F1": [60.0, 61.5], "text": ["a\nb", "c"],
                           "dims": [{"text": 384, "audio": 73}, ["t", "a"]]}, index=pd.Index(["x", "y"], name="run"))
     html = reader_frame(frame).to_html(index=False, na_rep="–")
     assert report.reader_problems(html) == {}
     shown = reader_frame(frame)
-    assert list(shown.columns) == ["run", "seeds", "weighted F1", "text", "dims"]
-    assert shown["seeds"].tolist() == [1, "–"] and shown["weighted F1"].tolist() == [60.0, 61.5]
+    assert list(shown.columns) == ["run", "seeds", "epochs run", "weighted F1", "text", "dims"]
+    assert shown["seeds"].tolist() == [1, "–"] and shown["epochs run"].tolist() == [2, 3]
+    assert shown["weighted F1"].tolist() == [60.0, 61.5]
     assert shown["text"].tolist() == ["a / b", "c"] and shown["dims"].tolist() == ["text 384, audio 73", "t, a"]
     assert plain({"d_model": 32, "patience": None, "gammas": [1.0, 0.5]}) == "d_model 32, patience none, gammas [1, 0.5]"
 
