@@ -322,7 +322,9 @@ def _needed(detectable: float | None, target: float, n_dialogues: int | None) ->
 
 def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None = None,
                     baseline: str = "BiGRU (context)", n_resamples: int | None = None) -> list[dict]:
-    """Measure every claim of ``notebook`` that ``experiment`` holds both rows of on ``dataset``.
+    """Measure every claim of ``notebook`` that ``experiment`` holds both rows of on ``dataset`` (and,
+    for a claim on a head such as ``logits_text``, whose rows have that head: an audio-only SDT has
+    no text student, so that claim is not measured there).
 
     Args:
         notebook: e.g. ``"03_sdt"``.
@@ -352,6 +354,9 @@ def evaluate_claims(notebook: str, experiment, dataset: str, names: dict | None 
         a, b = (claim.a.format(**(names or {})), claim.b.format(**(names or {})))
         if a not in have or b not in have:
             continue
+        if claim.output != "y_pred" and any(claim.output not in f.test_outputs for v in (a, b)
+                                            for f in experiment.seed_fits(v, dataset)):
+            continue  # the rows have no such head (the text student of an audio-only SDT)
         compare = lambda resamples, seed: paired_difference(experiment, a, experiment, b, dataset,  # noqa: E731
                                                             n_resamples=resamples, seed=seed, output=claim.output)
         seeds = min(len(experiment.seed_fits(a, dataset)), len(experiment.seed_fits(b, dataset)))

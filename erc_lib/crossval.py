@@ -93,6 +93,9 @@ def evaluate_claims_cv(notebook: str, experiment: Experiment, dataset: str, fold
         have = [{v for (d, v, _) in experiment.fits if d == key} for key in keys]
         if not all(a in h and b in h for h in have):
             continue
+        if claim.output != "y_pred" and any(claim.output not in f.test_outputs for (d, v, _), f in experiment.fits.items()
+                                            if d in keys and v in (a, b)):
+            continue  # the rows have no such head (the text student of an audio-only SDT)
         pooled = lambda resamples, seed, fs=folds: cross_validated_difference(  # noqa: E731
             experiment, a, b, dataset, fs, n_resamples=resamples, seed=seed, output=claim.output)
         seeds = min(len({s for (d, v, s) in experiment.fits if d in keys and v == variant}) for variant in (a, b))

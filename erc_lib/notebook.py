@@ -10,9 +10,12 @@ which, before any work:
 1. reads the notebook's parameters (the names in :data:`NOTEBOOKS`) from its namespace, where
    papermill put them, and refuses a name papermill injected that the notebook does not declare
    (papermill itself only warns; :func:`injected_parameters`);
-2. validates them (types, ranges, allowed values; :class:`ParameterError` lists every problem
-   with the allowed values), *then* applies smoke sizes (``smoke=True`` or ``ERC_SMOKE=1``), so
-   smoke never hides an invalid value;
+2. validates them (types, ranges, allowed values, every key of ``model_overrides`` and
+   ``train_overrides`` against :mod:`erc_lib.ranges`, the modalities a dataset has;
+   :class:`ParameterError` lists every problem with the allowed values), *then* merges smoke
+   sizes into them (``smoke=True`` or ``ERC_SMOKE=1``; :func:`apply_smoke`: a smoke size fills in
+   ``model_overrides`` / ``train_overrides``, never replaces the user's settings), so smoke never
+   hides an invalid value;
 3. checks that the results, figures and cache folders are writable;
 4. resolves the device (a clear error when CUDA is asked for and absent) and the CPU threads;
 5. marks ``results/<name>.json`` as ``running`` (:func:`erc_lib.results.mark_running`).
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sys
 import time
 import traceback
@@ -34,13 +38,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import yaml
 
 from .paths import cache_dir, check_writable, figures_dir, results_dir, smoke_from_env, use_smoke_folders
 from .results import mark_running, write_results
+from .ranges import MODEL_RULES, TRAIN_RULES, problems as setting_problems
 from .runtime import DEVICES, setup
 
 DATASET_NAMES = ("iemocap", "meld", "emorynlp", "mosi", "mosi-clean", "iemocap-sdt", "meld-sdt")
 TEXT_DATASETS = ("iemocap", "meld", "emorynlp")
+#: The modality codes (``t`` text, ``a`` audio, ``v`` visual) each dataset has (:mod:`erc_lib.data`'s table).
+DATASET_MODALITIES = {"iemocap": "t", "meld": "t", "emorynlp": "t", "mosi": "tav", "mosi-clean": "ta",
+                      "iemocap-sdt": "tav", "meld-sdt": "tav"}
+#: The model whose builder arguments a notebook's ``model_overrides`` set (:data:`erc_lib.ranges.MODEL_RULES`).
+OVERRIDE_MODELS = {"03_sdt": "sdt", "04_sdt_bios": "sdt", "05_emonet": "compm", "06_mister_e": "mister_e"}
 
 
 class ParameterError(ValueError):
@@ -234,21 +245,98 @@ def result_name(notebook: str, params: dict) -> str:
     return "_".join([notebook, *values])
 
 
+def setting_hint(notebook: str, name: str, value: Any = None, form: str = "papermill") -> str | None:
+    """How to pass ``name`` when it is not a parameter of ``notebook`` but a model or training
+    setting (:data:`erc_lib.ranges.MODEL_RULES` of the notebook's model, :data:`erc_lib.ranges.TRAIN_RULES`)
+    that its ``model_overrides`` / ``train_overrides`` take, with the allowed range; None otherwise.
+
+    ``form``: ``"papermill"`` (``-y "model_overrides: {dropout: 0.3}"``) or ``"config"`` (the
+    report config's ``parameters:`` mapping)."""
+    spec = NOTEBOOKS.get(notebook)
+    if spec is None:
+        return None
+    model = OVERRIDE_MODELS.get(notebook)
+    for key, rules, what in (("model_overrides", MODEL_RULES.get(model, {}), f"a setting of the {model} model"),
+                             ("train_overrides", TRAIN_RULES, "a training setting")):
+        if key in spec.params and name in rules:
+            try:
+                pair = yaml.safe_dump({name: "VALUE" if value is None else value}, default_flow_style=True,
+                                      width=1000).strip()
+            except yaml.YAMLError:
+                pair = f"{{{name}: VALUE}}"
+            how = (f'pass it as -y "{key}: {pair}"' if form == "papermill"
+                   else f"put it in the run's parameters as {key}: {pair}")
+            return f"{name!r} is {what}, not a notebook parameter: {how} ({rules[name].describe()})"
+    return None
+
+
+def override_problems(notebook: str, params: dict) -> list[str]:
+    """Every key of ``params["model_overrides"]`` / ``params["train_overrides"]`` that the
+    notebook's model (:data:`OVERRIDE_MODELS`) or :class:`erc_lib.training.TrainConfig` does not
+    know or whose value lies outside its range (:mod:`erc_lib.ranges`), one line each."""
+    found = []
+    model = OVERRIDE_MODELS.get(notebook)
+    if isinstance(params.get("model_overrides"), dict) and model in MODEL_RULES:
+        found += setting_problems(MODEL_RULES[model], params["model_overrides"], "model_overrides")
+    if isinstance(params.get("train_overrides"), dict):
+        found += setting_problems(TRAIN_RULES, params["train_overrides"], "train_overrides")
+    return found
+
+
+def parameter_problems(notebook: str, params: dict) -> list[str]:
+    """The problems of the values in ``params`` that ``notebook`` declares: type and range
+    (:class:`Param`), the keys and values of ``model_overrides`` / ``train_overrides``
+    (:func:`override_problems`) and a modality selection of which the dataset has none
+    (:data:`DATASET_MODALITIES`; the notebook keeps the requested modalities the dataset has).
+    Unknown names are not checked here (:func:`validate` does)."""
+    spec = NOTEBOOKS[notebook]
+    found = [p for k, rule in spec.params.items() if k in params for p in [rule.problem(k, params[k])] if p]
+    found += override_problems(notebook, params)
+    codes, dataset = params.get("modalities"), params.get("dataset")
+    if isinstance(codes, str) and dataset in DATASET_MODALITIES and not found:
+        if not any(c in DATASET_MODALITIES[dataset] for c in codes):
+            found.append(f"modalities={codes!r}: {dataset} has none of them (it has {DATASET_MODALITIES[dataset]!r}; "
+                         "'v' needs mosi, iemocap-sdt or meld-sdt)")
+    return found
+
+
+def unknown_problem(notebook: str, name: str, value: Any = None, form: str = "papermill") -> str:
+    """The line that refuses the unknown parameter ``name``: how to pass it when it is a model or
+    training setting (:func:`setting_hint`), else the notebook's parameters."""
+    hint = setting_hint(notebook, name, value, form)
+    return hint or f"unknown parameter {name!r} (this notebook takes {sorted(NOTEBOOKS[notebook].params)})"
+
+
 def validate(notebook: str, params: dict) -> dict:
-    """Check ``params`` against :data:`NOTEBOOKS` ``[notebook]``; return them unchanged.
+    """Check ``params`` against :data:`NOTEBOOKS` ``[notebook]`` (:func:`parameter_problems`);
+    return them unchanged.
 
     Raises:
         KeyError: unknown notebook.
         ParameterError: unknown or missing names, or invalid values (all listed at once).
     """
     spec = NOTEBOOKS[notebook]
-    problems = [f"unknown parameter {k!r} (this notebook takes {sorted(spec.params)})"
-                for k in params if k not in spec.params]
+    problems = [unknown_problem(notebook, k, params[k]) for k in params if k not in spec.params]
     problems += [f"missing parameter {k!r}" for k in spec.params if k not in params]
-    problems += [p for k, rule in spec.params.items() if k in params for p in [rule.problem(k, params[k])] if p]
+    problems += parameter_problems(notebook, params)
     if problems:
         raise ParameterError(f"{notebook}: bad parameters:\n  - " + "\n  - ".join(problems))
     return dict(params)
+
+
+def apply_smoke(notebook: str, params: dict) -> dict:
+    """``params`` with the notebook's smoke sizes (:attr:`NotebookSpec.smoke`): a scalar smoke
+    size replaces the value; a mapping (``model_overrides``, ``train_overrides``) is merged, the
+    user's own keys kept over the smoke sizes (a ``dropout`` passed with ``smoke=True`` stays).
+    The result is checked again (:func:`parameter_problems`). Raises :class:`ParameterError`."""
+    merged = dict(params)
+    for key, size in NOTEBOOKS[notebook].smoke.items():
+        user = params.get(key)
+        merged[key] = {**size, **user} if isinstance(size, dict) and isinstance(user, dict) else size
+    problems = parameter_problems(notebook, merged)
+    if problems:
+        raise ParameterError(f"{notebook}: bad parameters with the smoke sizes:\n  - " + "\n  - ".join(problems))
+    return merged
 
 
 #: The first line of the cell papermill injects (``papermill.translators.PythonTranslator.codify``).
@@ -316,17 +404,71 @@ def short_errors(notebook: str) -> bool:
     return True
 
 
-def dash_missing_values() -> bool:
-    """Show missing values in the notebook's tables as "–", not NaN / None (an IPython HTML
-    formatter for DataFrames). Returns False outside IPython."""
+#: Column names that hold counts (seeds, utterances, ...): shown as integers, never ``1.0``.
+COUNT_COLUMNS = re.compile(r"^(n|n_\w+|seeds|count|counts|dialogues|utterances|speakers|fits|epochs?(?: run| trained)?|best[ _]epoch|"
+                           r"dims?|files|folds|trials|train utterances|.*\bcount)$", re.I)
+
+
+def plain(value: Any, nested: bool = False) -> str:
+    """A value as a reader reads it, never a Python repr: a mapping as ``key value, ...``
+    (``{"text": 384, "audio": 73}`` -> ``text 384, audio 73``), a list as ``a, b`` (``[a, b]`` inside a
+    mapping), a float in its shortest form, None as "–" ("none" inside a mapping or list)."""
+    if value is None:
+        return "none" if nested else "–"
+    if isinstance(value, dict):
+        text = ", ".join(f"{k} {plain(v, True)}" for k, v in value.items()) or "none"
+        return f"({text})" if nested else text
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(plain(v, True) for v in value) or "none"
+        return f"[{text}]" if nested else text
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def reader_frame(df: "pd.DataFrame") -> "pd.DataFrame":
+    """``df`` as a reader's table: a meaningful index becomes columns (a default 0, 1, 2 index is
+    dropped), count columns (:data:`COUNT_COLUMNS`) with whole values become integers, mappings and
+    lists in cells become :func:`plain` text and line breaks in text cells become " / "."""
+    import pandas as pd
+
+    out = df.copy()
+    if not (isinstance(out.index, pd.RangeIndex) and out.index.name is None and out.index.start == 0
+            and out.index.step == 1):
+        names = [n if n is not None else "" for n in out.index.names]
+        out.index = out.index.set_names(names if len(names) > 1 else names[0])
+        out = out.reset_index()
+    if isinstance(out.columns, pd.MultiIndex):
+        out.columns = [" ".join(str(p) for p in c if str(p)).strip() for c in out.columns]
+    for col in out.columns:
+        series = out[col]
+        if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+            out[col] = series.map(lambda v: plain(v) if isinstance(v, (dict, list, tuple)) else
+                                  v.replace("\n", " / ") if isinstance(v, str) else v)
+        elif (pd.api.types.is_float_dtype(series) and COUNT_COLUMNS.match(str(col))
+              and series.dropna().apply(float.is_integer).all()):
+            out[col] = series.map(lambda v: "–" if v != v else int(v)).astype(object)
+    return out
+
+
+def reader_tables() -> bool:
+    """Show the notebook's DataFrames and Series as readers' tables (:func:`reader_frame`: no index
+    column, integer counts, no Python reprs) with missing values as "–" (IPython HTML formatters).
+    Returns False outside IPython."""
     import pandas as pd
 
     shell = _ipython_shell()
     if shell is None:
         return False
-    shell.display_formatter.formatters["text/html"].for_type(
-        pd.DataFrame, lambda df: df.to_html(na_rep="–", max_rows=pd.get_option("display.max_rows"), notebook=True))
+    html = shell.display_formatter.formatters["text/html"]
+    html.for_type(pd.DataFrame, lambda df: reader_frame(df).to_html(
+        index=False, na_rep="–", max_rows=pd.get_option("display.max_rows"), notebook=True))
+    html.for_type(pd.Series, lambda s: reader_frame(s.to_frame(s.name if s.name is not None else "value")).to_html(
+        index=False, na_rep="–", notebook=True))
     return True
+
+
+dash_missing_values = reader_tables  # the former name
 
 
 def _to_terminal(text: str) -> None:
@@ -352,15 +494,17 @@ def start(notebook: str, namespace: dict) -> NotebookRun:
         raise KeyError(f"unknown notebook {notebook!r}; expected one of {list(NOTEBOOKS)}")
     spec = NOTEBOOKS[notebook]
     short_errors(notebook)
-    dash_missing_values()
+    reader_tables()
     unknown = [k for k in injected_parameters(namespace) if k not in spec.params]
     if unknown:
+        hints = [h for k in unknown for h in [setting_hint(notebook, k, namespace.get(k))] if h]
         raise ParameterError(f"{notebook}: unknown parameter(s) {unknown} passed (papermill -p / -y / -f); "
-                             f"this notebook's parameters: {sorted(spec.params)}")
+                             f"this notebook's parameters: {sorted(spec.params)}"
+                             + "".join(f"\n  - {h}" for h in hints))
     params = validate(notebook, {k: namespace[k] for k in spec.params if k in namespace})
     params["smoke"] = smoke_from_env(params["smoke"])
     if params["smoke"]:
-        params.update(spec.smoke)
+        params = apply_smoke(notebook, params)
     use_smoke_folders(params["smoke"])  # smoke results and figures go to results/smoke/, figures/smoke/
     for folder in (results_dir(), figures_dir(), cache_dir()):
         check_writable(folder)

@@ -42,14 +42,14 @@ REFERENCES: dict[str, dict[str, str]] = {
 #: The one display name of every paper (citation key) and model (:data:`erc_lib.zoo.MODELS` name),
 #: used in every table of the report; unknown names are shown as they are.
 DISPLAY_NAMES: dict[str, str] = {
-    "SDT": "SDT", "SEED000": "Berni et al. (SDT reimplementation)", "EMONET": "EmoNet", "SEED002": "EmoNet (summary)",
+    "SDT": "SDT", "SEED000": "Berni et al.", "EMONET": "EmoNet", "SEED002": "EmoNet (summary)",
     "COMPM": "CoMPM", "MISTERE": "MiSTER-E",
     "sdt": "SDT", "mister_e": "MiSTER-E", "compm": "CoMPM", "compm_finetune": "CoMPM", "emonet": "EmoNet",
     "logreg": "logistic regression", "bigru": "BiGRU",
 }
 _ALIASES = {"emonet": "EmoNet", "mister-e": "MiSTER-E", "mistere": "MiSTER-E", "compm": "CoMPM", "sdt": "SDT",
-            "sdt + bios (seed 000)": "Berni et al. (SDT reimplementation)",
-            "seed000": "Berni et al. (SDT reimplementation)"}
+            "sdt + bios (seed 000)": "Berni et al.", "seed000": "Berni et al.",
+            "berni et al. (sdt reimplementation)": "Berni et al."}
 
 
 def display_name(name) -> str:
@@ -76,11 +76,36 @@ _SEED_KEYS = {"003": "MISTERE"}  # seeds whose reference has its own key
 
 
 def references_markdown(keys: list[str] | None = None) -> str:
-    """A Markdown list of the full references of ``keys`` (default: all), one per line:
-    ``[KEY]`` authors, *title*, venue, year (seed file)."""
+    """A Markdown list of the publications behind ``keys`` (default: all), one per line, under the
+    name the report cites them by (:func:`cited`): **name** authors, *title*, venue, year."""
     keys = list(REFERENCES) if keys is None else keys
-    return "\n".join(f"- **[{k}]** {r['authors']}. *{r['title']}*. {r['venue']}, {r['year']}. Source: {r['seed']}."
+    return "\n".join(f"- **{display_name(k)}**: {r['authors']}. *{r['title']}*. {r['venue']}, {r['year']}."
                       for k in keys for r in [REFERENCES[k]])
+
+
+_KEY = None
+
+
+def cited(text: str) -> str:
+    """``text`` with every citation key of :data:`REFERENCES` written as its one display name
+    (:data:`DISPLAY_NAMES`): ``[SEED000 Table 10]`` -> ``[Berni et al. Table 10]``, ``as quoted in
+    SEED000`` -> ``as quoted in Berni et al.``; "the seed report" / "seed paper 000" likewise. Other
+    text is unchanged (``[CLS]`` is no key)."""
+    import re
+
+    global _KEY
+    if _KEY is None:
+        keys = "|".join(sorted(map(re.escape, REFERENCES), key=len, reverse=True))
+        _KEY = re.compile(rf"(?<![A-Za-z0-9_])({keys})(?![A-Za-z0-9_])")
+    text = re.sub(r"\b[Tt]he seed report's\b", f"{DISPLAY_NAMES['SEED000']}'s", text)
+    text = re.sub(r"\b[Tt]he seed report\b", DISPLAY_NAMES["SEED000"], text)
+    text = re.sub(r"\bseed (?:paper |report )?000\b", DISPLAY_NAMES["SEED000"], text)
+    text = _KEY.sub(lambda m: DISPLAY_NAMES.get(m.group(1), m.group(1)), text)
+    for name in {DISPLAY_NAMES[k] for k in REFERENCES}:  # "Berni et al. [Berni et al.]" -> "Berni et al."
+        n = re.escape(name)
+        text = re.sub(rf"({n}) \[{n}\]", r"\1", text)
+        text = re.sub(rf"({n}) \(\[{n}\], ", r"\1 (", text)
+    return text.replace("et al..", "et al.")
 
 
 # (source, paper model, dataset, variant, accuracy, weighted_f1, note)

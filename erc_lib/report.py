@@ -95,11 +95,11 @@ def _run_name(notebook: str, params: dict, defaults: dict[str, str]) -> str:
 
 
 def _value_problems(notebook: str, params: dict) -> list[str]:
-    """Type / range problems of ``params`` by ``erc_lib.notebook.NOTEBOOKS`` (none when unknown)."""
-    from .notebook import NOTEBOOKS
+    """Type / range problems of ``params`` by ``erc_lib.notebook.NOTEBOOKS``, the overrides' keys and
+    values included (:func:`erc_lib.notebook.parameter_problems`; none for an unknown notebook)."""
+    from .notebook import NOTEBOOKS, parameter_problems
 
-    rules = NOTEBOOKS[notebook].params if notebook in NOTEBOOKS else {}
-    return [p for k, v in params.items() if k in rules for p in [rules[k].problem(k, v)] if p]
+    return parameter_problems(notebook, params) if notebook in NOTEBOOKS else []
 
 
 def load_config(path: str | Path, notebooks_dir: str | Path, device: str | None = None) -> list[Run]:
@@ -134,7 +134,12 @@ def load_config(path: str | Path, notebooks_dir: str | Path, device: str | None 
         params, names = dict(entry.get("parameters") or {}), notebook_parameters(nb_path)
         unknown = sorted(set(params) - set(names))
         if unknown:
-            problems.append(f"run {i + 1} ({entry['notebook']}): unknown {unknown}; its parameters: {sorted(names)}")
+            from .notebook import NOTEBOOKS, setting_hint
+
+            hints = [h for k in unknown if entry["notebook"] in NOTEBOOKS
+                     for h in [setting_hint(entry["notebook"], k, params[k], form="config")] if h]
+            problems.append(f"run {i + 1} ({entry['notebook']}): unknown {unknown}; its parameters: {sorted(names)}"
+                            + "".join(f"; {h}" for h in hints))
         problems += [f"run {i + 1} ({entry['notebook']}): {p}" for p in _value_problems(entry["notebook"], params)]
         if device is not None and "device" in names:
             params["device"] = device
@@ -422,10 +427,20 @@ def header_parameters(nb) -> str:
     default (smoke sizes), e.g. ``dataset='mosi', smoke=True; smoke sizes: seeds=1, epochs=2``."""
     effective, passed = ran_with(nb)
     defaults = _notebook_defaults(nb)
-    shown = ", ".join(f"{k}={effective.get(k, v)!r}" for k, v in passed.items()) or "the notebook's defaults"
+    shown = ", ".join(f"{k}={_param_text(effective.get(k, v))}" for k, v in passed.items()) or "the notebook's defaults"
     changed = {k: v for k, v in effective.items() if k not in passed and k in defaults and defaults[k] != v}
     label = "smoke sizes" if effective.get("smoke") else "changed"
-    return shown + (f"; {label}: " + ", ".join(f"{k}={v!r}" for k, v in changed.items()) if changed else "")
+    return shown + (f"; {label}: " + ", ".join(f"{k}={_param_text(v)}" for k, v in changed.items()) if changed else "")
+
+
+def _param_text(value) -> str:
+    """A parameter value as papermill's ``-p`` / ``-y`` take it, not as a Python repr: ``mosi-clean``,
+    ``[iemocap, mosi]``, ``{d_model: 32, n_heads: 4}``, ``None``."""
+    if value is None:
+        return "None"
+    if isinstance(value, (dict, list, tuple)):  # nbformat's NotebookNode too: through JSON to plain types
+        return yaml.safe_dump(json.loads(json.dumps(value, default=str)), default_flow_style=True, width=10_000).strip()
+    return str(value)
 
 
 def reading_order(runs: list[Run]) -> list[Run]:
@@ -502,10 +517,12 @@ def build_html(runs: list[Run], out_dir: str | Path, state: dict) -> Path:
     if not front:
         front = [nbformat.v4.new_markdown_cell('<a id="top"></a>\n\n# Reproduction report')]
     keys = citation_keys(_text_of(front + [c for _, cells in sections for c in cells]))
+    for cell in front + [c for _, cells in sections for c in cells]:
+        _cite_cell(cell)  # every source under its one display name ([SEED000] -> [Berni et al.])
     refs = anchor("front-references")
     front.append(nbformat.v4.new_markdown_cell(
-        f'<a id="{refs}"></a>\n\n## References\n\nEvery citation key used in this report '
-        f'(`erc_lib/published.py`, `REFERENCES`):\n\n' + (references_markdown(keys) if keys else "*none cited*")))
+        f'<a id="{refs}"></a>\n\n## References\n\nEvery publication this report cites, under the name it is '
+        f'cited by:\n\n' + (references_markdown(keys) if keys else "*none cited*")))
     toc.append(f"[References](#{refs})")
     contents = ("## Contents\n\n**Front page:** " + " · ".join(toc) + "\n\n**Notebooks, in reading order:**\n\n"
                 + ("\n".join(f"{i}. {line}" for i, (line, _) in enumerate(sections, 1)) or "*none in this configuration*"))
@@ -516,11 +533,110 @@ def build_html(runs: list[Run], out_dir: str | Path, state: dict) -> Path:
         cell["id"] = f"cell-{i}"
     merged = nbformat.v4.new_notebook(cells=cells, metadata=metadata)
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True)
+                            exclude_output_prompt=True, embed_images=True,
+                            mermaid_js_url="", mermaid_layout_elk_js_url="")  # no diagrams: nothing to fetch
     text, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": "Reproduction report"}})
     html = out_dir / "report.html"
-    html.write_text(text, encoding="utf-8")
+    html.write_text(offline_mathjax(text), encoding="utf-8")
     return html
+
+
+#: MathJax 3's single-file TeX-to-SVG component (fonts and every TeX extension included) as installed by the
+#: ``django-static-mathjax`` package (its module is ``mathjax``; requirements.txt).
+MATHJAX_FILE = "static/mathjax/es5/tex-svg-full.js"  # every TeX extension inside: nothing loaded later
+_NBCONVERT_MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+#: MathJax 3 configuration equal to nbconvert's MathJax 2 one: $...$ and \(...\) inline, $$...$$ and \[...\] display.
+_MATHJAX_CONFIG = ("window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
+                   "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']], processEscapes: true, processEnvironments: true}, "
+                   "svg: {fontCache: 'global'}};")
+
+
+def offline_mathjax(html: str) -> str:
+    """``html`` (an nbconvert page) with its MathJax block, which loads MathJax 2 from a CDN, replaced
+    by MathJax 3 inlined from the installed ``mathjax`` package (:data:`MATHJAX_FILE`): formulas
+    typeset without network and the page stays one file (about 2 MB more). Every other script the
+    template loads from the network (require.js) is dropped: the page has no widget or JS output.
+
+    Raises:
+        ModuleNotFoundError: ``django-static-mathjax`` is not installed (``pip install -r requirements.txt``).
+        ValueError: the page has no nbconvert MathJax block (nbconvert changed its template).
+    """
+    from importlib.resources import files
+
+    try:
+        source = (files("mathjax") / MATHJAX_FILE).read_text(encoding="utf-8")
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError("the report inlines MathJax from the django-static-mathjax package: "
+                                  "pip install -r requirements.txt") from error
+    if not _NBCONVERT_MATHJAX.search(html):
+        raise ValueError("no nbconvert MathJax block in the page: nbconvert's template changed (erc_lib.report.offline_mathjax)")
+    block = (f"<!-- MathJax 3 (django-static-mathjax, {MATHJAX_FILE}), inlined: no network needed -->\n"
+             f"<script>{_MATHJAX_CONFIG}</script>\n<script>{source}</script>")
+    html = _NBCONVERT_MATHJAX.sub(lambda _: block, html, count=1)
+    # nbconvert's template also loads require.js (and, with widget state, the widget manager) from a CDN:
+    # the report keeps no widget or JavaScript output, so these are dropped rather than fetched.
+    return _REMOTE_SCRIPT.sub("<!-- remote script dropped: the report runs offline -->", html)
+
+
+_REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']?(?:https?:)?//[^>]*>\s*</script>", re.I)
+
+
+def _cite_cell(cell) -> None:
+    """Write the citation keys of ``cell`` (its source and its text / HTML / Markdown outputs) as
+    display names, in place (:func:`erc_lib.published.cited`)."""
+    from .published import cited
+
+    cell.source = cited(cell.source)
+    for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+        if isinstance(out.get("text"), str):
+            out["text"] = cited(out["text"])
+        for kind, value in (out.get("data") or {}).items():
+            if kind in ("text/plain", "text/html", "text/markdown") and isinstance(value, str):
+                out["data"][kind] = cited(value)
+
+
+#: What a reader must never see in the page: a Python dict repr, a float count (a count column with
+#: ``1.0``), "1 seeds", an escaped newline, a pandas index column (0, 1, 2 as row headers).
+_READER_PATTERNS = {
+    "Python dict repr": re.compile(r"\{'[^']+': "),
+    "plural after 1": re.compile(r"\b1 seeds\b"),
+    "escaped newline": re.compile(r"\\n(?=[\s\w'\"])"),
+    "index column": re.compile(r"<tr>\s*<th[^>]*>\s*\d+\s*</th>|\|\s*index\s*\|"),
+}
+
+
+def reader_problems(text: str) -> dict[str, list[str]]:
+    """What in an HTML page or a Markdown document reads as Python rather than as a table for
+    readers (:data:`_READER_PATTERNS`, and count columns (:data:`erc_lib.notebook.COUNT_COLUMNS`)
+    holding ``1.0``): kind -> up to 5 examples; ``{}`` when clean. Scripts, styles, embedded images
+    and formulas (``$...$``) are not read."""
+    from .notebook import COUNT_COLUMNS
+
+    text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
+    text = re.sub(r"data:image/[^\"')]+", "", text)
+    visible = re.sub(r"\$\$.+?\$\$|\$[^$\n]+\$", "", text, flags=re.S)
+    found = {name: [m.group(0) for m in p.finditer(visible)][:5] for name, p in _READER_PATTERNS.items()}
+    floats = []
+    for table in re.findall(r"<table\b.*?</table>", text, flags=re.S):
+        heads = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th\b[^>]*>(.*?)</th>",
+                 (re.findall(r"<thead>(.*?)</thead>", table, flags=re.S) or [""])[0], flags=re.S)]
+        for row in re.findall(r"<tr\b[^>]*>(.*?)</tr>", (re.findall(r"<tbody>(.*?)</tbody>", table, flags=re.S) or [""])[0],
+                              flags=re.S):
+            cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh]\b[^>]*>(.*?)</t[dh]>", row, flags=re.S)]
+            n = min(len(heads), len(cells))  # row headers (an index) come first: align at the right
+            floats += [f"{h}: {c}" for h, c in zip(heads[len(heads) - n:], cells[len(cells) - n:])
+                       if COUNT_COLUMNS.match(h) and re.fullmatch(r"\d+\.0", c)]
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):  # Markdown tables: a header row, then |---|
+        if line.startswith("|") and lines[i + 1].startswith("|---"):
+            heads = [h.strip() for h in line.strip("|").split("|")]
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                cells = [c.strip() for c in row.strip("|").split("|")]
+                floats += [f"{h}: {c}" for h, c in zip(heads, cells) if COUNT_COLUMNS.match(h) and re.fullmatch(r"\d+\.0", c)]
+    found["float count"] = floats[:5]
+    return {k: v for k, v in found.items() if v}
 
 
 def _status(info: dict) -> str:
@@ -569,7 +685,8 @@ def _mean_std(d: dict | None) -> str:
     if not d or d.get("mean") is None:
         return "–"
     label = f"{d['variant']}: " if d.get("variant") else ""
-    return f"{label}{d['mean']:.2f} ± {d.get('std') or 0:.2f} (n = {d.get('n_seeds', '?')})"
+    seeds = d.get("n_seeds")
+    return f"{label}{d['mean']:.2f} ± {d.get('std') or 0:.2f} (n = {int(seeds) if isinstance(seeds, (int, float)) else '?'})"
 
 
 #: Optional claim keys shown in the claims table when present: key -> column.
@@ -600,19 +717,39 @@ def _claim_extra(claim: dict, key: str) -> str:
     return _shown(value)
 
 
-def claims_frame(payload: dict) -> pd.DataFrame:
+def front_verdicts(payload: dict) -> tuple[pd.DataFrame, str]:
+    """The front page's verdict counts and their reading for ``results/claims.json``
+    (:func:`erc_lib.claims.collect_claims`): its measured claims *and* the claims no full-size run
+    measured (``unmeasured``, verdict "not measured at full size"), so the counts add up to the rows
+    of the claims table (:func:`claims_frame` with ``unmeasured=True``). Columns ``verdict``, ``claims``."""
+    from .claims import NOT_MEASURED, verdict_summary
+
+    measured, unmeasured = list(payload.get("claims") or []), list(payload.get("unmeasured") or [])
+    counts, reading = verdict_summary(measured + unmeasured)
+    if unmeasured and not any(c.get("verdict") != NOT_MEASURED for c in measured):
+        total = len(measured) + len(unmeasured)
+        reading = (f"None of the {total} claims has a verdict: no full-size results file measured them (smoke runs "
+                   f"and runs with fewer seeds never give one), so all {total} are counted under "
+                   f"\"{NOT_MEASURED}\" and listed in the claims table below. The notebooks' own claims tables "
+                   "further down show what a smoke run measured, for checking the code only. For verdicts run "
+                   "`python -m erc_lib.report --config configs/full.yaml`.")
+    return counts, reading
+
+
+def claims_frame(payload: dict, unmeasured: bool = False) -> pd.DataFrame:
     """The claims of ``results/claims.json`` (:func:`erc_lib.claims.collect_claims`) as a table
     sorted by paper: paper, claim, dataset, the published figure, ours (row A) and the row it is
     compared with (B), the baseline on the same inputs, A - B with its 95% interval, verdict, reason;
     plus the claim's published size, detectable effect and size comparability where the claims
-    carry them ("–" otherwise). Papers by their one display name (:func:`erc_lib.published.display_name`)."""
-    from .published import display_name
+    carry them ("–" otherwise). Papers by their one display name (:func:`erc_lib.published.display_name`).
+    ``unmeasured``: also one row per claim no full-size run measured (``payload["unmeasured"]``)."""
+    from .published import cited, display_name
 
     rows = []
     extra = [k for k in CLAIM_EXTRAS if any(k in c for c in payload.get("claims", []))]
     for c in payload.get("claims", []):
         comp = c.get("comparison") or {}
-        published = c.get("published") or "–"
+        published = cited(c.get("published") or "–")
         diff = "–" if comp.get("difference") is None else \
             f"{comp['difference']:+.2f} [{comp.get('ci_low', float('nan')):+.2f}, {comp.get('ci_high', float('nan')):+.2f}]"
         rows.append({"paper": display_name(c.get("paper")), "claim": c.get("text"), "dataset": c.get("dataset"),
@@ -620,12 +757,20 @@ def claims_frame(payload: dict) -> pd.DataFrame:
                      "baseline (same inputs)": _mean_std(c.get("baseline")), "A − B [95% CI]": diff,
                      **{CLAIM_EXTRAS[k]: _claim_extra(c, k) for k in extra},
                      "verdict": c.get("verdict"), "reason": c.get("reason")})
+    for c in (payload.get("unmeasured") or []) if unmeasured else []:
+        rows.append({"paper": display_name(c.get("paper")), "claim": c.get("claim"), "dataset": "–", "published": "–",
+                     "ours (A)": "–", "compared with (B)": "–", "baseline (same inputs)": "–", "A − B [95% CI]": "–",
+                     **{CLAIM_EXTRAS[k]: "–" for k in extra}, "verdict": c.get("verdict"),
+                     "reason": f"no complete full-size results file measured it (notebook {c.get('notebook')})"})
     return pd.DataFrame(rows).sort_values("paper", kind="stable").reset_index(drop=True) if rows else pd.DataFrame()
 
 
 def style_table(df: pd.DataFrame, verdict_colours: bool = False):
     """A Styler without the index, numbers to 2 decimals, left-aligned; with ``verdict_colours``
     the ``verdict`` cells get a background per verdict (a second cue beside the word)."""
+    from .notebook import reader_frame
+
+    df = reader_frame(df)
     styler = df.style.hide(axis="index").format(precision=2, na_rep="–").set_properties(**{"text-align": "left"})
     styler = styler.set_table_styles([{"selector": "th", "props": "text-align: left"}])
     if verdict_colours and "verdict" in df:
@@ -722,7 +867,7 @@ def published_vs_ours(results: dict[str, dict]) -> pd.DataFrame:
     sorted by paper: published weighted F1, ours (mean ± std over seeds, dev-selected), the gap
     and why they differ (:data:`erc_lib.published.GAP_REASONS`); "not run" where the results
     file is missing."""
-    from .published import COUNTERPARTS, GAP_REASONS, display_name, published_table
+    from .published import COUNTERPARTS, GAP_REASONS, cited, display_name, published_table
 
     rows = []
     for _, pub in published_table().iterrows():
@@ -733,10 +878,10 @@ def published_vs_ours(results: dict[str, dict]) -> pd.DataFrame:
             scores = [r["weighted_f1"] for r in results[file]["rows"] if all(r.get(k) == v for k, v in where.items())]
             ours = (float(pd.Series(scores).mean()), float(pd.Series(scores).std(ddof=1)) if len(scores) > 1 else 0.0,
                     len(scores)) if scores else None
-        rows.append({"paper": display_name(pub.source), "source": f"[{pub.source}] {pub.note}",
+        rows.append({"paper": display_name(pub.source), "source": cited(f"[{pub.source}] {pub.note}"),
                      "dataset": pub.dataset, "published variant": pub.variant,
                      "published weighted F1": pub.weighted_f1,
-                     "ours": f"{ours[0]:.2f} ± {ours[1]:.2f} ({ours[2]} seeds)" if ours else
+                     "ours": f"{ours[0]:.2f} ± {ours[1]:.2f} ({ours[2]} seed{'' if ours[2] == 1 else 's'})" if ours else
                      ("no counterpart" if file is None else "not run"),
                      "our row": f"{file}: {variant}" if file else "",
                      "gap (ours − published)": round(ours[0] - pub.weighted_f1, 2) if ours and pub.weighted_f1 else None,
@@ -753,7 +898,7 @@ def provenance_table(results: dict[str, dict]) -> pd.DataFrame:
         rows.append({"results": name, "device": p.get("device") or (p.get("parameters") or {}).get("device"),
                      "GPU": env.get("cuda_device") or "–", "started": p.get("started"), "written": p.get("written"),
                      "wall time": "–" if wall is None else _duration(wall),
-                     "parameters": ", ".join(f"{k}={v}" for k, v in (p.get("parameters") or {}).items()),
+                     "parameters": ", ".join(f"{k}={_param_text(v)}" for k, v in (p.get("parameters") or {}).items()),
                      "environment": f"Python {env.get('python', '?')}; {packages}"})
     return pd.DataFrame(rows)
 
@@ -768,6 +913,9 @@ def markdown_table(df: pd.DataFrame) -> str:
     decimals, "|" escaped)."""
     if df is None or df.empty:
         return "*none*"
+    from .notebook import reader_frame
+
+    df = reader_frame(df)  # no index column, integer counts, no reprs in cells
 
     def cell(v) -> str:
         if v is None or (isinstance(v, float) and v != v):
@@ -777,6 +925,13 @@ def markdown_table(df: pd.DataFrame) -> str:
 
     head = "| " + " | ".join(map(str, df.columns)) + " |\n|" + "---|" * len(df.columns)
     return head + "".join("\n| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False))
+
+
+def _fit_counts(counts: dict | None) -> str:
+    """``"40 / 0"`` (fits read back from the fit cache / trained) from a results file's ``fit_cache``."""
+    if not counts:
+        return "–"
+    return f"{int(counts.get('hit', 0))} / {int(counts.get('trained', 0)) + int(counts.get('uncached', 0))}"
 
 
 def results_markdown(reference: str | Path = REFERENCE_DIR) -> str:
@@ -806,11 +961,14 @@ def results_markdown(reference: str | Path = REFERENCE_DIR) -> str:
                      "machine": f"{env.get('platform', '?')}; Python {env.get('python', '?')}; torch {torch_v}",
                      "torch threads": env.get("cpu_threads", params.get("cpu_threads", "–")),
                      "smoke": "yes" if params.get("smoke") else "no", "started": p.get("started"),
-                     "wall time": "–" if p.get("wall_seconds") is None else _duration(p["wall_seconds"])})
+                     "wall time": "–" if p.get("wall_seconds") is None else _duration(p["wall_seconds"]),
+                     "fits read back / trained": _fit_counts(p.get("fit_cache"))})
     jobs = full.get("jobs", 1)
     out += ["## Where and how it was measured\n",
             f"Load: the report ran its notebooks {jobs} at a time (`configs/full.yaml`, `jobs: {jobs}`), each with the "
-            "torch threads below, on the machine named; a wall time is that notebook's own, measured under that load.\n",
+            "torch threads below, on the machine named; a wall time is that notebook's own, measured under that load. "
+            "A notebook whose fits were read back from the fit cache (`erc_lib.fitcache`) took seconds: its wall time "
+            "is not a training time (training every fit: docs/findings.md, docs/teaching.md).\n",
             markdown_table(pd.DataFrame(prov)), ""]
     claims_path = reference / "claims.json"
     if claims_path.exists():
@@ -835,7 +993,7 @@ def results_markdown(reference: str | Path = REFERENCE_DIR) -> str:
         out += ["## Performance (`python -m erc_lib.bench`)\n",
                 "Measured as recorded in `bench.json`: " + ", ".join(f"{k} {v}" for k, v in header.items()) + ".\n"]
         for title, table in bench_tables(report_).items():
-            out += [f"### {title.replace('_', ' ')}\n", markdown_table(table.reset_index()), ""]
+            out += [f"### {title.replace('_', ' ')}\n", markdown_table(table), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -889,9 +1047,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fit cache: {hit} of {fits} fits read back ({100 * hit / max(fits, 1):.0f}%) in the {len(counts)} runs executed")
     print(f"report: {html} ({len(runs)} runs, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}; "
           f"{_duration(time.perf_counter() - t0)})")
+    unreadable = reader_problems(html.read_text(encoding="utf-8"))
+    for what, examples in unreadable.items():
+        print(f"report: {what} in the page, e.g. {examples[0]!r} (a table must read as text, not as Python)")
     if args.screenshot:
         print(f"screenshot: {screenshot(html, args.screenshot)}")
-    return 1 if failed else 0
+    return 1 if failed or unreadable else 0
 
 
 if __name__ == "__main__":
