@@ -31,7 +31,9 @@ import yaml
 
 from .notebook import QUIET_ENV, RUN_MIME
 from .paths import REPO_ROOT, data_dir, figures_dir, results_dir, write_json
-from .results import IncompleteResultsError, read_results, summarize
+from .crossval import cv_reading, power_table
+from .results import IncompleteResultsError, code_drift, read_results, summarize
+from .tune import default_vs_tuned
 
 REPORT_NOTEBOOK = "99_report"
 TEST_SELECTED = ("03_sdt", "06_mister_e")  # results whose authors selected epochs on test
@@ -976,6 +978,22 @@ def results_markdown(reference: str | Path = REFERENCE_DIR) -> str:
         if not claims.empty:
             cols = [c for c in ("paper", "claim", "dataset", "published", "A − B [95% CI]", "verdict") if c in claims]
             out += ["## The claims\n", markdown_table(claims[cols]), ""]
+        claims_cv = json.loads(claims_path.read_text()).get("claims_cv", [])
+        out += ["## The claims on every dialogue (cross-validation)\n", cv_reading(claims_cv) + "\n"]
+        if claims_cv:
+            out += [markdown_table(power_table(claims_cv)), ""]
+    drift = code_drift(results)
+    out += ["## Which code computed them\n",
+            ("Every results file records the training-code hash of this checkout (`erc_lib.fitcache.code_hash`)."
+             if drift.empty else "These results files were computed by other training code than this checkout's "
+             "(their recorded code hash differs, or they record none): rerunning them would not give the same "
+             "numbers.\n\n" + markdown_table(drift)), ""]
+    side_by_side = default_vs_tuned(results)
+    if not side_by_side.empty:
+        out += ["## Default against tuned settings (validation and test)\n",
+                "Each tuned model beside its default settings: validation weighted F1 from the tuned file (the same "
+                "fits for both), test weighted F1 mean ± std over seeds from the rows a notebook ran both ways.\n",
+                markdown_table(side_by_side), ""]
     out += ["## Measured, per results file\n"]
     for name, payload in results.items():
         table = measured_table(payload)
