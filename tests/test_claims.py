@@ -469,3 +469,51 @@ def test_versus_baseline_sentences():
     same = claims_module.versus_baseline(exp, "BiGRU (context)", "iemocap")
     assert same == ("BiGRU (context) and the BiGRU (context) cannot be told apart on these inputs: +0.00 weighted F1 "
                     "(95% interval [+0.00, +0.00]) includes zero.")
+
+
+def test_collect_claims_rejudges_complete_full_size_files_and_lists_the_rest(tmp_path):
+    """Files in a results folder, by hand: two complete full-size files (their claims re-judged from
+    the numbers, whatever verdict was stored), a kept previous version (never read), a running one
+    and one without a status (listed as missing), and a file whose name is not a notebook's."""
+    import json
+
+    from erc_lib.claims import NOT_MEASURED, collect_claims
+    from erc_lib.paths import write_json
+
+    comp = lambda low, high, seeds=5: {"difference": (low + high) / 2, "ci_low": low, "ci_high": high,
+                                       "standard_error": 0.5, "n_dialogues": 31, "n_seeds_a": seeds, "n_seeds_b": seeds,
+                                       "n_resamples": 1000}
+    rows = {
+        "05_emonet": [{"id": "emonet-beats-compm", "paper": "EmoNet", "dataset": "emorynlp", "verdict": "contradicted",
+                       "comparison": comp(0.5, 2.5)},
+                      {"id": "emonet-global-id", "paper": "EmoNet", "dataset": "emorynlp", "verdict": "holds",
+                       "comparison": comp(-1.0, 1.0, seeds=3)},
+                      {"id": "retired-claim", "paper": "EmoNet", "dataset": "emorynlp", "comparison": comp(1, 2)}],
+        "03_sdt_meld": [{"id": "sdt-sd-fused", "paper": "SDT", "dataset": "meld", "verdict": "holds",
+                         "comparison": comp(-2.0, -1.0)}],
+    }
+    for name, claims in rows.items():
+        write_json(tmp_path / f"{name}.json", {"status": "complete", "parameters": {"smoke": False}, "claims": claims})
+    write_json(tmp_path / "03_sdt_meld.previous.json", {"status": "complete", "claims": [
+        {"id": "sdt-bios", "paper": "SDT", "dataset": "iemocap", "comparison": comp(1, 2)}]})
+    write_json(tmp_path / "06_mister_e.json", {"status": "running", "claims": rows["05_emonet"]})
+    write_json(tmp_path / "04_sdt_bios.json", {"claims": rows["05_emonet"]})
+    write_json(tmp_path / "claims_old.json", {"status": "complete", "claims": rows["05_emonet"]})
+    got = collect_claims(write=False, folder=tmp_path)
+    assert not (tmp_path / "claims.json").exists()
+    assert [(c["id"], c["verdict"], c["source_results"], c["smoke"]) for c in got] == [
+        ("sdt-sd-fused", "contradicted", "03_sdt_meld", False),       # files in name order, re-judged
+        ("emonet-beats-compm", "holds", "05_emonet", False),
+        ("emonet-global-id", NOT_MEASURED, "05_emonet", False)]        # 3 seeds: no verdict
+    collect_claims(write=True, folder=tmp_path)
+    payload = json.loads((tmp_path / "claims.json").read_text())
+    assert payload["status"] == "complete" and payload["sources"] == ["03_sdt_meld", "05_emonet"]
+    assert payload["missing_results"] == [{"file": "04_sdt_bios.json", "status": "missing"},
+                                          {"file": "06_mister_e.json", "status": "running"}]
+    assert [(c["paper"], c["id"]) for c in payload["claims"]] == [
+        ("EmoNet", "emonet-beats-compm"), ("EmoNet", "emonet-global-id"), ("SDT", "sdt-sd-fused")]
+    unmeasured = {u["id"]: u for u in payload["unmeasured"]}
+    assert set(unmeasured) == {c.id for c in CLAIMS} - {"emonet-beats-compm", "sdt-sd-fused"}
+    assert unmeasured["emonet-global-id"] == {"id": "emonet-global-id", "paper": "EmoNet",
+                                              "claim": "Global speaker IDs alone hurt, by about 8 points",
+                                              "notebook": "05_emonet", "verdict": NOT_MEASURED}
