@@ -543,3 +543,45 @@ def test_a_failing_fit_fails_its_trial_and_says_which(fake_fits):
     fake_fits["objective"] = lambda call, i: 50.0                     # the re-started study re-runs it
     again = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
     assert again.config["tuning"]["trials"] == 4
+
+
+# ----------------------------------------------------------------------------- (f) files and tables
+def test_storage_written_into_a_tuned_file_is_portable_and_never_a_password():
+    inside = f"sqlite:///{tuning.REPO_ROOT / 'results' / 'tuning.db'}"
+    assert tuning._portable(inside) == "sqlite:///results/tuning.db"
+    assert tuning._portable("sqlite:////elsewhere/studies/tuning.db") == "sqlite:///tuning.db"
+    assert tuning._portable("postgresql://user:secret@db.example.org/studies") == "db.example.org/studies"
+    assert tuning._portable("postgresql://db.example.org/studies") == "postgresql://db.example.org/studies"
+    assert tuning.default_storage() == f"sqlite:///{tuning.results_dir() / 'tuning.db'}"
+
+
+def test_model_inputs_read_speech_as_audio_except_for_mister_e_experts():
+    assert tuning._model_inputs("bigru", ["speech", "text"]) == ["audio", "text"]
+    assert tuning._model_inputs("mister_e", ["speech", "text"]) == ["speech", "text"]
+    assert tuning._model_inputs("sdt", None) is None and tuning._model_inputs("mister_e", None) is None
+    assert tuning.resolve_validation("iemocap", "auto") == "holdout" == tuning.resolve_validation("iemocap-sdt", "auto")
+    assert tuning.resolve_validation("meld", "auto") == "standard" == tuning.resolve_validation("iemocap", "standard")
+    assert tuning.resolve_validation("meld", "holdout") == "holdout"
+
+
+def test_summary_table_and_best_so_far_read_the_tuning_block(tmp_path):
+    path = tmp_path / "bigru_meld.yaml"
+    path.write_text(yaml.safe_dump({"model": {"hidden": 64}, "train": {}, "tuning": {
+        "trials": 3, "seeds_per_trial": 2, "rescored_trials": [0, 2], "rescore_seeds": 3, "trial_seconds": 150.0,
+        "default_dev_weighted_f1": 50.5, "best_dev_weighted_f1": 52.25, "best_is_defaults": False,
+        "validation": "holdout: fit r validates on ...",
+        "history": [[0, "defaults", 50.0], [1, "search", 49.0], [2, "search", 53.0]]}}))
+    old = tmp_path / "logreg_meld.yaml"                               # an earlier file listing its seeds
+    old.write_text(yaml.safe_dump({"model": {}, "train": {}, "tuning": {"trials": 12, "seeds": [0, 1, 2],
+                                                                        "validation": "standard dev split; fit r"}}))
+    table = tuning.summary_table([path, old])
+    assert table.to_dict("records")[0] == {
+        "study": "bigru_meld", "trials": 3, "fits per trial": 2, "re-scored": 2, "re-score fits": 3, "CPU min": 2.5,
+        "defaults (dev)": 50.5, "tuned (dev)": 52.25, "defaults won": False, "validation": "holdout"}
+    second = table.iloc[1]
+    assert (second["study"], second["trials"], second["fits per trial"], second["re-scored"], second["CPU min"],
+            second["validation"]) == ("logreg_meld", 12, 3, 0, 0.0, "standard dev split")
+    assert second[["re-score fits", "defaults (dev)", "tuned (dev)", "defaults won"]].isna().all()
+    curve = tuning.best_so_far(path)
+    assert curve.to_dict("list") == {"trial": [0, 1, 2], "kind": ["defaults", "search", "search"],
+                                     "score": [50.0, 49.0, 53.0], "best so far": [50.0, 50.0, 53.0]}
