@@ -370,7 +370,8 @@ def _apply(data, split, what, i, j):
     elif what == "feature value":
         dia.features["text"][u, j % dia.features["text"].shape[1]] += 1e-6
     elif what == "feature dtype":
-        dia.features["text"] = dia.features["text"].astype(np.float64)
+        x = dia.features["text"]
+        dia.features["text"] = x.astype(np.float32 if x.dtype == np.float64 else np.float64)
     elif what == "feature name":
         dia.features["audio"] = dia.features.pop("text")
     elif what == "utterance order":   # every field reversed together: alignment kept, order changed
@@ -465,3 +466,12 @@ def test_cache_mode_from_the_environment(value, cache, expected, monkeypatch):
     if value is not None:
         monkeypatch.setenv(fitcache.ENV, value)
     assert fitcache.mode(cache) == expected
+
+
+@pytest.mark.parametrize("split", ["train", "dev", "test"])
+@pytest.mark.parametrize("what", _mutations(None))
+def test_each_kind_of_data_change_changes_the_fingerprint(what, split):
+    """Every kind of change, in every split, at the last utterance of the last dialogue (the
+    property test above draws the positions)."""
+    data = tiny()
+    assert fitcache.data_fingerprint(_apply(data, split, what, -1, -1)) != fitcache.data_fingerprint(data)
