@@ -475,3 +475,22 @@ def test_each_kind_of_data_change_changes_the_fingerprint(what, split):
     property test above draws the positions)."""
     data = tiny()
     assert fitcache.data_fingerprint(_apply(data, split, what, -1, -1)) != fitcache.data_fingerprint(data)
+
+
+def test_digest_is_canonical_json_of_the_key():
+    """Key order does not matter, NumPy scalars and arrays are read as their values, anything
+    else that JSON cannot write is refused (a key must never depend on an object's address)."""
+    import hashlib
+    import json
+
+    key = {"b": [0, 1, 2], "a": 1.5, "c": {"y": 1, "x": None}}
+    expected = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    assert fitcache.digest(key) == expected
+    assert fitcache.digest({"c": {"x": None, "y": 1}, "a": np.float32(1.5), "b": np.arange(3)}) == expected
+    with pytest.raises(TypeError, match="object is not JSON-serialisable"):
+        fitcache.digest({"a": object()})
+    assert fitcache._qualname(lambda: 0).startswith("test_fitcache.test_digest_is_canonical_json_of_the_key.")
+    import functools
+
+    assert fitcache._qualname(functools.partial(tiny, 1)) == "test_fitcache.tiny"
+    assert fitcache._qualname(object()) is None
