@@ -42,6 +42,8 @@ def test_majority_baseline_predicts_the_most_frequent_train_class():
     assert m["label"] == "anger" and m["accuracy"] == pytest.approx(50.0)
     assert m["weighted_f1"] == pytest.approx(100 / 3) and m["confusion"][1] == [0, 0, 1, 0]
     assert majority_baseline([[1], [1], [0]], [1, 0], NAMES)["label"] == "joy"
+    one = majority_baseline([0, 3, 3], [3], NAMES)                 # a single test utterance
+    assert one["label"] == "fear" and one["accuracy"] == 100.0 and one["n"] == 1
 
 
 def test_bootstrap_of_a_constant_gap_is_a_point():
