@@ -116,3 +116,29 @@ def test_bootstrap_rejects_bad_input_before_work(kwargs, message):
             "dialogue_lengths": [2, 2], "n_classes": 3, **kwargs}
     with pytest.raises(ValueError, match=message):
         paired_bootstrap(**args)
+
+
+def test_bootstrap_standard_error_is_the_sample_std_of_the_resampled_differences():
+    """With two resamples d1 <= d2 the percentile interval is [d1 + 0.025 (d2 - d1), d1 + 0.975 (d2 - d1)]
+    (linear interpolation), so its width is 0.95 |d2 - d1|, and the sample standard deviation
+    (ddof 1) of two values is |d2 - d1| / sqrt(2)."""
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    a = np.array([0, 1, 2, 0, 0, 0, 0, 0])             # dialogue 1 right, dialogue 2 half right
+    b = np.array([0, 0, 0, 0, 1, 2, 0, 1])
+    for seed in range(20):                             # some seed draws two different resamples
+        r = paired_bootstrap(y, a, b, [4, 4], 3, metric="accuracy", n_resamples=2, seed=seed)
+        if r["ci_high"] > r["ci_low"]:
+            break
+    width = r["ci_high"] - r["ci_low"]
+    assert width > 0 and r["standard_error"] == pytest.approx(width / 0.95 / np.sqrt(2))
+
+
+def test_bootstrap_reads_labels_stored_as_floats_as_class_indices():
+    """Labels, predictions and lengths read back from a JSON or CSV file as floats (0.0, 1.0, ...)
+    are cast to integers: the same interval as the integer arrays."""
+    y = np.array([0, 1, 2, 0, 1, 2])
+    a, b = np.array([0, 1, 2, 0, 0, 2]), np.array([[0, 0, 2, 0, 1, 1], [1, 1, 2, 0, 1, 2]])
+    ints = paired_bootstrap(y, a, b, [3, 3], 3, n_resamples=200)
+    floats = paired_bootstrap(y.astype(float), a.astype(float), b.astype(float), np.array([3.0, 3.0]), 3,
+                              n_resamples=200)
+    assert floats == ints
