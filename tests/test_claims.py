@@ -354,7 +354,7 @@ def test_dialogues_needed_and_detectable_effect_by_hand():
 
     assert detectable_effect(0.0) == 0.0 and detectable_effect(2.0) == pytest.approx(5.60317, abs=1e-5)
     for bad in (float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="standard_error"):
+        with pytest.raises(ValueError, match=f"^standard_error must be a finite number >= 0, got {bad!r}$"):
             detectable_effect(bad)
     assert dialogues_needed(31, 2.801585, 2.0) == 61          # ceil(60.83)
     assert dialogues_needed(31, 2.801585, -2.0) == 61         # the target's sign does not matter

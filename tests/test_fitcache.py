@@ -487,7 +487,7 @@ def test_digest_is_canonical_json_of_the_key():
     expected = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     assert fitcache.digest(key) == expected
     assert fitcache.digest({"c": {"x": None, "y": 1}, "a": np.float32(1.5), "b": np.arange(3)}) == expected
-    with pytest.raises(TypeError, match="object is not JSON-serialisable"):
+    with pytest.raises(TypeError, match="^object is not JSON-serialisable$"):
         fitcache.digest({"a": object()})
     assert fitcache._qualname(lambda: 0).startswith("test_fitcache.test_digest_is_canonical_json_of_the_key.")
     import functools

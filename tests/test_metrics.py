@@ -27,9 +27,12 @@ def test_classification_metrics_by_hand():
     assert column == m                                                   # any shape is read as 1-D
 
 
+OUTSIDE = r"^labels outside 0\.\.3; did padding \(-100\) slip through\?$"
+
+
 @pytest.mark.parametrize("y_true, y_pred, message", [
-    ([], [], "no utterances"), ([0, -100], [0, 0], "labels outside 0..3"), ([0, 4], [0, 0], "labels outside 0..3"),
-    ([0, 1], [0, 4], "labels outside 0..3"), ([0, 1], [-1, 0], "labels outside 0..3")])
+    ([], [], "^no utterances to score$"), ([0, -100], [0, 0], OUTSIDE), ([0, 4], [0, 0], OUTSIDE),
+    ([0, 1], [0, 4], OUTSIDE), ([0, 1], [-1, 0], OUTSIDE)])
 def test_classification_metrics_rejects_bad_labels(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
         classification_metrics(y_true, y_pred, NAMES)
@@ -105,12 +108,13 @@ def test_bootstrap_weighted_f1_equals_the_hand_computed_one():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"predictions_a": [0, 1, 2]}, "predictions cover 3 / 4 utterances, labels 4"),
-    ({"predictions_b": [[0, 1, 2, 0, 1]]}, "predictions cover 4 / 5 utterances, labels 4"),
-    ({"dialogue_lengths": [2, 1]}, "dialogue lengths sum to 3, but there are 4 utterances"),
-    ({"dialogue_lengths": [4, 0]}, "dialogue lengths sum to 4, but there are 4 utterances"),
-    ({"confidence": 1.0}, "confidence must be in"), ({"confidence": 0.0}, "confidence must be in"),
-    ({"metric": "macro_f1"}, "metric must be 'weighted_f1' or 'accuracy'")])
+    ({"predictions_a": [0, 1, 2]}, "^predictions cover 3 / 4 utterances, labels 4$"),
+    ({"predictions_b": [[0, 1, 2, 0, 1]]}, "^predictions cover 4 / 5 utterances, labels 4$"),
+    ({"dialogue_lengths": [2, 1]}, "^dialogue lengths sum to 3, but there are 4 utterances$"),
+    ({"dialogue_lengths": [4, 0]}, "^dialogue lengths sum to 4, but there are 4 utterances$"),
+    ({"confidence": 1.0}, r"^confidence must be in \(0, 1\), got 1.0$"),
+    ({"confidence": 0.0}, r"^confidence must be in \(0, 1\), got 0.0$"),
+    ({"metric": "macro_f1"}, "^metric must be 'weighted_f1' or 'accuracy', got 'macro_f1'$")])
 def test_bootstrap_rejects_bad_input_before_work(kwargs, message):
     args = {"y_true": [0, 1, 2, 0], "predictions_a": [0, 1, 2, 0], "predictions_b": [0, 1, 2, 0],
             "dialogue_lengths": [2, 2], "n_classes": 3, **kwargs}

@@ -89,9 +89,9 @@ def test_a_dev_dialogue_before_test_changes_nothing_in_test():
     assert after["d4"] == shift(before["d4"]) and after["d5"] == before["d5"]
 
 
-@pytest.mark.parametrize("scope, window, message", [("global", 11, "unknown history scope 'global'"),
-                                                    ("dataset", 0, "window must be >= 1 or None, got 0"),
-                                                    ("dialogue", -1, "window must be >= 1 or None, got -1")])
+@pytest.mark.parametrize("scope, window, message", [("global", 11, r"^unknown history scope 'global'; expected one of \('dialogue', 'dataset'\)$"),
+                                                    ("dataset", 0, "^window must be >= 1 or None, got 0$"),
+                                                    ("dialogue", -1, "^window must be >= 1 or None, got -1$")])
 def test_bad_history_arguments_fail_before_work(scope, window, message):
     with pytest.raises(ValueError, match=message):
         speaker_history(constructed(), scope, window)

@@ -481,7 +481,9 @@ def test_a_short_or_smoke_study_never_writes_configs_tuned(change, fake_fits):
     assert above.out == committed                                      # more than the budget is not short
     short = tuning.make_run("logreg", "meld", **change)
     assert short.out == tuning.results_dir() / "tuned" / "logreg_meld.yaml"
-    with pytest.raises(ValueError, match="would overwrite the committed"):
+    with pytest.raises(ValueError, match=r"^a study below the budget \{'trials': 4, 'seeds_per_trial': 2, "
+                                         r"'rescore_top': 2, 'rescore_seeds': 2\} \(or at smoke size\) would overwrite "
+                                         r"the committed .*logreg_meld.yaml; pass force=True \(--force\) or another out$"):
         tuning.make_run("logreg", "meld", out=committed, **change)
     assert tuning.make_run("logreg", "meld", force=True, **change).out == committed
     result = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None, **change)
@@ -496,7 +498,8 @@ def test_smoke_cli_sizes_and_the_budget_file(fake_fits):
                      ("saturation_trials", 0), ("trials", 2.5)):
         (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {**SMALL_BUDGET,
                                                                                                   key: bad}}))
-        with pytest.raises(ValueError, match=f"tuning.{key} must be an integer"):
+        with pytest.raises(ValueError, match=f"^configs/defaults.yaml tuning.{key} must be an integer >= "
+                                             f"{0 if key.startswith('rescore') else 1}, got {bad!r}$"):
             tuning.budget()
     (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {"rescore_top": 0}}))
     assert tuning.budget() == {"trials": 24, "seeds_per_trial": 2, "rescore_top": 0, "rescore_seeds": 3,
@@ -519,7 +522,8 @@ def test_the_saturation_threshold_at_its_boundary(scores, saturated, fake_fits):
     run = lambda: tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
     if saturated:
         with pytest.raises(tuning.SaturatedObjectiveError,
-                           match=f"meld: dev weighted F1 {max(scores):.2f} >= 99 within the first {len(scores)} "):
+                           match=f"^meld: dev weighted F1 {max(scores):.2f} >= 99 within the first {len(scores)} "
+                                 "trial\\(s\\) of study 'logreg_meld': this dev split cannot rank settings"):
             run()
         assert not (fake_fits["configs"] / "tuned" / "logreg_meld.yaml").exists()
         assert len(fake_fits["calls"]) == 2 * len(scores)                # stopped at once
