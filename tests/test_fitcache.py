@@ -494,3 +494,25 @@ def test_digest_is_canonical_json_of_the_key():
 
     assert fitcache._qualname(functools.partial(tiny, 1)) == "test_fitcache.tiny"
     assert fitcache._qualname(object()) is None
+
+
+def test_an_entry_holding_a_pickled_array_is_never_unpickled(fresh_cache):
+    """An entry whose output array needs pickle (an object array, e.g. written by another tool) is
+    treated as damaged: reported with the file's name, deleted, and not read."""
+    import json
+    import warnings as w
+
+    key = fitcache.fit_key(spec(tiny()), BASE, 0, "data")
+    path = fresh_cache / "pickled.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"key": key, "history": [], "best_epoch": 1, "dev": {}, "test": {}, "seconds": 1.0,
+            "train_utterances_per_second": 1.0, "config": {}, "epoch_train_seconds": [], "outputs": ["y_pred"]}
+    np.savez(path, meta=np.array(fitcache._json(meta)), out__y_pred=np.array([{"a": 1}], dtype=object))
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        assert fitcache.read_fit(path, key) is None
+    (warning,) = [c for c in caught if issubclass(c.category, UserWarning)]
+    assert str(warning.message).startswith(f"fit cache entry {path} is damaged (ValueError: ")
+    assert str(warning.message).endswith("); deleting it and training this run again")
+    assert warning.filename == __file__                     # attributed to the caller, not to fitcache.py
+    assert not path.exists()
