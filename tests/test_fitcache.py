@@ -245,7 +245,7 @@ def test_device_kind_not_index_is_keyed():
 def test_spec_identity_builder_inputs_and_kept_outputs_change_the_key():
     data = tiny()
     s = spec(data)
-    base = _digest(s)
+    base = _digest(s, dataclasses.replace(BASE, **s.train))        # every digest with the spec's own settings
     variants = {
         "model argument": spec(data, model_args={"dropout": 0.2}),
         "training override": spec(data, train_args={"batch_size": 2}),
@@ -263,7 +263,7 @@ def test_spec_identity_builder_inputs_and_kept_outputs_change_the_key():
         assert d not in seen, what
         seen.add(d)
     renamed = dataclasses.replace(s, variant="another row name", columns={"notebook": "04"}, model="Another")
-    assert _digest(renamed) == base                              # the row's name and columns are not its identity
+    assert _digest(renamed, dataclasses.replace(BASE, **s.train)) == base                              # the row's name and columns are not its identity
     assert fitcache.fit_key(dataclasses.replace(s, identity=None), BASE, 0, "data") is None
     key = fitcache.fit_key(s, BASE, 0, "data")
     assert key["builder"] == "erc_lib.models.baselines.build_bigru"         # the partial's function
@@ -430,6 +430,7 @@ def test_entry_path_names_dataset_row_seed_and_digest(fresh_cache):
     assert path.name == f"iemocap-sdt_SDT-text-audio_s4_{fitcache.digest(key)[:32]}.npz"
     other = fitcache.fit_key(spec(data), BASE, 5, "data")
     assert fitcache.entry_path(other, "iemocap-sdt", "SDT (text+audio)") != path
+    assert fitcache.entry_path(key, "X", "-MaxX (v2)-").name.startswith("X_MaxX-v2_s4_")   # only separators trimmed
     long = fitcache.entry_path(key, "d" * 60, "m")
     assert long.name.startswith("d" * 40 + "_m_s4_")
 
