@@ -517,3 +517,18 @@ def test_an_entry_holding_a_pickled_array_is_never_unpickled(fresh_cache):
     assert str(warning.message).endswith("); deleting it and training this run again")
     assert warning.filename == __file__                     # attributed to the caller, not to fitcache.py
     assert not path.exists()
+
+
+def test_object_arrays_are_hashed_by_content_not_by_address():
+    """An object array (ragged values) is hashed by its values: two equal arrays built separately
+    give one hash, a changed value another."""
+    import hashlib
+
+    def h(x):
+        out = hashlib.sha256()
+        fitcache._hash_array(out, x)
+        return out.hexdigest()
+
+    ragged = lambda last: np.array([[1, 2], [3, last]] + [[4]], dtype=object)
+    assert h(ragged(5)) == h(ragged(5)) != h(ragged(6))
+    assert h(np.arange(3, dtype=np.int64)) != h(np.arange(3, dtype=np.int32)) != h(np.arange(3).reshape(3, 1))
