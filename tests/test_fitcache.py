@@ -467,6 +467,8 @@ def test_cache_mode_from_the_environment(value, cache, expected, monkeypatch):
     if value is not None:
         monkeypatch.setenv(fitcache.ENV, value)
     assert fitcache.mode(cache) == expected
+    if cache:
+        assert fitcache.mode() == expected                      # the cache is on unless switched off
 
 
 @pytest.mark.parametrize("split", ["train", "dev", "test"])
