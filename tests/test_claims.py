@@ -343,6 +343,9 @@ def test_rejudge_recomputes_from_the_stored_numbers():
     old = {**stored, "comparison": {k: v for k, v in stored["comparison"].items() if not k.startswith("n_seeds")},
            "ours": {"n_seeds": 5}, "other": {"n_seeds": 3}}
     assert claims_module.rejudge(old)["reason"].startswith("ours A - B -4.00: 3 seed(s)")
+    for counted in ({}, {"ours": {"n_seeds": 5}}, {"other": {"n_seeds": 5}}):     # a side without a count: 0 seeds
+        bare = {k: v for k, v in old.items() if k not in ("ours", "other")} | counted
+        assert claims_module.rejudge(bare)["reason"].startswith("ours A - B -4.00: 0 seed(s)")
     with_se = {**stored, "comparison": {**stored["comparison"], "standard_error": 0.5}}
     assert claims_module.rejudge(with_se)["detectable_effect"] == 1.40
     assert claims_module.rejudge({**stored, "id": "no-such-claim"}) is None
@@ -455,7 +458,11 @@ def test_verdict_summary_counts_and_reading_by_hand():
         "contradicted (the interval excludes zero on the other side); 1 are underpowered (the test cannot tell zero "
         "from the published or a 2-point effect; each row says how many test dialogues would); 1 found no effect "
         "although the test could detect one (no size published for that dataset); 1 are not measured at full size "
-        "(fewer than 5 seeds or a smoke run) and carry no verdict. Every interval")
+        "(fewer than 5 seeds or a smoke run) and carry no verdict. Every interval is a paired bootstrap 95% interval "
+        "over test dialogues and seeds; a published size is compared only on the dataset it was published on, and "
+        "our inputs (frozen sentence encoders, CPU-sized models) are not the papers', so a ruled-out effect is ruled "
+        "out on our inputs.")
+    assert text.endswith("ruled out on our inputs.")
     _, only = claims_module.verdict_summary([{"verdict": "holds"}])
     assert only.startswith("Of 1 claim measurements, 1 hold. Every interval is a paired bootstrap")
 
@@ -499,6 +506,8 @@ def test_collect_claims_rejudges_complete_full_size_files_and_lists_the_rest(tmp
     write_json(tmp_path / "06_mister_e.json", {"status": "running", "claims": rows["05_emonet"]})
     write_json(tmp_path / "04_sdt_bios.json", {"claims": rows["05_emonet"]})
     write_json(tmp_path / "claims_old.json", {"status": "complete", "claims": rows["05_emonet"]})
+    write_json(tmp_path / "01_data.json", {"status": "complete", "parameters": {"smoke": True}, "claims": rows["05_emonet"]})
+    write_json(tmp_path / "02_features.json", {"status": "complete"})          # no parameters, no claims
     got = collect_claims(write=False, folder=tmp_path)
     assert not (tmp_path / "claims.json").exists()
     assert [(c["id"], c["verdict"], c["source_results"], c["smoke"]) for c in got] == [
@@ -507,9 +516,14 @@ def test_collect_claims_rejudges_complete_full_size_files_and_lists_the_rest(tmp
         ("emonet-global-id", NOT_MEASURED, "05_emonet", False)]        # 3 seeds: no verdict
     collect_claims(write=True, folder=tmp_path)
     payload = json.loads((tmp_path / "claims.json").read_text())
-    assert payload["status"] == "complete" and payload["sources"] == ["03_sdt_meld", "05_emonet"]
-    assert payload["missing_results"] == [{"file": "04_sdt_bios.json", "status": "missing"},
+    assert payload["status"] == "complete" and payload["sources"] == ["02_features", "03_sdt_meld", "05_emonet"]
+    assert payload["missing_results"] == [{"file": "01_data.json", "status": "smoke run (never read for claims)"},
+                                          {"file": "04_sdt_bios.json", "status": "missing"},
                                           {"file": "06_mister_e.json", "status": "running"}]
+    from datetime import datetime, timedelta, timezone
+
+    written = datetime.fromisoformat(payload["written"])
+    assert written.utcoffset() == timedelta(0) and abs(datetime.now(timezone.utc) - written) < timedelta(minutes=5)
     assert [(c["paper"], c["id"]) for c in payload["claims"]] == [
         ("EmoNet", "emonet-beats-compm"), ("EmoNet", "emonet-global-id"), ("SDT", "sdt-sd-fused")]
     unmeasured = {u["id"]: u for u in payload["unmeasured"]}
