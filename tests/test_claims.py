@@ -531,3 +531,50 @@ def test_collect_claims_rejudges_complete_full_size_files_and_lists_the_rest(tmp
     assert unmeasured["emonet-global-id"] == {"id": "emonet-global-id", "paper": "EmoNet",
                                               "claim": "Global speaker IDs alone hurt, by about 8 points",
                                               "notebook": "05_emonet", "verdict": NOT_MEASURED}
+
+
+@pytest.mark.parametrize("low, high, sentence", [
+    (0.2, 0.8, "SDT beats the BiGRU (context) on the same inputs by +0.50 weighted F1 (95% interval [+0.20, +0.80])."),
+    (-0.8, -0.2, "SDT trails the BiGRU (context) on the same inputs: +0.50 weighted F1 (95% interval [-0.80, -0.20])."),
+    (0.0, 0.8, "SDT and the BiGRU (context) cannot be told apart on these inputs: +0.50 weighted F1 (95% interval "
+               "[+0.00, +0.80]) includes zero."),
+    (-0.8, 0.0, "SDT and the BiGRU (context) cannot be told apart on these inputs: +0.50 weighted F1 (95% interval "
+                "[-0.80, +0.00]) includes zero."),
+])
+def test_versus_baseline_sentence_follows_the_interval(low, high, sentence, monkeypatch):
+    calls = []
+
+    def fake(a, variant_a, b, variant_b, dataset=None, **kw):
+        calls.append((variant_a, variant_b, dataset))
+        return {"difference": 0.5, "ci_low": low, "ci_high": high}
+
+    monkeypatch.setattr("erc_lib.experiment.paired_difference", fake)
+    assert claims_module.versus_baseline(object(), "SDT", "meld") == sentence
+    assert calls == [("SDT", "BiGRU (context)", "meld")]
+
+
+def test_claims_read_only_their_dataset_and_skip_claims_whose_rows_were_not_run():
+    """An experiment holding the same rows on two datasets: each claim reads its own dataset's fits
+    (the same numbers as an experiment holding that dataset alone); a claim whose rows were not run
+    is skipped and the next one still measured; the default is 1000 resamples."""
+    both, _, _ = _student_experiment("iemocap")
+    other, _, _ = _student_experiment("meld")
+    both.fits.update(other.fits)
+    both.test_truth.update(other.test_truth)
+    alone, _, _ = _student_experiment("iemocap")
+    got = evaluate_claims("03_sdt", both, "iemocap", names={"full": "SDT"}, n_resamples=100)
+    expected = evaluate_claims("03_sdt", alone, "iemocap", names={"full": "SDT"}, n_resamples=100)
+    assert [c["comparison"] for c in got] == [c["comparison"] for c in expected]
+    assert claims_module.versus_baseline(both, "SDT", "iemocap") == claims_module.versus_baseline(alone, "SDT", "iemocap")
+    # 05_emonet with only the global-ID rows: "EmoNet beats CoMPM" (first in order) is not run, the next is measured
+    from erc_lib.experiment import Experiment
+    from erc_lib.training import FitResult
+
+    y, lengths = _test_set(5, n_classes=3)
+    exp = Experiment(test_truth={"emorynlp": {"labels": y.tolist(), "dialogue_lengths": lengths.tolist()}})
+    for variant in ("+ global speaker ID", "CoMPM"):
+        for seed in range(5):
+            m = classification_metrics(y, y, ["a", "b", "c"])
+            exp.fits[("emorynlp", variant, seed)] = FitResult([], 1, m, m, {"y_true": y, "y_pred": y}, 1.0, 1.0)
+    (only,) = evaluate_claims("05_emonet", exp, "emorynlp", names={"emonet": "+ normalised weighted CE"})
+    assert only["id"] == "emonet-global-id" and only["comparison"]["n_resamples"] == 1000
