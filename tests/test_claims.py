@@ -399,6 +399,9 @@ def test_a_student_claim_reads_the_student_output_and_the_fused_claim_the_fused_
                    for f in exp.seed_fits("SDT", "iemocap")]
     assert student["ours"]["mean"] == pytest.approx(np.mean(text_scores))
     assert student["ours"]["std"] == pytest.approx(np.std(text_scores, ddof=1))
+    other_text = [classification_metrics(y, f.test_outputs["logits_text"].argmax(-1), names)["weighted_f1"]
+                  for f in exp.seed_fits("SDT w/o self-distillation", "iemocap")]
+    assert student["other"]["output"] == "logits_text" and student["other"]["mean"] == pytest.approx(np.mean(other_text))
     fused_scores = [f.test["weighted_f1"] for f in exp.seed_fits("SDT w/o self-distillation", "iemocap")]
     assert fused["other"]["mean"] == pytest.approx(np.mean(fused_scores)) and fused["other"]["n_seeds"] == 5
     assert fused["comparison"]["difference"] < 0 < student["comparison"]["difference"]
@@ -564,7 +567,8 @@ def test_claims_read_only_their_dataset_and_skip_claims_whose_rows_were_not_run(
     alone, _, _ = _student_experiment("iemocap")
     got = evaluate_claims("03_sdt", both, "iemocap", names={"full": "SDT"}, n_resamples=100)
     expected = evaluate_claims("03_sdt", alone, "iemocap", names={"full": "SDT"}, n_resamples=100)
-    assert [c["comparison"] for c in got] == [c["comparison"] for c in expected]
+    for key in ("comparison", "ours", "other", "baseline", "verdict"):
+        assert [c[key] for c in got] == [c[key] for c in expected], key
     assert claims_module.versus_baseline(both, "SDT", "iemocap") == claims_module.versus_baseline(alone, "SDT", "iemocap")
     # 05_emonet with only the global-ID rows: "EmoNet beats CoMPM" (first in order) is not run, the next is measured
     from erc_lib.experiment import Experiment
