@@ -582,3 +582,21 @@ def test_claims_read_only_their_dataset_and_skip_claims_whose_rows_were_not_run(
             exp.fits[("emorynlp", variant, seed)] = FitResult([], 1, m, m, {"y_true": y, "y_pred": y}, 1.0, 1.0)
     (only,) = evaluate_claims("05_emonet", exp, "emorynlp", names={"emonet": "+ normalised weighted CE"})
     assert only["id"] == "emonet-global-id" and only["comparison"]["n_resamples"] == 1000
+
+
+def test_row_summaries_of_one_and_two_seeds_and_two_published_datasets():
+    """One seed has no spread (std 0, not NaN); two seeds have the sample std; a figure published
+    on two other datasets names both."""
+    one, y, names = _student_experiment("iemocap", seeds=1)
+    (row,) = [c for c in evaluate_claims("03_sdt", one, "iemocap", names={"full": "SDT"}, n_resamples=50)
+              if c["id"] == "sdt-sd-fused"]
+    assert row["ours"]["std"] == 0.0 and row["ours"]["n_seeds"] == 1 and row["verdict"] == claims_module.NOT_MEASURED
+    two, _, _ = _student_experiment("iemocap", seeds=2)
+    (row,) = [c for c in evaluate_claims("03_sdt", two, "iemocap", names={"full": "SDT"}, n_resamples=50)
+              if c["id"] == "sdt-sd-fused"]
+    scores = [f.test["weighted_f1"] for f in two.seed_fits("SDT", "iemocap")]
+    assert row["ours"]["std"] == pytest.approx(abs(scores[0] - scores[1]) / np.sqrt(2)) and row["ours"]["n_seeds"] == 2
+    monolithic = next(c for c in CLAIMS if c.id == "mister-e-vs-monolithic")
+    judged = claims_module._judgement(monolithic, "mosi-clean", {"difference": 1.0, "ci_low": 0.5, "ci_high": 1.5,
+                                                                 "standard_error": 0.25}, 5)
+    assert judged["reason"].endswith("; the published figure is on another dataset (iemocap, meld), sizes not compared")
