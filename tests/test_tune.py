@@ -631,3 +631,28 @@ def test_the_command_line_with_all_writes_the_summary_of_every_tuned_file(fake_f
     (configs / "tuned" / "bigru_meld.yaml").write_text((configs / "tuned" / "logreg_meld.yaml").read_text())
     only = tuning.write_summary([configs / "tuned" / "bigru_meld.yaml"]).read_text()
     assert "bigru_meld" in only and "logreg_meld" not in only
+
+
+def test_a_worker_returns_the_studies_written_and_fails_loudly(fake_fits, monkeypatch, capsys):
+    """``_worker`` (one process of ``--jobs``): the studies it wrote, the input selection kept in the
+    file name, and a broken study reported by name and turned into exit status 1 after the others."""
+    import argparse
+
+    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: None)
+    args = lambda **kw: argparse.Namespace(**{
+        "all": False, "only": None, "model": "logreg", "dataset": "meld", "inputs": None, "trials": None,
+        "seeds_per_trial": None, "rescore_seeds": None, "storage": fake_fits["storage"], "validation": "auto",
+        "smoke": False, "force": False, "device": "cpu", "cpu_threads": 1, "worker_id": None, **kw})
+    assert tuning._worker(args(inputs=["text"])) == 1
+    assert (fake_fits["configs"] / "tuned" / "logreg_meld_t.yaml").exists()
+    capsys.readouterr()
+
+    def broken(call, i):
+        raise RuntimeError("boom")
+
+    fake_fits["objective"] = broken
+    with pytest.raises(SystemExit) as stop:
+        tuning._worker(args(storage=fake_fits["storage"].replace("fake.db", "broken.db")))
+    assert stop.value.code == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "study logreg_meld stopped: RuntimeError: boom" in out and out[-1] == "FAILED logreg_meld: RuntimeError: boom"
