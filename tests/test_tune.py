@@ -656,3 +656,24 @@ def test_a_worker_returns_the_studies_written_and_fails_loudly(fake_fits, monkey
     assert stop.value.code == 1
     out = capsys.readouterr().out.splitlines()
     assert "study logreg_meld stopped: RuntimeError: boom" in out and out[-1] == "FAILED logreg_meld: RuntimeError: boom"
+
+
+def test_study_selection_display_and_help(capsys):
+    import argparse
+
+    assert tuning._selected(argparse.Namespace(all=True, only=None)) == list(tuning.STUDIES)
+    assert tuning._selected(argparse.Namespace(all=False, model="bigru", dataset="meld", inputs=["speech", "text"])) == [
+        ("bigru", "meld", ("speech", "text"))]
+    assert tuning._selected(argparse.Namespace(all=False, model="sdt", dataset="meld", inputs=None)) == [
+        ("sdt", "meld", None)]
+    with pytest.raises(ValueError, match=r"^--only: no study named sdt_x, emonet_y; the studies are logreg_iemocap, "
+                                         r"bigru_iemocap, sdt_iemocap, "):
+        tuning._selected(argparse.Namespace(all=True, only=["sdt_x", "emonet_y"]))
+    assert tuning._display(tuning.REPO_ROOT / "configs" / "tuned" / "x.yaml") == "configs/tuned/x.yaml"
+    assert tuning._display(tuning.Path("/elsewhere/x.yaml")) == "/elsewhere/x.yaml"
+    with pytest.raises(SystemExit):
+        tuning.main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m erc_lib.tune ")
+    assert ("Equal-budget hyper-parameter tuning with Optuna: one budget for every model, shown to be enough."
+            in " ".join(out.split()))                                   # the module's first line, wrapped
