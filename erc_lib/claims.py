@@ -444,7 +444,8 @@ def verdict_summary(claims: list[dict]) -> tuple["pd.DataFrame", str]:
                      "run) and carry no verdict")
     text = "; ".join(parts) + ". "
     text += ("Every interval is a paired bootstrap 95% interval over test dialogues and seeds; a published size is "
-             "compared only on the dataset it was published on, and our inputs (frozen sentence encoders, "
+             "compared only on the dataset and in the setting (modalities, labels) it was published in, and our "
+             "inputs (frozen sentence encoders, "
              "CPU-sized models) are not the papers', so a ruled-out effect is ruled out on our inputs.")
     return counts, text
 

@@ -263,3 +263,431 @@ def test_a_verdict_that_changes_with_the_bootstrap_seed_is_on_the_boundary():
                                        "bootstrap seeds) and 'underpowered' (7 of 20 bootstrap seeds)")
     steady = rejudge({**stored, "comparison": {**stored["comparison"], "intervals_by_seed": [[-1.43, 2.97]] * 20}})
     assert steady["verdict"] == "published effect ruled out"
+
+# ============================================================================ the verdict rule, by hand
+# Two constructed claims: P says A beats B (sign +1) with a published A - B of +3.00 on IEMOCAP;
+# N says A trails B (sign -1) with a published -8.00 on EmoryNLP. Each row: the claim, the dataset
+# it is measured on (same base dataset as the published size, or another), the interval and the
+# point estimate, the bootstrap standard error, the seeds, and the verdict and full reason
+# written by hand from the module docstring. The detectable effect is (1.959964 + 0.841621) x SE:
+# SE 0.5 -> 1.40 points, SE 1.0 -> 2.80, SE 1.5 -> 4.20. Dialogues needed to detect a target t:
+# ceil(31 x (detectable / t)^2), e.g. ceil(31 x (2.801585 / 2)^2) = ceil(60.83) = 61.
+from erc_lib import claims as claims_module  # noqa: E402
+from erc_lib.claims import Claim  # noqa: E402
+
+P = Claim("p", "Paper", "A beats B", "03_sdt", "A", "B", ("iemocap", "iemocap-sdt", "meld"), sign=1,
+          published="IEMOCAP 73.00 vs 70.00", published_differences={"iemocap": 3.0},
+          published_settings={"iemocap": ("text", "IEMOCAP 6 classes")})     # the setting of our text-only IEMOCAP
+N = Claim("n", "Paper", "A trails B", "05_emonet", "A", "B", ("emorynlp", "meld"), sign=-1,
+          published="EmoryNLP 30.00 vs 38.00", published_differences={"emorynlp": -8.0},
+          published_settings={"emorynlp": ("text", "EmoryNLP 7 emotions")})
+NONE = Claim("z", "Paper", "A beats B, no figure", "06_mister_e", "A", "B", ("meld",), published="Fig. 5b (bars)")
+HERE_P = "; published A - B +3.00 on this dataset, same setting"
+HERE_N = "; published A - B -8.00 on this dataset, same setting"
+ELSE_P = "; the published figure is on another dataset (iemocap), sizes not compared"
+ELSE_N = "; the published figure is on another dataset (emorynlp), sizes not compared"
+NEED_2 = ("; this test detects 2.80 points: detecting 2.00 needs about 61 test dialogues instead of 31 "
+          "(standard error ~ 1/sqrt(dialogues); more seeds narrow only the seed part)")
+
+VERDICT_TABLE = [
+    # claim, dataset, (low, high), difference, SE, seeds, verdict, reason
+    (P, "iemocap", (1.0, 5.0), 3.0, 1.0, 5, "holds",
+     "ours A - B +3.00: the 95% interval [+1.00, +5.00] excludes zero on the claimed side and contains the "
+     "published +3.00" + HERE_P),
+    (P, "meld", (1.0, 5.0), 3.0, 1.0, 5, "holds",
+     "ours A - B +3.00: the 95% interval [+1.00, +5.00] excludes zero on the claimed side (no size published for "
+     "this dataset)" + ELSE_P),
+    (P, "iemocap", (4.0, 6.0), 5.0, 0.5, 5, "holds",
+     "ours A - B +5.00: the 95% interval [+4.00, +6.00] excludes zero and lies beyond the published +3.00" + HERE_P),
+    (P, "iemocap", (3.0, 6.0), 4.5, 0.5, 7, "holds",       # the published size on the lower edge is inside
+     "ours A - B +4.50: the 95% interval [+3.00, +6.00] excludes zero on the claimed side and contains the "
+     "published +3.00" + HERE_P),
+    (P, "iemocap", (0.5, 2.0), 1.25, 0.5, 5, "smaller than published",
+     "ours A - B +1.25: the 95% interval [+0.50, +2.00] excludes zero on the claimed side but also the published "
+     "+3.00: the effect is smaller than published" + HERE_P),
+    (P, "meld", (0.5, 2.0), 1.25, 0.5, 5, "holds",
+     "ours A - B +1.25: the 95% interval [+0.50, +2.00] excludes zero on the claimed side (no size published for "
+     "this dataset)" + ELSE_P),
+    (P, "iemocap", (-1.0, 2.0), 0.5, 0.5, 5, "published effect ruled out",
+     "ours A - B +0.50: the 95% interval [-1.00, +2.00] includes zero and excludes the published +3.00: an effect "
+     "as large as published is ruled out" + HERE_P),
+    (P, "iemocap", (0.0, 2.0), 1.0, 0.5, 5, "published effect ruled out",   # zero on the edge is inside
+     "ours A - B +1.00: the 95% interval [+0.00, +2.00] includes zero and excludes the published +3.00: an effect "
+     "as large as published is ruled out" + HERE_P),
+    (P, "meld", (-1.0, 2.0), 0.5, 0.5, 5, "no effect found",
+     "ours A - B +0.50: the 95% interval [-1.00, +2.00] includes zero although this test detects 1.40 points (no "
+     "size is published for this dataset)" + ELSE_P),
+    (P, "meld", (-1.0, 2.0), 0.5, 1.0, 5, "underpowered",
+     "ours A - B +0.50: the 95% interval [-1.00, +2.00] includes zero and no size is published for this dataset"
+     + NEED_2 + ELSE_P),
+    (P, "iemocap", (-2.0, 4.0), 1.0, 1.5, 5, "underpowered",
+     "ours A - B +1.00: the 95% interval [-2.00, +4.00] includes both zero and the published +3.00; this test "
+     "detects 4.20 points: detecting 3.00 needs about 61 test dialogues instead of 31 (standard error ~ "
+     "1/sqrt(dialogues); more seeds narrow only the seed part)" + HERE_P),
+    (P, "iemocap", (-2.0, 4.0), 1.0, 0.5, 5, "underpowered",
+     "ours A - B +1.00: the 95% interval [-2.00, +4.00] includes both zero and the published +3.00; this test "
+     "detects 1.40 points" + HERE_P),
+    (P, "iemocap", (-4.0, -1.0), -2.5, 0.5, 5, "contradicted",
+     "ours A - B -2.50: the 95% interval [-4.00, -1.00] excludes zero on the other side" + HERE_P),
+    (P, "meld", (-4.0, -1.0), -2.5, 0.5, 5, "contradicted",
+     "ours A - B -2.50: the 95% interval [-4.00, -1.00] excludes zero on the other side" + ELSE_P),
+    (P, "iemocap", (1.0, 5.0), 3.0, 1.0, 4, claims_module.NOT_MEASURED,
+     "ours A - B +3.00: 4 seed(s); a verdict needs >= 5 seeds at full size" + HERE_P),
+    (P, "meld", (-4.0, -1.0), -2.5, 0.5, 1, claims_module.NOT_MEASURED,
+     "ours A - B -2.50: 1 seed(s); a verdict needs >= 5 seeds at full size" + ELSE_P),
+    (N, "emorynlp", (-10.0, -6.0), -8.0, 1.0, 5, "holds",
+     "ours A - B -8.00: the 95% interval [-10.00, -6.00] excludes zero on the claimed side and contains the "
+     "published -8.00" + HERE_N),
+    (N, "emorynlp", (-12.0, -9.0), -10.5, 0.5, 5, "holds",
+     "ours A - B -10.50: the 95% interval [-12.00, -9.00] excludes zero and lies beyond the published -8.00" + HERE_N),
+    (N, "emorynlp", (-3.0, -1.0), -2.0, 0.5, 5, "smaller than published",
+     "ours A - B -2.00: the 95% interval [-3.00, -1.00] excludes zero on the claimed side but also the published "
+     "-8.00: the effect is smaller than published" + HERE_N),
+    (N, "meld", (-3.0, -1.0), -2.0, 0.5, 5, "holds",
+     "ours A - B -2.00: the 95% interval [-3.00, -1.00] excludes zero on the claimed side (no size published for "
+     "this dataset)" + ELSE_N),
+    (N, "emorynlp", (1.0, 3.0), 2.0, 0.5, 5, "contradicted",
+     "ours A - B +2.00: the 95% interval [+1.00, +3.00] excludes zero on the other side" + HERE_N),
+    (N, "emorynlp", (-2.0, 1.0), -0.5, 0.5, 5, "published effect ruled out",
+     "ours A - B -0.50: the 95% interval [-2.00, +1.00] includes zero and excludes the published -8.00: an effect "
+     "as large as published is ruled out" + HERE_N),
+    (N, "emorynlp", (-9.0, 1.0), -4.0, 1.0, 5, "underpowered",
+     "ours A - B -4.00: the 95% interval [-9.00, +1.00] includes both zero and the published -8.00; this test "
+     "detects 2.80 points" + HERE_N),
+    (N, "meld", (-2.0, 1.0), -0.5, 1.0, 6, "underpowered",
+     "ours A - B -0.50: the 95% interval [-2.00, +1.00] includes zero and no size is published for this dataset"
+     + NEED_2 + ELSE_N),
+    (N, "meld", (-2.0, 0.0), -1.0, 0.5, 5, "no effect found",
+     "ours A - B -1.00: the 95% interval [-2.00, +0.00] includes zero although this test detects 1.40 points (no "
+     "size is published for this dataset)" + ELSE_N),
+    (NONE, "meld", (0.5, 2.0), 1.25, 0.5, 5, "holds",
+     "ours A - B +1.25: the 95% interval [+0.50, +2.00] excludes zero on the claimed side (no size published for "
+     "this dataset)"),
+    (NONE, "meld", (-1.0, 2.0), 0.5, 1.0, 5, "underpowered",
+     "ours A - B +0.50: the 95% interval [-1.00, +2.00] includes zero and no size is published for this dataset"
+     + NEED_2),
+]
+
+
+@pytest.mark.parametrize("claim, dataset, interval, difference, se, seeds, word, reason", VERDICT_TABLE)
+def test_verdict_table_written_by_hand(claim, dataset, interval, difference, se, seeds, word, reason):
+    comparison = {"difference": difference, "ci_low": interval[0], "ci_high": interval[1], "standard_error": se,
+                  "n_dialogues": 31}
+    judged = claims_module._judgement(claim, dataset, comparison, seeds)
+    here = claim.published_differences.get(dataset.replace("-sdt", ""))
+    assert judged == {"published_size": here, "published_elsewhere": here is None and bool(claim.published_differences),
+                      "published_setting_differs": False,
+                      "detectable_effect": {0.5: 1.40, 1.0: 2.80, 1.5: 4.20}[se], "verdict": word, "reason": reason}
+
+
+# The published figures, written by hand from each claim's source (A's score, B's score per
+# dataset, weighted F1); a stored size must be A - B with the claim's sign.
+PUBLISHED_BY_HAND = {
+    "sdt-sd-fused": {"iemocap": (74.08, 71.10)},
+    "sdt-multimodal": {"iemocap": (74.08, 66.58)},
+    "sdt-bios": {"iemocap": (45.96, 45.26)},
+    "emonet-beats-compm": {"emorynlp": (39.18, 37.85)},
+    "emonet-global-id": {"emorynlp": (29.43, 37.85)},
+    "emonet-behaviour": {"emorynlp": (36.96, 29.43)},
+    "emonet-weighted-ce": {"emorynlp": (39.18, 36.96)},
+    "mister-e-vs-monolithic": {"iemocap": (70.9, 67.8), "meld": (69.5, 67.9)},
+}
+
+
+def test_published_sizes_are_a_minus_b_with_the_claims_sign():
+    by_id = {c.id: c for c in CLAIMS}
+    for cid, figures in PUBLISHED_BY_HAND.items():
+        claim = by_id[cid]
+        assert claim.published_differences == pytest.approx({d: a - b for d, (a, b) in figures.items()}, abs=0.005), cid
+        for d, (a, b) in figures.items():
+            assert np.sign(a - b) == claim.sign, cid
+            assert all(f"{x}" in claim.published or f"{x:.2f}" in claim.published for x in (a, b)), cid
+    # every other claim publishes no size: sizes are never invented
+    assert all(not c.published_differences for c in CLAIMS if c.id not in PUBLISHED_BY_HAND)
+    assert {c.id for c in CLAIMS if c.sign == -1} == {"emonet-global-id"}
+    student = by_id["sdt-sd-students"]
+    assert student.output == "logits_text" and all(c.output == "y_pred" for c in CLAIMS if c is not student)
+
+
+@pytest.mark.parametrize("name, base", [("iemocap-sdt", "iemocap"), ("meld-sdt", "meld"), ("mosi-clean", "mosi"),
+                                         ("iemocap", "iemocap"), ("emorynlp", "emorynlp")])
+def test_base_dataset_strips_the_variant_suffix(name, base):
+    assert claims_module.base_dataset(name) == base
+
+
+def test_rejudge_recomputes_from_the_stored_numbers():
+    """A stored row's verdict is recomputed: the standard error from the interval when missing
+    ((high - low) / 3.92), the seeds as the smaller count, today's published size."""
+    stored = {"id": "emonet-global-id", "dataset": "emorynlp", "verdict": "holds", "published_differences": {},
+              "comparison": {"difference": -4.0, "ci_low": -9.0, "ci_high": 1.0, "n_dialogues": 85,
+                             "n_seeds_a": 5, "n_seeds_b": 6}}
+    judged = claims_module.rejudge(stored)
+    # SE = 10 / 3.919928 = 2.5510, detectable = 2.801585 x 2.5510 = 7.147
+    assert judged["detectable_effect"] == 7.15 and judged["verdict"] == "underpowered"
+    assert judged["published_differences"] == {"emorynlp": -8.42} and judged["published_size"] == -8.42
+    assert judged["reason"] == ("ours A - B -4.00: the 95% interval [-9.00, +1.00] includes both zero and the "
+                                "published -8.42; this test detects 7.15 points; published A - B -8.42 on this dataset, same setting")
+    assert judged["id"] == "emonet-global-id" and judged["comparison"] == stored["comparison"]
+    fewer = {**stored, "comparison": {**stored["comparison"], "n_seeds_b": 4}}
+    assert claims_module.rejudge(fewer)["verdict"] == claims_module.NOT_MEASURED
+    old = {**stored, "comparison": {k: v for k, v in stored["comparison"].items() if not k.startswith("n_seeds")},
+           "ours": {"n_seeds": 5}, "other": {"n_seeds": 3}}
+    assert claims_module.rejudge(old)["reason"].startswith("ours A - B -4.00: 3 seed(s)")
+    for counted in ({}, {"ours": {"n_seeds": 5}}, {"other": {"n_seeds": 5}}):     # a side without a count: 0 seeds
+        bare = {k: v for k, v in old.items() if k not in ("ours", "other")} | counted
+        assert claims_module.rejudge(bare)["reason"].startswith("ours A - B -4.00: 0 seed(s)")
+    with_se = {**stored, "comparison": {**stored["comparison"], "standard_error": 0.5}}
+    assert claims_module.rejudge(with_se)["detectable_effect"] == 1.40
+    assert claims_module.rejudge({**stored, "id": "no-such-claim"}) is None
+    assert claims_module.rejudge({**stored, "dataset": "meld"}) is None    # not measured on MELD
+
+
+def test_dialogues_needed_and_detectable_effect_by_hand():
+    from erc_lib.claims import detectable_effect, dialogues_needed
+
+    assert detectable_effect(0.0) == 0.0 and detectable_effect(2.0) == pytest.approx(5.60317, abs=1e-5)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"^standard_error must be a finite number >= 0, got {bad!r}$"):
+            detectable_effect(bad)
+    assert dialogues_needed(31, 2.801585, 2.0) == 61          # ceil(60.83)
+    assert dialogues_needed(31, 2.801585, -2.0) == 61         # the target's sign does not matter
+    assert dialogues_needed(10, 3.0, 1.0) == 90 and dialogues_needed(10, 1.0, 1.0) == 10
+    assert dialogues_needed(10, 3.0, 0.0) == 0
+
+
+def _student_experiment(dataset="iemocap", seeds=5):
+    """Rows "SDT" and "SDT w/o self-distillation" whose fused predictions (y_pred) favour the
+    second row but whose text students (logits_text) favour the first: a student claim must read
+    the student."""
+    from erc_lib.experiment import Experiment
+    from erc_lib.training import FitResult
+
+    y, lengths = _test_set(11, n_dialogues=40, n_classes=3)
+    rng = np.random.default_rng(12)
+    exp = Experiment(test_truth={dataset: {"labels": y.tolist(), "dialogue_lengths": lengths.tolist()}})
+    names = ["a", "b", "c"]
+    for variant, fused, student in (("SDT", 0.3, 0.9), ("SDT w/o self-distillation", 0.9, 0.3),
+                                    ("BiGRU (context)", 0.5, 0.5)):
+        for seed in range(seeds):
+            pred = np.where(rng.random(len(y)) < fused, y, (y + 1) % 3)
+            text = np.where(rng.random(len(y)) < student, y, (y + 2) % 3)
+            logits = np.eye(3)[text] * 2.0 - 1.0
+            m = classification_metrics(y, pred, names)
+            exp.fits[(dataset, variant, seed)] = FitResult([], 1, m, m, {"y_true": y, "y_pred": pred,
+                                                                         "logits_text": logits}, 1.0, 1.0)
+    return exp, y, names
+
+
+def test_a_student_claim_reads_the_student_output_and_the_fused_claim_the_fused_one():
+    exp, y, names = _student_experiment()
+    got = {c["id"]: c for c in evaluate_claims("03_sdt", exp, "iemocap", names={"full": "SDT"}, n_resamples=200)}
+    assert set(got) == {"sdt-sd-fused", "sdt-sd-students"}     # {best_unimodal} was not named: not measured
+    fused, student = got["sdt-sd-fused"], got["sdt-sd-students"]
+    assert fused["verdict"] == "contradicted" and student["verdict"] in ("holds",)
+    assert student["ours"]["output"] == "logits_text" and fused["ours"]["output"] == "y_pred"
+    text_scores = [classification_metrics(y, f.test_outputs["logits_text"].argmax(-1), names)["weighted_f1"]
+                   for f in exp.seed_fits("SDT", "iemocap")]
+    assert student["ours"]["mean"] == pytest.approx(np.mean(text_scores))
+    assert student["ours"]["std"] == pytest.approx(np.std(text_scores, ddof=1))
+    other_text = [classification_metrics(y, f.test_outputs["logits_text"].argmax(-1), names)["weighted_f1"]
+                  for f in exp.seed_fits("SDT w/o self-distillation", "iemocap")]
+    assert student["other"]["output"] == "logits_text" and student["other"]["mean"] == pytest.approx(np.mean(other_text))
+    fused_scores = [f.test["weighted_f1"] for f in exp.seed_fits("SDT w/o self-distillation", "iemocap")]
+    assert fused["other"]["mean"] == pytest.approx(np.mean(fused_scores)) and fused["other"]["n_seeds"] == 5
+    assert fused["comparison"]["difference"] < 0 < student["comparison"]["difference"]
+    assert fused["a"] == "SDT" and fused["b"] == "SDT w/o self-distillation" and fused["dataset"] == "iemocap"
+    # SDT's +2.98 is a text+audio+visual figure; this IEMOCAP is text only: no size is weighed
+    assert fused["published_size"] is None and fused["published_setting_differs"] and fused["published_elsewhere"]
+    assert student["published_size"] is None and not student["published_elsewhere"]
+    assert fused["baseline"]["variant"] == "BiGRU (context)" and fused["baseline"]["output"] == "y_pred"
+    assert fused["comparison"]["n_resamples"] == 200 and fused["comparison"]["n_dialogues"] == 40
+    assert fused["source_results"] == "03_sdt" and fused["metric"] == "weighted_f1"
+    assert set(fused) >= {"id", "paper", "text", "notebook", "sign", "published", "published_differences", "output"}
+    assert not set(fused) & {"datasets"}
+    assert evaluate_claims("03_sdt", exp, "emorynlp", names={"full": "SDT"}) == []   # not a dataset of these claims
+    assert evaluate_claims("05_emonet", exp, "iemocap") == []                        # another notebook's claims
+
+
+def test_a_claim_on_another_dataset_says_so_and_too_few_seeds_give_no_verdict():
+    exp, _, _ = _student_experiment("meld", seeds=4)
+    got = {c["id"]: c for c in evaluate_claims("03_sdt", exp, "meld", names={"full": "SDT"}, n_resamples=200,
+                                               baseline="no such row")}
+    fused = got["sdt-sd-fused"]
+    assert fused["published_size"] is None and fused["published_elsewhere"]
+    assert fused["verdict"] == claims_module.NOT_MEASURED and fused["baseline"] is None
+    assert fused["reason"].endswith("4 seed(s); a verdict needs >= 5 seeds at full size; the published figure is "
+                                    "on another dataset (iemocap), sizes not compared")
+
+
+def _row(verdict_word, diff=1.0, low=0.5, high=1.5, published=None, elsewhere=False, detectable=1.4):
+    return {"text": "A beats B", "dataset": "meld", "a": "A", "b": "B", "published": "P",
+            "comparison": {"difference": diff, "ci_low": low, "ci_high": high}, "published_size": published,
+            "published_elsewhere": elsewhere, "detectable_effect": detectable, "verdict": verdict_word}
+
+
+def test_claims_table_rows_by_hand():
+    table = claims_module.claims_table([_row("holds", published=2.98), _row("underpowered", -0.25, -1.5, 1.0,
+                                                                           elsewhere=True, detectable=None),
+                                        _row("holds")])
+    assert list(table.columns) == ["claim", "dataset", "A", "B", "A − B", "95% CI", "published A − B", "detectable",
+                                   "verdict", "published"]
+    assert table.iloc[0].tolist() == ["A beats B", "meld", "A", "B", "+1.00", "[+0.50, +1.50]", "+2.98", "1.40",
+                                      "holds", "P"]
+    assert table.iloc[1].tolist()[4:8] == ["-0.25", "[-1.50, +1.00]", "other dataset", "–"]
+    assert table.iloc[2]["published A − B"] == "–"
+
+
+def test_verdict_summary_counts_and_reading_by_hand():
+    counts, text = claims_module.verdict_summary([])
+    assert counts["claims"].tolist() == [0] * 8 and text.startswith("No claim has been measured yet")
+    words = ["holds", "holds", "contradicted", "underpowered", claims_module.NOT_MEASURED,
+             "published effect ruled out", "smaller than published", "no effect found"]
+    counts, text = claims_module.verdict_summary([{"verdict": w} for w in words])
+    assert dict(zip(counts["verdict"], counts["claims"])) == {
+        "holds": 2, "smaller than published": 1, "published effect ruled out": 1, "contradicted": 1,
+        "underpowered": 1, "no effect found": 1, claims_module.BOUNDARY: 0, claims_module.NOT_MEASURED: 1}
+    assert text.startswith(
+        "Of 8 claim measurements, 2 hold; 1 point the claimed way but are smaller than published; 1 rule out an "
+        "effect as large as published (our interval includes zero and excludes the published A − B); 1 are "
+        "contradicted (the interval excludes zero on the other side); 1 are underpowered (the test cannot tell zero "
+        "from the published or a 2-point effect; each row says how many test dialogues would); 1 found no effect "
+        "although the test could detect one (no size published for that dataset); 1 are not measured at full size "
+        "(fewer than 5 seeds or a smoke run) and carry no verdict. Every interval is a paired bootstrap 95% interval "
+        "over test dialogues and seeds; a published size is compared only on the dataset and in the setting "
+        "(modalities, labels) it was published in, and our inputs (frozen sentence encoders, CPU-sized models) are not "
+        "the papers', so a ruled-out effect is ruled out on our inputs.")
+    assert text.endswith("ruled out on our inputs.")
+    _, only = claims_module.verdict_summary([{"verdict": "holds"}])
+    assert only.startswith("Of 1 claim measurements, 1 hold. Every interval is a paired bootstrap")
+
+
+def test_versus_baseline_sentences():
+    exp, _, _ = _student_experiment()
+    better = claims_module.versus_baseline(exp, "SDT w/o self-distillation", "iemocap")
+    worse = claims_module.versus_baseline(exp, "SDT", "iemocap")
+    assert better.startswith("SDT w/o self-distillation beats the BiGRU (context) on the same inputs by +")
+    assert worse.startswith("SDT trails the BiGRU (context) on the same inputs: -")
+    same = claims_module.versus_baseline(exp, "BiGRU (context)", "iemocap")
+    assert same == ("BiGRU (context) and the BiGRU (context) cannot be told apart on these inputs: +0.00 weighted F1 "
+                    "(95% interval [+0.00, +0.00]) includes zero.")
+
+
+def test_collect_claims_rejudges_complete_full_size_files_and_lists_the_rest(tmp_path):
+    """Files in a results folder, by hand: two complete full-size files (their claims re-judged from
+    the numbers, whatever verdict was stored), a kept previous version (never read), a running one
+    and one without a status (listed as missing), and a file whose name is not a notebook's."""
+    import json
+
+    from erc_lib.claims import NOT_MEASURED, collect_claims
+    from erc_lib.paths import write_json
+
+    comp = lambda low, high, seeds=5: {"difference": (low + high) / 2, "ci_low": low, "ci_high": high,
+                                       "standard_error": 0.5, "n_dialogues": 31, "n_seeds_a": seeds, "n_seeds_b": seeds,
+                                       "n_resamples": 1000}
+    rows = {
+        "05_emonet": [{"id": "emonet-beats-compm", "paper": "EmoNet", "dataset": "emorynlp", "verdict": "contradicted",
+                       "comparison": comp(0.5, 2.5)},
+                      {"id": "emonet-global-id", "paper": "EmoNet", "dataset": "emorynlp", "verdict": "holds",
+                       "comparison": comp(-1.0, 1.0, seeds=3)},
+                      {"id": "retired-claim", "paper": "EmoNet", "dataset": "emorynlp", "comparison": comp(1, 2)}],
+        "03_sdt_meld": [{"id": "sdt-sd-fused", "paper": "SDT", "dataset": "meld", "verdict": "holds",
+                         "comparison": comp(-2.0, -1.0)}],
+    }
+    for name, claims in rows.items():
+        write_json(tmp_path / f"{name}.json", {"status": "complete", "parameters": {"smoke": False}, "claims": claims})
+    write_json(tmp_path / "03_sdt_meld.previous.json", {"status": "complete", "claims": [
+        {"id": "sdt-bios", "paper": "SDT", "dataset": "iemocap", "comparison": comp(1, 2)}]})
+    write_json(tmp_path / "06_mister_e.json", {"status": "running", "claims": rows["05_emonet"]})
+    write_json(tmp_path / "04_sdt_bios.json", {"claims": rows["05_emonet"]})
+    write_json(tmp_path / "claims_old.json", {"status": "complete", "claims": rows["05_emonet"]})
+    write_json(tmp_path / "01_data.json", {"status": "complete", "parameters": {"smoke": True}, "claims": rows["05_emonet"]})
+    write_json(tmp_path / "02_features.json", {"status": "complete"})          # no parameters, no claims
+    got = collect_claims(write=False, folder=tmp_path)
+    assert not (tmp_path / "claims.json").exists()
+    assert [(c["id"], c["verdict"], c["source_results"], c["smoke"]) for c in got] == [
+        ("sdt-sd-fused", "contradicted", "03_sdt_meld", False),       # files in name order, re-judged
+        ("emonet-beats-compm", "holds", "05_emonet", False),
+        ("emonet-global-id", NOT_MEASURED, "05_emonet", False)]        # 3 seeds: no verdict
+    collect_claims(write=True, folder=tmp_path)
+    payload = json.loads((tmp_path / "claims.json").read_text())
+    assert payload["status"] == "complete" and payload["sources"] == ["02_features", "03_sdt_meld", "05_emonet"]
+    assert payload["missing_results"] == [{"file": "01_data.json", "status": "smoke run (never read for claims)"},
+                                          {"file": "04_sdt_bios.json", "status": "missing"},
+                                          {"file": "06_mister_e.json", "status": "running"}]
+    from datetime import datetime, timedelta, timezone
+
+    written = datetime.fromisoformat(payload["written"])
+    assert written.utcoffset() == timedelta(0) and abs(datetime.now(timezone.utc) - written) < timedelta(minutes=5)
+    assert [(c["paper"], c["id"]) for c in payload["claims"]] == [
+        ("EmoNet", "emonet-beats-compm"), ("EmoNet", "emonet-global-id"), ("SDT", "sdt-sd-fused")]
+    unmeasured = {u["id"]: u for u in payload["unmeasured"]}
+    assert set(unmeasured) == {c.id for c in CLAIMS} - {"emonet-beats-compm", "sdt-sd-fused"}
+    assert unmeasured["emonet-global-id"] == {"id": "emonet-global-id", "paper": "EmoNet",
+                                              "claim": "Global speaker IDs alone hurt, by about 8 points",
+                                              "notebook": "05_emonet", "verdict": NOT_MEASURED}
+
+
+@pytest.mark.parametrize("low, high, sentence", [
+    (0.2, 0.8, "SDT beats the BiGRU (context) on the same inputs by +0.50 weighted F1 (95% interval [+0.20, +0.80])."),
+    (-0.8, -0.2, "SDT trails the BiGRU (context) on the same inputs: +0.50 weighted F1 (95% interval [-0.80, -0.20])."),
+    (0.0, 0.8, "SDT and the BiGRU (context) cannot be told apart on these inputs: +0.50 weighted F1 (95% interval "
+               "[+0.00, +0.80]) includes zero."),
+    (-0.8, 0.0, "SDT and the BiGRU (context) cannot be told apart on these inputs: +0.50 weighted F1 (95% interval "
+                "[-0.80, +0.00]) includes zero."),
+])
+def test_versus_baseline_sentence_follows_the_interval(low, high, sentence, monkeypatch):
+    calls = []
+
+    def fake(a, variant_a, b, variant_b, dataset=None, **kw):
+        calls.append((variant_a, variant_b, dataset))
+        return {"difference": 0.5, "ci_low": low, "ci_high": high}
+
+    monkeypatch.setattr("erc_lib.experiment.paired_difference", fake)
+    assert claims_module.versus_baseline(object(), "SDT", "meld") == sentence
+    assert calls == [("SDT", "BiGRU (context)", "meld")]
+
+
+def test_claims_read_only_their_dataset_and_skip_claims_whose_rows_were_not_run():
+    """An experiment holding the same rows on two datasets: each claim reads its own dataset's fits
+    (the same numbers as an experiment holding that dataset alone); a claim whose rows were not run
+    is skipped and the next one still measured; the default is 1000 resamples."""
+    both, _, _ = _student_experiment("iemocap")
+    other, _, _ = _student_experiment("meld")
+    both.fits.update(other.fits)
+    both.test_truth.update(other.test_truth)
+    alone, _, _ = _student_experiment("iemocap")
+    got = evaluate_claims("03_sdt", both, "iemocap", names={"full": "SDT"}, n_resamples=100)
+    expected = evaluate_claims("03_sdt", alone, "iemocap", names={"full": "SDT"}, n_resamples=100)
+    for key in ("comparison", "ours", "other", "baseline", "verdict"):
+        assert [c[key] for c in got] == [c[key] for c in expected], key
+    assert claims_module.versus_baseline(both, "SDT", "iemocap") == claims_module.versus_baseline(alone, "SDT", "iemocap")
+    # 05_emonet with only the global-ID rows: "EmoNet beats CoMPM" (first in order) is not run, the next is measured
+    from erc_lib.experiment import Experiment
+    from erc_lib.training import FitResult
+
+    y, lengths = _test_set(5, n_classes=3)
+    exp = Experiment(test_truth={"emorynlp": {"labels": y.tolist(), "dialogue_lengths": lengths.tolist()}})
+    for variant in ("+ global speaker ID", "CoMPM"):
+        for seed in range(5):
+            m = classification_metrics(y, y, ["a", "b", "c"])
+            exp.fits[("emorynlp", variant, seed)] = FitResult([], 1, m, m, {"y_true": y, "y_pred": y}, 1.0, 1.0)
+    (only,) = evaluate_claims("05_emonet", exp, "emorynlp", names={"emonet": "+ normalised weighted CE"})
+    assert only["id"] == "emonet-global-id" and only["comparison"]["n_resamples"] == 1000
+
+
+def test_row_summaries_of_one_and_two_seeds_and_two_published_datasets():
+    """One seed has no spread (std 0, not NaN); two seeds have the sample std; a figure published
+    on two other datasets names both."""
+    one, y, names = _student_experiment("iemocap", seeds=1)
+    (row,) = [c for c in evaluate_claims("03_sdt", one, "iemocap", names={"full": "SDT"}, n_resamples=50)
+              if c["id"] == "sdt-sd-fused"]
+    assert row["ours"]["std"] == 0.0 and row["ours"]["n_seeds"] == 1 and row["verdict"] == claims_module.NOT_MEASURED
+    two, _, _ = _student_experiment("iemocap", seeds=2)
+    (row,) = [c for c in evaluate_claims("03_sdt", two, "iemocap", names={"full": "SDT"}, n_resamples=50)
+              if c["id"] == "sdt-sd-fused"]
+    scores = [f.test["weighted_f1"] for f in two.seed_fits("SDT", "iemocap")]
+    assert row["ours"]["std"] == pytest.approx(abs(scores[0] - scores[1]) / np.sqrt(2)) and row["ours"]["n_seeds"] == 2
+    monolithic = next(c for c in CLAIMS if c.id == "mister-e-vs-monolithic")
+    judged = claims_module._judgement(monolithic, "mosi-clean", {"difference": 1.0, "ci_low": 0.5, "ci_high": 1.5,
+                                                                 "standard_error": 0.25}, 5)
+    assert judged["reason"].endswith("; the published figure is on another dataset (iemocap, meld), sizes not compared")

@@ -316,3 +316,364 @@ def test_only_runs_the_named_studies_in_the_given_order_and_refuses_unknown_name
     with pytest.raises(SystemExit):
         tuning.main(["--all", "--only", "sdt_imocap"])
     assert "no study named sdt_imocap" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- (e) invariants on a fake objective
+# The study machinery with every fit replaced by a recorded call (no training): which settings,
+# which seed, which train / dev / test dialogues each fit was given, and what it scored. The
+# budget is a small one written into a copy of configs/defaults.yaml.
+import math  # noqa: E402
+
+SMALL_BUDGET = {"trials": 4, "seeds_per_trial": 2, "rescore_top": 2, "rescore_seeds": 2, "saturation_trials": 3}
+
+
+class _DevOnlyFit:
+    """A fit whose test scores cannot be read: the objective must read dev only."""
+
+    def __init__(self, dev: float):
+        self.dev = {"weighted_f1": dev}
+
+    @property
+    def test(self):
+        raise AssertionError("tuning read a test score")
+
+    @property
+    def test_outputs(self):
+        raise AssertionError("tuning read test outputs")
+
+
+@pytest.fixture
+def fake_fits(tmp_path, monkeypatch, fake_data):
+    """Every fit is a recorded call; ``holder["objective"](call, index)`` gives its dev score."""
+    configs = tmp_path / "configs"
+    (configs / "tuned").mkdir(parents=True)
+    defaults = yaml.safe_load((zoo.CONFIG_DIR / "defaults.yaml").read_text())
+    defaults["tuning"] = dict(SMALL_BUDGET)
+    (configs / "defaults.yaml").write_text(yaml.safe_dump(defaults))
+    monkeypatch.setattr(zoo, "CONFIG_DIR", configs)
+    monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path / "results"))
+    calls, holder = [], {"objective": lambda call, index: 50.0}
+
+    def run_experiment(data, specs, seeds, config, progress=True, cache=True):
+        (spec,) = specs
+        call = {"dataset": data.name, "seeds": list(seeds), "config": config, "cache": cache,
+                "model_args": dict(spec.identity["model_args"]),
+                **{split: tuple(_ids(data.splits[split])) for split in ("train", "dev", "test")}}
+        value = holder["objective"](call, len(calls))
+        calls.append({**call, "value": value})
+
+        class Result:
+            def seed_fits(self, variant):
+                assert variant == spec.variant
+                return [_DevOnlyFit(value)]
+        return Result()
+
+    monkeypatch.setattr("erc_lib.experiment.run_experiment", run_experiment)
+    holder["calls"] = calls
+    holder["storage"] = f"sqlite:///{tmp_path / 'fake.db'}"
+    holder["configs"] = configs
+    return holder
+
+
+def test_trial_0_is_the_defaults_and_every_fit_of_a_trial_has_its_own_seed(fake_fits):
+    result = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
+    calls, study = fake_fits["calls"], result.study
+    defaults_m, defaults_t = zoo.settings("logreg", "meld")
+    # trial 0: the defaults, both fits (seeds 0 and 1) with the default settings
+    assert study.trials[0].user_attrs["kind"] == "defaults" and study.trials[0].params == {}
+    assert [c["seeds"] for c in calls[:2]] == [[0], [1]]
+    assert all(c["model_args"] == defaults_m for c in calls[:2])
+    assert calls[0]["config"] == TrainConfig(**{**defaults_t, "device": "cpu", "progress": False})
+    assert all(c["cache"] is False for c in calls)                       # tuning never reads the fit cache
+    # 4 trials x 2 fits, then the re-scoring: 2 more fits (seeds 2 and 3) of each re-scored trial
+    kinds = [t.user_attrs["kind"] for t in study.trials]
+    assert kinds[:4] == ["defaults", "search", "search", "search"] and set(kinds[4:]) == {"rescore"}
+    position = 0
+    for trial in sorted(study.trials, key=lambda t: t.number):
+        fits = calls[position: position + len(trial.user_attrs["repeats"])]
+        position += len(fits)
+        seeds = [c["seeds"][0] for c in fits]
+        expected = [2, 3] if trial.user_attrs["kind"] == "rescore" else [0, 1]     # fresh seeds when re-scoring
+        assert seeds == expected == trial.user_attrs["repeats"], trial.number
+        assert trial.user_attrs["dev_weighted_f1_per_fit"] == [c["value"] for c in fits]
+        assert trial.value == pytest.approx(np.mean([c["value"] for c in fits]))
+        if trial.user_attrs["kind"] == "search":
+            assert fits[0]["model_args"] == {**defaults_m, **tuning.sample(optuna.trial.FixedTrial(trial.params),
+                                                                           tuning.search_space("logreg"))[0]}
+    assert position == len(calls) == 8 + 2 * len(result.config["tuning"]["rescored_trials"])
+    # meld validates on its own dev split, every fit; test dialogues never in train or dev
+    data = synthetic(noise=3.0)
+    assert all(c["dev"] == tuple(_ids(data.splits["dev"])) and c["test"] == tuple(_ids(data.splits["test"]))
+               for c in calls)
+    assert result.path == fake_fits["configs"] / "tuned" / "logreg_meld.yaml"    # the full budget: committed file
+    assert result.config["tuning"]["validation"] == "standard dev split; fit r trains with seed r"
+
+
+def test_iemocap_fits_validate_on_distinct_seeded_holdouts(fake_fits, fake_data):
+    fake_fits_data = lambda: synthetic("iemocap", n=(16, 4, 5), noise=3.0)
+    fake_data["data"] = fake_fits_data
+    result = tuning.tune("logreg", "iemocap", storage=fake_fits["storage"], log=lambda line: None)
+    data = fake_fits_data()
+    pool = set(_ids(data.splits["train"] + data.splits["dev"]))
+    holdouts = {}
+    for c in fake_fits["calls"]:
+        (seed,) = c["seeds"]
+        holdouts.setdefault(seed, set()).add(c["dev"])
+        assert len(c["dev"]) == 4 and set(c["dev"]) | set(c["train"]) == pool and not set(c["dev"]) & set(c["train"])
+        assert c["test"] == tuple(_ids(data.splits["test"]))
+        expected = tuning.tuning_split(data, "holdout", seed)          # fit r: holdout r (random_state=r)
+        assert c["dev"] == tuple(_ids(expected.splits["dev"])) and c["train"] == tuple(_ids(expected.splits["train"]))
+    assert sorted(holdouts) == [0, 1, 2, 3] and all(len(v) == 1 for v in holdouts.values())
+    assert len({next(iter(v)) for v in holdouts.values()}) == 4, "each fit number validates on its own holdout"
+    assert result.config["tuning"]["validation"].startswith("holdout: fit r validates on a seeded 20%")
+
+
+def test_rescoring_decides_the_winner_by_the_mean_of_all_its_fits(fake_fits):
+    """Scores (constructed): search fits (seeds 0, 1) score 60 + 10 log10 C; re-scoring fits (seeds
+    2, 3) score 60 - 30 log10 C. A re-scored trial's mean over its 4 fits is 60 - 10 log10 C, so
+    among the re-scored trials (the 2 best search trials and the defaults, C = 1) the one with the
+    smallest C wins, although it ranked lowest in the search."""
+    fake_fits["objective"] = lambda call, i: (60 + 10 * math.log10(call["model_args"]["C"]) if call["seeds"][0] < 2
+                                              else 60 - 30 * math.log10(call["model_args"]["C"]))
+    result = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
+    t = result.config["tuning"]
+    search = [tr for tr in result.study.trials if tr.user_attrs["kind"] in ("defaults", "search")]
+    c_of = lambda tr: tr.params.get("model.C", 1.0)
+    top2 = sorted((tr for tr in search), key=lambda tr: -c_of(tr))[:2]
+    rescored = {tr.number: c_of(tr) for tr in top2} | {0: 1.0}
+    assert sorted(t["rescored_trials"]) == sorted(rescored) and t["rescore_seeds"] == 2
+    winner = min(rescored, key=lambda n: rescored[n])
+    assert t["best_trial"] == winner and t["best_fits"] == t["default_fits"] == 4
+    assert t["best_dev_weighted_f1"] == pytest.approx(60 - 10 * math.log10(rescored[winner]), abs=1e-3)
+    assert t["default_dev_weighted_f1"] == pytest.approx(60.0, abs=1e-3)
+    assert t["best_is_defaults"] == (winner == 0) and t["trials"] == 4 and t["seeds_per_trial"] == 2
+    assert [h[:2] for h in t["history"]] == [[0, "defaults"], [1, "search"], [2, "search"], [3, "search"]]
+    assert [h[2] for h in t["history"]] == [pytest.approx(round(tr.value, 3)) for tr in search]
+    if winner != 0:
+        assert result.model_args["C"] == pytest.approx(rescored[winner])
+    else:
+        assert result.model_args == {} and result.train_args == {}
+
+
+def test_without_rescoring_the_best_search_trial_wins_and_ties_go_to_the_earlier_trial(fake_fits):
+    fake_fits["objective"] = lambda call, i: 70.0
+    result = tuning.tune("logreg", "meld", rescore_top=2, rescore_seeds=0, force=True, storage=fake_fits["storage"],
+                         log=lambda line: None)
+    t = result.config["tuning"]
+    assert t["rescored_trials"] == [] and t["rescore_seeds"] == 0 and len(fake_fits["calls"]) == 8
+    assert t["best_trial"] == 0 and t["best_is_defaults"] and t["best_fits"] == 2     # a tie: the defaults stay
+    fake_fits["calls"].clear()
+    fake_fits["objective"] = lambda call, i: 50.0 + i                  # later fits score higher
+    other = tuning.tune("logreg", "meld", rescore_seeds=0, force=True, study_name="rising",
+                        storage=fake_fits["storage"], log=lambda line: None)
+    assert other.config["tuning"]["best_trial"] == 3 and other.config["tuning"]["best_dev_weighted_f1"] == 56.5
+
+
+@pytest.mark.parametrize("change", [{"trials": 3}, {"seeds_per_trial": 1}, {"rescore_top": 1}, {"rescore_seeds": 1},
+                                    {"n_dialogues": SMOKE_SIZE} if (SMOKE_SIZE := {"train": 10, "dev": 4, "test": 4})
+                                    else {}, {"epochs": 2}])
+def test_a_short_or_smoke_study_never_writes_configs_tuned(change, fake_fits):
+    committed = fake_fits["configs"] / "tuned" / "logreg_meld.yaml"
+    full = tuning.make_run("logreg", "meld")
+    assert full.out == committed and (full.trials, full.seeds_per_trial, full.rescore_top, full.rescore_seeds,
+                                      full.saturation_trials) == tuple(SMALL_BUDGET.values())
+    above = tuning.make_run("logreg", "meld", trials=5, seeds_per_trial=3, rescore_top=3, rescore_seeds=3)
+    assert above.out == committed                                      # more than the budget is not short
+    short = tuning.make_run("logreg", "meld", **change)
+    assert short.out == tuning.results_dir() / "tuned" / "logreg_meld.yaml"
+    with pytest.raises(ValueError, match=r"^a study below the budget \{'trials': 4, 'seeds_per_trial': 2, "
+                                         r"'rescore_top': 2, 'rescore_seeds': 2\} \(or at smoke size\) would overwrite "
+                                         r"the committed .*logreg_meld.yaml; pass force=True \(--force\) or another out$"):
+        tuning.make_run("logreg", "meld", out=committed, **change)
+    assert tuning.make_run("logreg", "meld", force=True, **change).out == committed
+    result = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None, **change)
+    assert result.path == short.out and result.path.exists() and not committed.exists()
+    assert result.config["tuning"]["smoke"] == ("n_dialogues" in change or "epochs" in change)
+
+
+def test_smoke_cli_sizes_and_the_budget_file(fake_fits):
+    assert tuning.budget() == SMALL_BUDGET
+    table = yaml.safe_load((fake_fits["configs"] / "defaults.yaml").read_text())
+    for key, bad in (("trials", 0), ("seeds_per_trial", 0), ("rescore_top", -1), ("rescore_seeds", -1),
+                     ("saturation_trials", 0), ("trials", 2.5)):
+        (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {**SMALL_BUDGET,
+                                                                                                  key: bad}}))
+        with pytest.raises(ValueError, match=f"^configs/defaults.yaml tuning.{key} must be an integer >= "
+                                             f"{0 if key.startswith('rescore') else 1}, got {bad!r}$"):
+            tuning.budget()
+    (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {"rescore_top": 0}}))
+    assert tuning.budget() == {"trials": 24, "seeds_per_trial": 2, "rescore_top": 0, "rescore_seeds": 3,
+                               "saturation_trials": 3}
+    assert tuning.SMOKE_DIALOGUES == {"train": 10, "dev": 4, "test": 4} and tuning.SMOKE_EPOCHS == 2
+
+
+@pytest.mark.parametrize("scores, saturated", [
+    ([99.0], True),                      # the threshold itself is saturated (>= 99)
+    ([98.99], False),
+    ([50.0, 50.0, 99.0], True),          # the last of the first 3 trials
+    ([50.0, 50.0, 50.0, 99.5], False),   # the 4th trial is past the saturation window
+])
+def test_the_saturation_threshold_at_its_boundary(scores, saturated, fake_fits):
+    """Trial k's two fits both score ``scores[k]`` (50 after the list); re-scoring fits score 100
+    and never count."""
+    assert tuning.SATURATION == 99.0
+    fake_fits["objective"] = lambda call, i: 100.0 if call["seeds"][0] >= 2 else (
+        scores[i // 2] if i // 2 < len(scores) else 50.0)
+    run = lambda: tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
+    if saturated:
+        with pytest.raises(tuning.SaturatedObjectiveError,
+                           match=f"^meld: dev weighted F1 {max(scores):.2f} >= 99 within the first {len(scores)} "
+                                 "trial\\(s\\) of study 'logreg_meld': this dev split cannot rank settings"):
+            run()
+        assert not (fake_fits["configs"] / "tuned" / "logreg_meld.yaml").exists()
+        assert len(fake_fits["calls"]) == 2 * len(scores)                # stopped at once
+    else:
+        assert run().config["tuning"]["trials"] == 4
+
+
+def test_a_failing_fit_fails_its_trial_and_says_which(fake_fits):
+    def objective(call, i):
+        if i == 2:
+            raise RuntimeError("out of memory")
+        return 50.0
+
+    fake_fits["objective"] = objective
+    lines = []
+    with pytest.raises(RuntimeError, match="out of memory"):
+        tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lines.append)
+    study = optuna.load_study(study_name="logreg_meld", storage=fake_fits["storage"])
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert lines[-1] == "logreg_meld trial 1 (search) FAILED: RuntimeError: out of memory"
+    fake_fits["objective"] = lambda call, i: 50.0                     # the re-started study re-runs it
+    again = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
+    assert again.config["tuning"]["trials"] == 4
+
+
+# ----------------------------------------------------------------------------- (f) files and tables
+def test_storage_written_into_a_tuned_file_is_portable_and_never_a_password():
+    inside = f"sqlite:///{tuning.REPO_ROOT / 'results' / 'tuning.db'}"
+    assert tuning._portable(inside) == "sqlite:///results/tuning.db"
+    assert tuning._portable("sqlite:////elsewhere/studies/tuning.db") == "sqlite:///tuning.db"
+    assert tuning._portable("postgresql://user:secret@db.example.org/studies") == "db.example.org/studies"
+    assert tuning._portable("postgresql://db.example.org/studies") == "postgresql://db.example.org/studies"
+    assert tuning.default_storage() == f"sqlite:///{tuning.results_dir() / 'tuning.db'}"
+
+
+def test_model_inputs_read_speech_as_audio_except_for_mister_e_experts():
+    assert tuning._model_inputs("bigru", ["speech", "text"]) == ["audio", "text"]
+    assert tuning._model_inputs("mister_e", ["speech", "text"]) == ["speech", "text"]
+    assert tuning._model_inputs("sdt", None) is None and tuning._model_inputs("mister_e", None) is None
+    assert tuning.resolve_validation("iemocap", "auto") == "holdout" == tuning.resolve_validation("iemocap-sdt", "auto")
+    assert tuning.resolve_validation("meld", "auto") == "standard" == tuning.resolve_validation("iemocap", "standard")
+    assert tuning.resolve_validation("meld", "holdout") == "holdout"
+
+
+def test_summary_table_and_best_so_far_read_the_tuning_block(tmp_path):
+    path = tmp_path / "bigru_meld.yaml"
+    path.write_text(yaml.safe_dump({"model": {"hidden": 64}, "train": {}, "tuning": {
+        "trials": 3, "seeds_per_trial": 2, "rescored_trials": [0, 2], "rescore_seeds": 3, "trial_seconds": 150.0,
+        "default_dev_weighted_f1": 50.5, "best_dev_weighted_f1": 52.25, "best_is_defaults": False,
+        "validation": "holdout: fit r validates on ...",
+        "history": [[0, "defaults", 50.0], [1, "search", 49.0], [2, "search", 53.0]]}}))
+    old = tmp_path / "logreg_meld.yaml"                               # an earlier file listing its seeds
+    old.write_text(yaml.safe_dump({"model": {}, "train": {}, "tuning": {"trials": 12, "seeds": [0, 1, 2],
+                                                                        "validation": "standard dev split; fit r"}}))
+    table = tuning.summary_table([path, old])
+    assert table.to_dict("records")[0] == {
+        "study": "bigru_meld", "trials": 3, "fits per trial": 2, "re-scored": 2, "re-score fits": 3, "CPU min": 2.5,
+        "defaults (dev)": 50.5, "tuned (dev)": 52.25, "defaults won": False, "validation": "holdout"}
+    second = table.iloc[1]
+    assert (second["study"], second["trials"], second["fits per trial"], second["re-scored"], second["CPU min"],
+            second["validation"]) == ("logreg_meld", 12, 3, 0, 0.0, "standard dev split")
+    assert second[["re-score fits", "defaults (dev)", "tuned (dev)", "defaults won"]].isna().all()
+    curve = tuning.best_so_far(path)
+    assert curve.to_dict("list") == {"trial": [0, 1, 2], "kind": ["defaults", "search", "search"],
+                                     "score": [50.0, 49.0, 53.0], "best so far": [50.0, 50.0, 53.0]}
+
+
+def test_the_command_line_runs_a_smoke_study_in_process(fake_fits, monkeypatch, capsys):
+    """``main`` with one job: every study checked first, then run by one in-process worker; the smoke
+    flag passes the smoke sizes and writes to results/tuned/; ``--all`` at full size writes SUMMARY.md."""
+    prepared, setups = [], []
+    monkeypatch.setattr("erc_lib.features.text.prepare_dataset",
+                        lambda name, **kw: prepared.append((name, kw)) or synthetic(noise=3.0))
+    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: setups.append((device, threads)))
+    configs, url = fake_fits["configs"], fake_fits["storage"]
+    assert tuning.main(["--model", "logreg", "--dataset", "meld", "--storage", url, "--smoke", "--cpu-threads", "2",
+                        "--trials", "3", "--seeds-per-trial", "1", "--rescore-seeds", "1", "--worker-id", "7"]) == 0
+    assert setups == [("cpu", 2)]
+    assert len(optuna.load_study(study_name="logreg_meld", storage=url).trials) >= 3      # the given storage
+    assert prepared[0] == ("meld", {"n_dialogues": {"train": 10, "dev": 4, "test": 4}, "device": "cpu",
+                                    "standardize": False, "progress": False})
+    smoke = tuning.results_dir() / "tuned" / "logreg_meld.yaml"
+    assert smoke.exists() and not (configs / "tuned" / "logreg_meld.yaml").exists()
+    assert all(c["config"].epochs == 2 for c in fake_fits["calls"])              # SMOKE_EPOCHS
+    t = yaml.safe_load(smoke.read_text())["tuning"]
+    assert (t["trials"], t["seeds_per_trial"], t["rescore_seeds"]) == (3, 1, 1) and t["smoke"]
+    out = capsys.readouterr().out
+    assert out.startswith("[worker 7] study logreg_meld: 3 trials x 1 fits -> ")    # a worker's lines are tagged
+    assert "studies, " not in out                                        # a worker prints no summary
+    with pytest.raises(SystemExit):
+        tuning.main(["--model", "logreg", "--dataset", "meld", "--jobs", "0"])
+
+
+def test_the_command_line_with_all_writes_the_summary_of_every_tuned_file(fake_fits, monkeypatch, capsys):
+    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: None)
+    configs = fake_fits["configs"]
+    assert tuning.main(["--all", "--only", "logreg_meld", "--storage", fake_fits["storage"]]) == 0
+    assert (configs / "tuned" / "logreg_meld.yaml").exists() and all(c["config"].epochs != 2 for c in fake_fits["calls"])
+    summary = (configs / "tuned" / "SUMMARY.md").read_text()
+    assert summary.startswith("# Tuning summary (generated by `python -m erc_lib.tune --all`)\n\nBudget (configs/defaults.yaml): ")
+    assert "logreg_meld" in summary and str(SMALL_BUDGET) in summary and summary.endswith("|\n")
+    out = capsys.readouterr().out
+    assert out.startswith("study logreg_meld: 4 trials x 2 fits -> ") and "\n1 studies, " in out
+    # write_summary tables exactly the files it is given
+    (configs / "tuned" / "bigru_meld.yaml").write_text((configs / "tuned" / "logreg_meld.yaml").read_text())
+    only = tuning.write_summary([configs / "tuned" / "bigru_meld.yaml"]).read_text()
+    assert "bigru_meld" in only and "logreg_meld" not in only
+
+
+def test_a_worker_returns_the_studies_written_and_fails_loudly(fake_fits, monkeypatch, capsys):
+    """``_worker`` (one process of ``--jobs``): the studies it wrote, the input selection kept in the
+    file name, and a broken study reported by name and turned into exit status 1 after the others."""
+    import argparse
+
+    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: None)
+    args = lambda **kw: argparse.Namespace(**{
+        "all": False, "only": None, "model": "logreg", "dataset": "meld", "inputs": None, "trials": None,
+        "seeds_per_trial": None, "rescore_seeds": None, "storage": fake_fits["storage"], "validation": "auto",
+        "smoke": False, "force": False, "device": "cpu", "cpu_threads": 1, "worker_id": None, **kw})
+    assert tuning._worker(args(inputs=["text"])) == 1
+    assert (fake_fits["configs"] / "tuned" / "logreg_meld_t.yaml").exists()
+    capsys.readouterr()
+
+    def broken(call, i):
+        raise RuntimeError("boom")
+
+    fake_fits["objective"] = broken
+    with pytest.raises(SystemExit) as stop:
+        tuning._worker(args(storage=fake_fits["storage"].replace("fake.db", "broken.db")))
+    assert stop.value.code == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "study logreg_meld stopped: RuntimeError: boom" in out and out[-1] == "FAILED logreg_meld: RuntimeError: boom"
+
+
+def test_study_selection_display_and_help(capsys):
+    import argparse
+
+    assert tuning._selected(argparse.Namespace(all=True, only=None)) == list(tuning.STUDIES)
+    assert tuning._selected(argparse.Namespace(all=False, model="bigru", dataset="meld", inputs=["speech", "text"])) == [
+        ("bigru", "meld", ("speech", "text"))]
+    assert tuning._selected(argparse.Namespace(all=False, model="sdt", dataset="meld", inputs=None)) == [
+        ("sdt", "meld", None)]
+    with pytest.raises(ValueError, match=r"^--only: no study named sdt_x, emonet_y; the studies are logreg_iemocap, "
+                                         r"bigru_iemocap, sdt_iemocap, "):
+        tuning._selected(argparse.Namespace(all=True, only=["sdt_x", "emonet_y"]))
+    assert tuning._display(tuning.REPO_ROOT / "configs" / "tuned" / "x.yaml") == "configs/tuned/x.yaml"
+    assert tuning._display(tuning.Path("/elsewhere/x.yaml")) == "/elsewhere/x.yaml"
+    with pytest.raises(SystemExit):
+        tuning.main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m erc_lib.tune ")
+    assert ("Equal-budget hyper-parameter tuning with Optuna: one budget for every model, shown to be enough."
+            in " ".join(out.split()))                                   # the module's first line, wrapped
