@@ -248,3 +248,234 @@ def test_last_epoch_selection_never_reads_dev():
     assert fit.best_epoch == 5 and len(fit.history) == 5
     with pytest.raises(ValueError, match="selection"):
         TrainConfig(selection="test")
+
+
+# ----------------------------------------------------------------------------- known rows, read by hand
+# Each loader is pinned on the first, a middle and the last utterance of a named dialogue: text,
+# speaker, label and (where the dataset has them) feature values, all read by hand from the raw
+# files under ERC_DATA_DIR (the source files named in shared data's README). A loader that reverses,
+# shifts or re-sorts utterances within a dialogue, swaps splits or mislabels puts a different row here.
+
+def _row(dialogue, i):
+    return dialogue.speakers[i], dialogue.texts[i], int(dialogue.labels[i])
+
+
+def _dialogue(data, split, dialogue_id):
+    found = [d for d in data.splits[split] if d.dialogue_id == dialogue_id]
+    assert len(found) == 1, f"{dialogue_id} not once in {split}"
+    return found[0]
+
+
+def test_iemocap_known_rows_from_the_cosmic_pickle():
+    """COSMIC's iemocap.pkl: Ses05M_impro03 is the first test dialogue (58 utterances), Ses04F_script02_1
+    the first valid (dev) dialogue (50), Ses03F_impro06 the first train dialogue. Labels: 0 hap, 3 ang,
+    4 exc; speakers 'M'/'F' named by session; runs of spaces in the transcripts collapse to one."""
+    require_dataset("iemocap")
+    data = load_dataset("iemocap")
+    assert [d.dialogue_id for d in data.splits["train"][:1] + data.splits["dev"][:1] + data.splits["test"][:1]] == \
+        ["Ses03F_impro06", "Ses04F_script02_1", "Ses05M_impro03"]
+    d = _dialogue(data, "test", "Ses05M_impro03")
+    assert len(d) == 58
+    assert _row(d, 0) == ("Ses05_M", "Guess what?", 4)
+    assert _row(d, 29) == ("Ses05_F", "Yeah. of course.", 4)
+    assert _row(d, 57) == ("Ses05_M", "Thank you.", 0)
+    d = _dialogue(data, "dev", "Ses04F_script02_1")
+    assert len(d) == 50
+    assert _row(d, 0) == ("Ses04_M", "What time is it? They're supposed to run around midnight. This is great isn't "
+                                     "it? Look at this night we've got here. It couldn't be better.", 0)
+    assert _row(d, 25) == ("Ses04_M", "This is the big night for these guys. Life's last orgy.", 4)
+    assert _row(d, 49) == ("Ses04_F", "It's ridiculous.", 3)
+    assert d.speaker_index[[0, 49]].tolist() == [0, 1]
+    assert data.label_names[4] == "excited" and data.label_names[3] == "angry" and data.label_names[0] == "happy"
+
+
+def test_meld_known_rows_from_the_official_csvs():
+    """dev_sent_emo.csv, Dialogue_ID 15 (10 utterances, Utterance_ID 0-9); Dialogue_ID 49 skips
+    Utterance_ID 4 and 5 (the loader keeps the 13 rows in Utterance_ID order, no gaps filled);
+    test Dialogue_ID 3 (7 utterances). Curly apostrophes become ASCII."""
+    require_dataset("meld")
+    data = load_dataset("meld")
+    assert [d.dialogue_id for d in data.splits["dev"]] == [f"dev_{k}" for k in range(114)]
+    d = _dialogue(data, "dev", "dev_15")
+    assert len(d) == 10
+    assert _row(d, 0) == ("Rachel", "Thank you. Oh Joey and look at this crib! It's so cute!", MELD_JOY)
+    assert _row(d, 5) == ("Joey", "I don't know.", MELD_NEUTRAL)
+    assert _row(d, 9) == ("Joey", "Ooh! Ah! Okay!", MELD_FEAR)
+    d = _dialogue(data, "dev", "dev_49")
+    assert len(d) == 13
+    assert [_row(d, i)[0] for i in (0, 1, 3, 4, 12)] == ["Ross", "Susan", "Susan", "Phoebe", "Phoebe"]
+    assert d.labels.tolist()[:5] == [6, 1, 6, 6, 6]  # anger surprise anger anger anger
+    d = _dialogue(data, "test", "test_3")
+    assert len(d) == 7
+    assert _row(d, 0) == ("Steve", "Oh, okay, I get it.", 0)
+    assert _row(d, 3) == ("Ross", "Yes but too me he's just, man.", 0)
+    assert _row(d, 6) == ("Phoebe", "Yeah. I really like his glasses.", 0)
+    assert data.splits["train"][0].dialogue_id == "train_0" and data.splits["test"][0].dialogue_id == "test_0"
+
+
+MELD_NEUTRAL, MELD_FEAR, MELD_JOY = 0, 2, 4  # neutral surprise fear sadness joy disgust anger
+
+
+def test_emorynlp_known_rows_from_the_compm_files():
+    """EMORY_test.txt: the first scene (17 utterances) and the 43rd (10); EMORY_dev.txt: the first
+    scene (9). Labels 0 Joyful 1 Mad 2 Neutral 3 Peaceful 4 Powerful 5 Sad 6 Scared."""
+    require_dataset("emorynlp")
+    data = load_dataset("emorynlp")
+    d = _dialogue(data, "test", "test_0")
+    assert len(d) == 17
+    assert _row(d, 0) == ("Ross Geller", "I'm supposed to attach a brackety thing to the side things, using a bunch "
+                          "of these little worm guys. I have no brackety thing, I see no whim guys whatsoever and- I "
+                          "cannot feel my legs.", 1)
+    assert _row(d, 8) == ("Chandler Bing", "All finished!", 0)
+    assert _row(d, 16) == ("Chandler Bing", "Oh my God!", 1)
+    d = _dialogue(data, "test", "test_42")
+    assert len(d) == 10
+    assert _row(d, 0)[0] == "Joey Tribbiani" and _row(d, 0)[2] == 6
+    assert _row(d, 5) == ("Monica Geller", "And yet, we're still poking him.", 6)
+    assert _row(d, 9) == ("Joey Tribbiani", "Hey, that's never gonna make it all the way over here, buddy!", 4)
+    d = _dialogue(data, "dev", "dev_0")
+    assert len(d) == 9
+    assert _row(d, 0) == ("Rachel Green", "Coffee.", 2)
+    assert _row(d, 5) == ("Monica Geller", "Aww, thank you. Uh Rach?", 6)
+    assert _row(d, 8) == ("Rachel Green", "Oh! That's why. I'm sorry!", 2)
+    assert data.splits["train"][0].dialogue_id == "train_0"
+
+
+def test_mosi_known_rows_from_the_pickle_and_the_label_sorted_csvs():
+    """audio_2way.pickle test video 0 (20 utterances; labels 1 at utterance 0, 0 at 10 and 19) and the
+    bc-LSTM CSV rows that hold the same audio (audio_test.csv rows 435, 733 and 740, 1-based): their
+    text and video columns belong to the same utterance. Values copied from the files."""
+    require_dataset("mosi")
+    data = load_dataset("mosi")
+    d = _dialogue(data, "test", "test_00")
+    assert len(d) == 20 and d.speakers == ["test_00"] * 20 and d.texts == [""] * 20
+    expected = {0: (1, [152.43, 0.42446, 0.056376], [0.204152, -0.0495994], {4: 3.94319, 6: 2.65613}),
+                10: (0, [121.78, 0.51343, 0.054571], [-0.232976, 0.37453], {14: 1.58792, 20: 9.54568}),
+                19: (0, [137.41, 0.52511, 0.061532], [0.122877, -0.0702135], {4: 6.13027, 6: 7.72897})}
+    for u, (label, audio, text, visual) in expected.items():
+        assert int(d.labels[u]) == label
+        assert np.allclose(d.features["audio"][u, :3], audio, rtol=1e-5)
+        assert np.allclose(d.features["text"][u, :2], text, rtol=1e-5)
+        assert np.allclose(d.features["visual"][u, list(visual)], list(visual.values()), rtol=1e-5)
+        assert d.features["visual"][u, 0] == 0.0
+    assert [d.dialogue_id for d in data.splits["test"]] == [f"test_{i:02d}" for i in range(31)]
+    train_ids = [d.dialogue_id for d in data.splits["train"]]
+    dev_ids = [d.dialogue_id for d in data.splits["dev"]]
+    assert sorted(train_ids + dev_ids) == [f"train_{i:02d}" for i in range(62)]
+    assert train_ids == sorted(train_ids) and dev_ids == sorted(dev_ids)  # file order kept within each split
+    assert [len(d) for d in data.splits["test"][:5]] == [20, 30, 18, 44, 24]
+
+
+def test_mosi_clean_known_rows_from_the_transcripts_and_the_pickle():
+    """transcripts.csv video tmZoasNr4rU (the SDK's first test video; 20 utterances) is the pickle's
+    test video 0, and IumbAb8q2dM (the last standard train video; 22) the pickle's train video 9:
+    transcript, label and the pickle's audio row of utterances first, middle and last."""
+    require_dataset("mosi-clean")
+    data = load_dataset("mosi-clean")
+    d = data.splits["test"][0]
+    assert d.dialogue_id == "tmZoasNr4rU" and len(d) == 20 and d.speakers == ["tmZoasNr4rU"] * 20
+    assert _row(d, 0) == ("tmZoasNr4rU", "UM ID LIKE TO QUICKLY TALK ABOUT MACHETE", 1)
+    assert _row(d, 10) == ("tmZoasNr4rU", "AND UH ALTHOUGH LIKE I LIKE DARK HUMOR", 0)
+    assert _row(d, 19) == ("tmZoasNr4rU", "MAYBE IT COULD HAVE BEEN 20 SECONDS LONGER", 0)
+    assert np.allclose(d.features["audio"][[0, 10, 19], :3],
+                       [[152.43, 0.42446, 0.056376], [121.78, 0.51343, 0.054571], [137.41, 0.52511, 0.061532]], rtol=1e-5)
+    d = data.splits["train"][-1]
+    assert d.dialogue_id == "IumbAb8q2dM" and len(d) == 22
+    assert _row(d, 0) == ("IumbAb8q2dM", "I ALWAYS LIKE TO READ THE BOOK FIRST", 1)
+    assert _row(d, 11) == ("IumbAb8q2dM", "UM GIVES MORE DETAILS SO I CANT WAIT TO GET MY HANDS ON IT NOW", 1)
+    assert _row(d, 21) == ("IumbAb8q2dM", "YEAH SO I SUGGEST THAT YOU GUYS ALL WATCH THIS MOVIE", 1)
+    assert np.allclose(d.features["audio"][[0, 11, 21], :3],
+                       [[212.84, 0.73232, 0.072129], [203.78, 0.775, 0.081031], [280.16, 0.73378, 0.084026]], rtol=1e-5)
+    assert [d.dialogue_id for d in data.splits["dev"][:2]] == ["WKA5OygbEKI", "c5xsKMxpXnc"]
+
+
+def _sdt_pickle_by_hand(path, kind: str) -> dict:
+    """A small pickle in the SDT authors' format (shared data README, 'Official SDT feature pickle
+    format'), every value chosen so that a row's origin can be read back: utterance ``u`` of dialogue
+    number ``k`` has text features ``k + u / 10``, audio ``-(k + u / 10)``, visual ``100 + k + u / 10``.
+    Dialogue ids are listed out of order in trainVid / testVid. Returns what each row must be."""
+    audio_dim = 1582 if kind == "iemocap" else 300
+    if kind == "iemocap":
+        train = ["Ses02F_impro01", "Ses01M_script01_1", "Ses03F_impro02", "Ses04M_script02_2", "Ses01F_impro05",
+                 "Ses02M_impro03", "Ses03M_script03_1", "Ses04F_impro07", "Ses01M_impro02", "Ses02F_script01_2"]
+        test = ["Ses05M_impro01", "Ses05F_impro03"]
+        speaker_of = lambda k, u: "MF"[(k + u) % 2]
+    else:
+        train, test = [7, 3, 12, 1, 9, 4, 15, 0, 11, 6], [21, 20]
+        speaker_of = lambda k, u: list(np.eye(9)[(k + u) % 3])
+    ids = train + test
+    number = {v: k for k, v in enumerate(ids)}
+    length = {v: 2 + k % 3 for k, v in enumerate(ids)}
+    speakers = {v: [speaker_of(number[v], u) for u in range(length[v])] for v in ids}
+    labels = {v: [(number[v] + u) % 6 for u in range(length[v])] for v in ids}
+    value = lambda v, u: number[v] + u / 10
+    text = {v: np.array([[value(v, u)] * 1024 for u in range(length[v])]) for v in ids}
+    audio = {v: np.array([[-value(v, u)] * audio_dim for u in range(length[v])]) for v in ids}
+    visual = {v: np.array([[100 + value(v, u)] * 342 for u in range(length[v])]) for v in ids}
+    sentences = {v: [f"d{number[v]} u{u} it\x92s" for u in range(length[v])] for v in ids}
+    zeros = {v: np.zeros((length[v], 1024)) for v in ids}
+    fields = [ids, speakers, labels, text, zeros, zeros, zeros, audio, visual, sentences, train, test]
+    if kind == "meld":
+        fields.append(None)
+    with open(path, "wb") as f:
+        pickle.dump(tuple(fields), f, protocol=2)
+    return {"train": train, "test": test, "number": number, "length": length, "labels": labels}
+
+
+@pytest.mark.parametrize("kind", ["iemocap", "meld"])
+def test_sdt_pickle_known_rows_and_splits(tmp_path, kind):
+    """Every utterance of every dialogue reads back its own features, label, speaker and sentence;
+    test = testVid, train + dev = trainVid (dev 10 %: one of ten), each split sorted by dialogue id."""
+    (tmp_path / "sdt").mkdir()
+    truth = _sdt_pickle_by_hand(tmp_path / "sdt" / f"{kind}_multimodal_features.pkl", kind)
+    data = load_dataset(f"{kind}-sdt", root=tmp_path)
+    ids = {s: [d.dialogue_id for d in data.splits[s]] for s in ("train", "dev", "test")}
+    assert ids["test"] == (["Ses05F_impro03", "Ses05M_impro01"] if kind == "iemocap" else ["20", "21"])
+    assert len(ids["dev"]) == 1 and len(ids["train"]) == 9
+    assert sorted(ids["train"] + ids["dev"]) == sorted(str(v) for v in truth["train"])
+    key = (lambda x: x) if kind == "iemocap" else int
+    assert ids["train"] == sorted(ids["train"], key=key)
+    assert data.label_names == (IEMOCAP_NAMES if kind == "iemocap" else MELD_NAMES)
+    by_id = {str(v): v for v in truth["number"]}
+    for split in ("train", "dev", "test"):
+        for d in data.splits[split]:
+            v = by_id[d.dialogue_id]
+            k, n = truth["number"][v], truth["length"][v]
+            assert len(d) == n
+            for u in (0, n - 1):
+                assert np.allclose(d.features["text"][u], k + u / 10)
+                assert np.allclose(d.features["audio"][u], -(k + u / 10))
+                assert np.allclose(d.features["visual"][u], 100 + k + u / 10)
+                assert int(d.labels[u]) == (k + u) % 6
+                assert d.texts[u] == f"d{k} u{u} it's"
+                if kind == "iemocap":
+                    assert d.speakers[u] == f"{d.dialogue_id[:5]}_{'MF'[(k + u) % 2]}"
+                else:
+                    assert d.speakers[u] == f"{d.dialogue_id}_slot{(k + u) % 3}"
+
+
+IEMOCAP_NAMES = ["happy", "sad", "neutral", "angry", "excited", "frustrated"]
+MELD_NAMES = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
+
+
+def test_sdt_pickle_errors_name_the_problem(tmp_path):
+    """A tuple of the wrong length, a dialogue missing from a field and an unknown name are refused
+    with a message that names them."""
+    from erc_lib.data import load_sdt_pickle
+
+    path = tmp_path / "x.pkl"
+    with open(path, "wb") as f:
+        pickle.dump((1, 2, 3), f, protocol=2)
+    with pytest.raises(DataError, match="expected a 12-tuple, got tuple of length 3"):
+        load_sdt_pickle(path, "iemocap-sdt")
+    with pytest.raises(DataError, match="expected a 13-tuple"):
+        load_sdt_pickle(path, "meld-sdt")
+    truth = _sdt_pickle_by_hand(path, "iemocap")
+    content = pickle.load(open(path, "rb"))
+    del content[8][truth["test"][0]]  # visual of one test dialogue
+    with open(path, "wb") as f:
+        pickle.dump(content, f, protocol=2)
+    with pytest.raises(DataError, match=f"dialogue '{truth['test'][0]}' is missing from field"):
+        load_sdt_pickle(path, "iemocap-sdt")
+    with pytest.raises(ValueError, match="unknown SDT dataset"):
+        load_sdt_pickle(path, "mosi-sdt")
