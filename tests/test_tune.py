@@ -55,6 +55,7 @@ def _trials(result):
 
 
 # ----------------------------------------------------------------------------- (a) real smoke study
+@pytest.mark.slow
 def test_smoke_study_on_iemocap_records_defaults_fits_and_history(tmp_path):
     require_dataset("iemocap")
     url = f"sqlite:///{tmp_path / 'tuning.db'}"
@@ -226,6 +227,7 @@ def _worker(url, name, out, trials):
            study_name=name, out=out, log=lambda line: None)
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_study_without_losing_or_repeating_a_trial(tmp_path, fake_data):
     """Two worker processes (forked, so they see the synthetic data) on one SQLite study: exactly
     the budget of search trials, each trial number once, every trial complete, one re-scoring."""
@@ -253,6 +255,7 @@ def test_two_processes_share_one_study_without_losing_or_repeating_a_trial(tmp_p
     assert yaml.safe_load(out.read_text())["tuning"]["trials"] == 6
 
 
+@pytest.mark.slow
 def test_a_killed_worker_trial_is_failed_and_re_run(tmp_path, fake_data, monkeypatch):
     """A trial left running by a killed worker (heartbeat stopped) is marked failed after the grace
     period and the study still reaches its budget of completed trials."""
