@@ -135,3 +135,29 @@ def test_optimizer_and_schedule_follow_the_config():
 def test_bad_train_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
+
+
+class _UnitGradient(ScriptedModel):
+    """A scripted model whose loss is ``w`` itself: a gradient of exactly 1 on every step. Adam's
+    first step, and every step on a constant gradient, moves ``w`` by ``-lr`` (m / sqrt(v) = 1
+    after bias correction; eps 1e-8 is negligible), so ``w`` after training is minus the sum of the
+    learning rates of the steps taken."""
+
+    def loss(self, out, batch):
+        return {"total": self.w.sum() + 0.0 * out["logits"].sum()}
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_every_training_step_and_the_schedule_reach_the_weights(fused):
+    """One batch per epoch, 4 epochs, lr 0.1, selection "last": constant schedule -> 4 steps of 0.1,
+    w = -0.4; linear schedule with 1 warm-up epoch of 4 -> rates 0, 0.1, 0.1 * 2/3, 0.1 * 1/3, w = -0.2."""
+    data = toy_data()
+    sets = [DialogueDataset(data.splits[s], ["text"]) for s in ("train", "dev", "test")]
+    for schedule, expected in (("constant", -0.4), ("linear", -0.2)):
+        model = _UnitGradient([(R, R)] * 4)
+        cfg = TrainConfig(epochs=4, lr=0.1, weight_decay=0.0, batch_size=64, device="cpu", progress=False,
+                          selection="last", patience=None, schedule=schedule, warmup_epochs=1.0, fused_optimizer=fused)
+        f = fit(model, *sets, data.label_names, cfg)
+        assert float(model.w.detach()) == pytest.approx(expected, abs=1e-5), schedule
+        assert [h["train_total"] for h in f.history] == pytest.approx(
+            [0.0, -0.1, -0.2, -0.3] if schedule == "constant" else [0.0, 0.0, -0.1, -0.1 - 0.2 / 3], abs=1e-5)
