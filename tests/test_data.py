@@ -479,3 +479,178 @@ def test_sdt_pickle_errors_name_the_problem(tmp_path):
         load_sdt_pickle(path, "iemocap-sdt")
     with pytest.raises(ValueError, match="unknown SDT dataset"):
         load_sdt_pickle(path, "mosi-sdt")
+
+
+# ----------------------------------------------------------------------------- constructed MOSI files
+# A tiny MOSI folder in the formats of shared data's README: the bc-LSTM pickle (7-tuple, padded
+# videos), the label-sorted bc-LSTM CSVs (features, then the label), transcripts.csv (``video_k,
+# transcript, segment, label``, rows in any order) and the SDK folds JSON. Utterance ``u`` of pickle
+# video ``i`` in split ``s`` has the code ``c = 100 * (s == "test") + 10 * i + u + 1``: audio
+# ``c + d / 1000`` in dimension ``d``, text ``1000 + c``, video ``2000 + c``.
+MOSI_TOY = {"train": [[1, 0, 1], [0, 0], [1, 1]], "test": [[1, 1, 0, 0]]}
+MOSI_NAMES = {("train", 0): "vidA", ("train", 1): "vidB", ("train", 2): "vidC", ("test", 0): "vidD"}
+
+
+def _mosi_code(split, i, u):
+    return 100 * (split == "test") + 10 * i + u + 1
+
+
+def _write_mosi_toy(root, audio_dim=73, folds=None, transcript_rows=None, nan_at=None):
+    import csv
+    import json
+
+    base = root / "mosi" / "bclstm"
+    base.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for split, videos in MOSI_TOY.items():
+        audio = np.zeros((len(videos), 4, audio_dim))
+        labels = np.zeros((len(videos), 4))
+        flat = []
+        for i, ls in enumerate(videos):
+            for u, y in enumerate(ls):
+                c = _mosi_code(split, i, u)
+                audio[i, u] = c + np.arange(audio_dim) / 1000
+                labels[i, u] = y
+                flat.append((c, y))
+        if nan_at and nan_at[0] == split:
+            audio[nan_at[1], nan_at[2], 5] = np.nan
+        parts += [audio, labels]
+        order = sorted(flat, key=lambda cy: -cy[1])  # label-sorted, positives first, like the real CSVs
+        for m, dim, offset in (("audio", audio_dim, 0), ("text", 100, 1000), ("video", 100, 2000)):
+            with open(base / f"{m}_{split}.csv", "w", newline="") as f:
+                w = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC)
+                for c, y in order:
+                    x = c + np.arange(dim) / 1000 if m == "audio" else np.full(dim, offset + c, dtype=float)
+                    w.writerow([*x.tolist(), float(y)])
+    train_a, train_l, test_a, test_l = parts
+    pickled = (train_a, train_l, test_a, test_l, 4, np.array([3, 2, 2]), np.array([4]))
+    with open(base / "audio_2way.pickle", "wb") as f:
+        pickle.dump(pickled, f, protocol=2)
+    if transcript_rows is None:
+        transcript_rows = []
+        for (split, i), name in MOSI_NAMES.items():
+            for u, y in enumerate(MOSI_TOY[split][i]):
+                transcript_rows.append([f"{name}_{u + 1}", f"  {name}  SAYS {u + 1}", "7", str(y)])
+        transcript_rows = transcript_rows[::-1]  # any row order
+    with open(base / "transcripts.csv", "w", newline="") as f:
+        csv.writer(f).writerows(transcript_rows)
+    folds = folds or {"train": ["vidA", "vidC"], "valid": ["vidB"], "test": ["vidD"]}
+    (root / "mosi" / "cmu_mosi_standard_folds.json").write_text(json.dumps(folds))
+    return root
+
+
+def test_mosi_clean_on_constructed_files_keeps_utterance_order_and_alignment(tmp_path):
+    from erc_lib.data import MOSI_CLEAN_NOTES
+
+    data = load_dataset("mosi-clean", root=_write_mosi_toy(tmp_path))
+    assert data.name == "mosi-clean" and data.notes == MOSI_CLEAN_NOTES and data.label_names == ["negative", "positive"]
+    assert {s: [d.dialogue_id for d in ds] for s, ds in data.splits.items()} == \
+        {"train": ["vidA", "vidC"], "dev": ["vidB"], "test": ["vidD"]}
+    for split, ds in data.splits.items():
+        for d in ds:
+            (src, i), = [k for k, v in MOSI_NAMES.items() if v == d.dialogue_id]
+            assert d.labels.tolist() == MOSI_TOY[src][i] and d.labels.dtype == np.int64
+            assert d.texts == [f"{d.dialogue_id} SAYS {u + 1}" for u in range(len(d))]
+            assert d.speakers == [d.dialogue_id] * len(d)
+            assert d.features["audio"].dtype == np.float32
+            assert np.allclose(d.features["audio"][:, 0], [_mosi_code(src, i, u) for u in range(len(d))])
+
+
+def test_bclstm_mosi_on_constructed_files_realigns_the_label_sorted_csvs(tmp_path):
+    from erc_lib.data import MOSI_NOTES, load_mosi
+
+    data = load_mosi(_write_mosi_toy(tmp_path), dev_videos=1)
+    assert data.name == "mosi" and data.notes == MOSI_NOTES
+    assert [d.dialogue_id for d in data.splits["test"]] == ["test_00"]
+    assert sorted(d.dialogue_id for s in ("train", "dev") for d in data.splits[s]) == ["train_00", "train_01", "train_02"]
+    assert len(data.splits["dev"]) == 1
+    for split in ("train", "dev", "test"):
+        for d in data.splits[split]:
+            src, i = ("test" if split == "test" else "train"), int(d.dialogue_id[-2:])
+            codes = [_mosi_code(src, i, u) for u in range(len(d))]
+            assert d.labels.tolist() == MOSI_TOY[src][i]
+            assert d.speakers == [d.dialogue_id] * len(d) and d.texts == [""] * len(d)
+            assert np.allclose(d.features["audio"][:, 0], codes)
+            assert np.allclose(d.features["text"][:, 0], [1000 + c for c in codes])
+            assert np.allclose(d.features["visual"][:, 3], [2000 + c for c in codes])
+            assert all(x.dtype == np.float32 for x in d.features.values())
+
+
+@pytest.mark.parametrize("case, message", [
+    ("bad row", r"transcripts.csv row 3: expected `video_k, transcript, segment, label`, got \['vidA_9'\]"),
+    ("gap", r"video vidA has utterance numbers \[1, 3, 4\] \(gaps or repeats\)"),
+    ("no match", r"pickle train video 0 \(3 utterances\) matches 0 transcript videos"),
+    ("unknown video", r"fold 'valid' is empty or names videos that are not in the pickle: \['vidZ'\]"),
+    ("empty fold", r"fold 'test' is empty or names videos that are not in the pickle: \[\]"),
+    ("twice", r"the folds must cover the 93 videos once each \(4 listed, 3 distinct, 4 videos\)"),
+    ("left out", r"the folds must cover the 93 videos once each \(3 listed, 3 distinct, 4 videos\)"),
+    ("nan", r"MOSI/test/dialogue 'test_00', utterance 2, modality audio: NaN or inf in .*bclstm.audio_2way.pickle"),
+    ("72-d", r"72-d, expected 73-d"),
+])
+def test_mosi_clean_bad_files_are_named(tmp_path, case, message):
+    """Each malformed input is refused with a message naming the file, row, video or fold."""
+    rows = None
+    if case in ("bad row", "gap"):
+        rows = [[f"vidA_{k}", "x", "1", str(y)] for k, y in zip((1, 2, 3), (1, 0, 1))]
+        rows = rows[:2] + [["vidA_9"]] if case == "bad row" else [rows[0], ["vidA_3", "x", "1", "0"], ["vidA_4", "x", "1", "1"]]
+    folds = {"unknown video": {"train": ["vidA", "vidC"], "valid": ["vidZ"], "test": ["vidD"]},
+             "empty fold": {"train": ["vidA", "vidC"], "valid": ["vidB"], "test": []},
+             "twice": {"train": ["vidA", "vidC"], "valid": ["vidB", "vidA"], "test": ["vidD"]},
+             "left out": {"train": ["vidA"], "valid": ["vidB"], "test": ["vidD"]}}.get(case)
+    if case == "no match":
+        rows = [["vidQ_1", "x", "1", "0"]]
+    _write_mosi_toy(tmp_path, audio_dim=72 if case == "72-d" else 73, folds=folds, transcript_rows=rows,
+                    nan_at=("test", 0, 2) if case == "nan" else None)
+    with pytest.raises(DataError, match=message):
+        load_dataset("mosi-clean", root=tmp_path)
+
+
+@pytest.mark.parametrize("name, missing, source", [
+    ("iemocap", "iemocap.pkl", "COSMIC's IEMOCAP pickle (declare-lab/conv-emotion"),
+    ("meld", "train_sent_emo.csv", "MELD's official CSV (declare-lab/MELD"),
+    ("mosi", "audio_2way.pickle", "bc-LSTM MOSI features (soujanyaporia/multimodal-sentiment-analysis; CSVs from jayus71"),
+    ("mosi-clean", "audio_2way.pickle", "MOSI (bc-LSTM pickle and transcripts: soujanyaporia/multimodal-sentiment-analysis; "
+                                        "folds: CMU-MultimodalSDK)"),
+    ("meld-sdt", "meld_multimodal_features.pkl", "the SDT authors' feature pickle (Google Drive link in butterfliesss/SDT"),
+])
+def test_every_loader_names_a_missing_file_and_its_source(tmp_path, name, missing, source):
+    with pytest.raises(DataError) as err:
+        load_dataset(name, root=tmp_path)
+    assert missing in str(err.value) and source in str(err.value)
+
+
+@pytest.mark.parametrize("missing", ["transcripts.csv", "cmu_mosi_standard_folds.json", "text_train.csv"])
+def test_mosi_loaders_name_each_missing_file(tmp_path, missing):
+    _write_mosi_toy(tmp_path)
+    path = next(tmp_path.rglob(missing))
+    path.unlink()
+    with pytest.raises(DataError, match=f"{missing}.*\n  expected: .*soujanyaporia/multimodal-sentiment-analysis"):
+        load_dataset("mosi" if missing == "text_train.csv" else "mosi-clean", root=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["iemocap", "mosi", "mosi-clean", "iemocap-sdt"])
+def test_trust_pickle_false_wins_over_the_environment(tmp_path, monkeypatch, name):
+    """``trust_pickle=False`` refuses a pickle that asks for a class outside the allow-list even when
+    ERC_TRUST_PICKLES=1 says every pickle is trusted (the argument decides, then the environment)."""
+    import collections
+
+    from erc_lib.data import UnsafePickleError
+
+    _write_mosi_toy(tmp_path)
+    unsafe = (collections.Counter("ab"),) * 7
+    for path in (tmp_path / "iemocap" / "cosmic" / "iemocap.pkl", tmp_path / "mosi" / "bclstm" / "audio_2way.pickle",
+                 tmp_path / "sdt" / "iemocap_multimodal_features.pkl"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump(unsafe, f, protocol=2)
+    monkeypatch.setenv("ERC_TRUST_PICKLES", "1")
+    with pytest.raises(UnsafePickleError, match="collections.Counter"):
+        load_dataset(name, root=tmp_path, trust_pickle=False)
+
+
+def test_one_row_feature_csv_is_a_matrix(tmp_path):
+    from erc_lib.data import _read_feature_csv
+
+    (tmp_path / "a.csv").write_text('"1.5","2.5","1"\n')
+    x, y = _read_feature_csv(tmp_path / "a.csv")
+    assert x.tolist() == [[1.5, 2.5]] and y.tolist() == [1] and x.dtype == np.float64
