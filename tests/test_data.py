@@ -582,7 +582,7 @@ def test_bclstm_mosi_on_constructed_files_realigns_the_label_sorted_csvs(tmp_pat
     ("no match", r"pickle train video 0 \(3 utterances\) matches 0 transcript videos"),
     ("unknown video", r"fold 'valid' is empty or names videos that are not in the pickle: \['vidZ'\]"),
     ("empty fold", r"fold 'test' is empty or names videos that are not in the pickle: \[\]"),
-    ("twice", r"the folds must cover the 93 videos once each \(4 listed, 3 distinct, 4 videos\)"),
+    ("twice", r"the folds must cover the 93 videos once each \(5 listed, 4 distinct, 4 videos\)"),
     ("left out", r"the folds must cover the 93 videos once each \(3 listed, 3 distinct, 4 videos\)"),
     ("nan", r"MOSI/test/dialogue 'test_00', utterance 2, modality audio: NaN or inf in .*bclstm.audio_2way.pickle"),
     ("72-d", r"72-d, expected 73-d"),
