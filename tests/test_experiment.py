@@ -160,3 +160,85 @@ def test_bad_specs_and_seeds_are_refused_before_work():
     assert sorted(s for _, _, s in exp.fits) == [0, 1]
     with pytest.raises(KeyError, match="no unique run"):
         exp.fit("A", 5)
+
+
+# ----------------------------------------------------------------------------- the fit cache in the loop
+class _Counting:
+    builds = 0
+
+
+def _counted(shift=0):
+    def build():
+        _Counting.builds += 1
+        return ConstantModel(shift)
+    return build
+
+
+def test_a_cached_run_is_read_back_with_its_own_numbers_and_marked(tmp_path, monkeypatch):
+    """Second call with the same identity: nothing is built, every (variant, seed) reads back its
+    own predictions and rows (``cached: True``), the test truth is set, and the report says so;
+    keep_models, on_epoch, cache=False and ERC_FIT_CACHE=off train without the cache."""
+    monkeypatch.setenv("ERC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("ERC_FIT_CACHE", raising=False)
+    data = toy_data(DEV, TEST)
+    specs = lambda: [RunSpec(v, _counted(s), ["text"], model="toy", identity={"model": "const", "shift": s})
+                     for v, s in (("A", 0), ("B", 1))]
+    _Counting.builds = 0
+    first = run_experiment(data, specs(), [0, 1], CFG, progress=False)
+    assert _Counting.builds == 4 and set(first.cache_status.values()) == {"trained"}
+    assert first.cache_report() == "read from the fit cache: none; trained: 4 fits"
+    second = run_experiment(data, specs(), [0, 1], CFG, progress=False)
+    assert _Counting.builds == 4
+    assert second.cache_counts() == {"hit": 4, "trained": 0, "uncached": 0}
+    assert second.cache_report() == "read from the fit cache: A seeds 0-1, B seeds 0-1 (4 fits); trained: 0 fits"
+    assert second.predictions() == first.predictions()
+    assert second.predictions()["toy|B|1"] == [2] * 6
+    assert second.test_truth == first.test_truth == {"toy": {"labels": [2, 2, 1, 0, 1, 2], "dialogue_lengths": [3, 3]}}
+    assert [r["cached"] for r in second.rows] == [True] * 8
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("cached", "seconds")} for r in rows]
+    assert strip(second.rows) == strip(first.rows)
+    for kw in ({"keep_models": True}, {"on_epoch": lambda *a: None}, {"cache": False}):
+        exp = run_experiment(data, specs()[:1], [0], CFG, progress=False, **kw)
+        assert exp.cache_status == {("toy", "A", 0): "uncached"}, kw
+    assert "A" in [k[1] for k in exp.fits] and _Counting.builds == 7
+    monkeypatch.setenv("ERC_FIT_CACHE", "off")
+    exp = run_experiment(data, specs()[:1], [0], CFG, progress=False)
+    assert exp.cache_report() == "read from the fit cache: none; trained: 1 fits (1 without the cache)"
+    monkeypatch.setenv("ERC_FIT_CACHE", "refresh")
+    exp = run_experiment(data, specs()[:1], [3], CFG, progress=False)
+    assert exp.cache_status == {("toy", "A", 3): "trained"} and exp.fit("A", 3).test_outputs["y_pred"][0] == 0
+
+
+def test_keep_models_returns_each_runs_model():
+    exp = _run([_const("A"), _const("B", shift=1)], [0, 2], keep_models=True)
+    assert {k: m.cls for k, m in exp.models.items()} == {("toy", "A", 0): 0, ("toy", "A", 2): 2, ("toy", "B", 0): 1,
+                                                         ("toy", "B", 2): 0}
+
+
+def test_on_epoch_gets_the_spec_the_seed_and_each_row():
+    seen = []
+    specs = [RunSpec("S", lambda: ScriptedModel([(True, False)] * 2), ["text"], train={"epochs": 2})]
+    run_experiment(toy_data(DEV, TEST), specs, [4], CFG, progress=False, on_epoch=lambda s, seed, row: seen.append(
+        (s.variant, seed, row["epoch"], row["dev_weighted_f1"])))
+    assert seen == [("S", 4, 1, 100.0), ("S", 4, 2, 100.0)]
+
+
+def test_views_summary_histories_and_json():
+    exp = _run([_const("A"), _const("B", shift=1)], [0, 1])
+    labels = [2, 2, 1, 0, 1, 2]
+    s = exp.summary(where={"variant": "B"})
+    assert s["variant"].tolist() == ["B"] and s["n_seeds"].tolist() == [2]
+    assert s["weighted_f1_mean"].iloc[0] == pytest.approx(np.mean([constant_weighted_f1(labels, 1),
+                                                                    constant_weighted_f1(labels, 2)]))
+    assert exp.summary("dev")["variant"].tolist() == ["A", "B"]
+    assert set(exp.histories("A")) == {"toy|A|0", "toy|A|1"} and len(exp.histories("A")["toy|A|1"]) == 1
+    js = exp.to_json()
+    assert set(js) == {"rows", "histories", "test_predictions", "test_truth", "fit_cache"}
+    assert js["test_predictions"]["toy|A|1"] == [1] * 6 and js["fit_cache"] == {"hit": 0, "trained": 0, "uncached": 4}
+    table = exp.table
+    assert {"F1 c0", "F1 c1", "F1 c2"} <= set(table.columns) and "per_class_f1" not in table
+    row = table[(table.variant == "A") & (table.seed == 0) & (table.split == "test")].iloc[0]
+    assert row["F1 c0"] == pytest.approx(100 * 2 * (1 / 6) / (1 + 1 / 6)) and row["F1 c2"] == 0.0
+    out = exp.results_table()
+    assert out["seeds" if "seeds" in out else "n_seeds"].tolist() == [2, 2]
+    assert out["best epoch"].tolist() == [1.0, 1.0] and out["epochs run"].tolist() == [1.0, 1.0]
