@@ -432,6 +432,8 @@ def test_sdt_pickle_known_rows_and_splits(tmp_path, kind):
     ids = {s: [d.dialogue_id for d in data.splits[s]] for s in ("train", "dev", "test")}
     assert ids["test"] == (["Ses05F_impro03", "Ses05M_impro01"] if kind == "iemocap" else ["20", "21"])
     assert len(ids["dev"]) == 1 and len(ids["train"]) == 9
+    # dev: train_test_split(sorted trainVid, test_size=0.1, random_state=0) holds out the third (index 2)
+    assert ids["dev"] == (["Ses01M_script01_1"] if kind == "iemocap" else ["3"])
     assert sorted(ids["train"] + ids["dev"]) == sorted(str(v) for v in truth["train"])
     key = (lambda x: x) if kind == "iemocap" else int
     assert ids["train"] == sorted(ids["train"], key=key)
@@ -654,3 +656,22 @@ def test_one_row_feature_csv_is_a_matrix(tmp_path):
     (tmp_path / "a.csv").write_text('"1.5","2.5","1"\n')
     x, y = _read_feature_csv(tmp_path / "a.csv")
     assert x.tolist() == [[1.5, 2.5]] and y.tolist() == [1] and x.dtype == np.float64
+
+
+def test_mosi_dev_videos_are_scikit_learns_seeded_holdout():
+    """The documented rule: ``train_test_split(videos, test_size=10 / 62, random_state=0)`` over the 62
+    training videos in pickle order holds out videos 2, 11, 30, 32, 33, 35, 43, 45, 48, 51."""
+    require_dataset("mosi")
+    data = load_dataset("mosi")
+    assert [d.dialogue_id for d in data.splits["dev"]] == [f"train_{i:02d}" for i in (2, 11, 30, 32, 33, 35, 43, 45, 48, 51)]
+
+
+def test_mosi_csv_order_refuses_far_or_shared_matches():
+    """Rows further than ``atol`` (1e-3) from every CSV row, and two pickle rows that match the same
+    CSV row, are refused; a row within 1e-4 is matched."""
+    rows = np.array([[1.0, 2.0], [5.0, 6.0], [9.0, 1.0]])
+    assert mosi_csv_order(rows + 1e-4, rows[[2, 0, 1]]).tolist() == [1, 2, 0]
+    with pytest.raises(DataError, match="the audio CSV rows do not match the pickle rows"):
+        mosi_csv_order(rows + np.array([0.0, 2e-3]), rows)
+    with pytest.raises(DataError, match="do not match"):
+        mosi_csv_order(rows[[0, 0, 1]], rows)
