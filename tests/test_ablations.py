@@ -190,5 +190,6 @@ def test_each_emonet_row_builds_the_model_and_inputs_its_name_says():
             assert np.allclose(w, expected_weights[row]), row
         tags[row] = model.cfg.n_speaker_tags
     assert tags["CoMPM"] == 2 and tags["+ global speaker ID"] == 3 and tags["+ normalised weighted CE"] == 3
-    with pytest.raises(ValueError, match="unknown EmoNet ablation row"):
+    with pytest.raises(ValueError, match=r"unknown EmoNet ablation row '\+ everything'; expected one of \['CoMPM', .*"
+                                         r"'\+ normalised weighted CE'\] or an EmoNetOptions"):
         build_compm(data, "+ everything")

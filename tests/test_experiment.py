@@ -86,7 +86,8 @@ def test_student_rows_score_each_students_head():
 
     exp = _run([_const("A", student=2)], [0, 1])
     rows = student_rows(exp, ["c0", "c1", "c2"])
-    assert [(r["variant"], r["student"], r["seed"]) for r in rows] == [("A", "text", 0), ("A", "text", 1)]
+    assert [(r["dataset"], r["variant"], r["student"], r["seed"]) for r in rows] == [("toy", "A", "text", 0),
+                                                                                     ("toy", "A", "text", 1)]
     assert all(r["weighted_f1"] == pytest.approx(constant_weighted_f1([2, 2, 1, 0, 1, 2], 2)) for r in rows)
 
 
