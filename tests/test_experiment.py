@@ -243,3 +243,46 @@ def test_views_summary_histories_and_json():
     out = exp.results_table()
     assert out["seeds" if "seeds" in out else "n_seeds"].tolist() == [2, 2]
     assert out["best epoch"].tolist() == [1.0, 1.0] and out["epochs run"].tolist() == [1.0, 1.0]
+
+
+def test_comparison_table_row_and_seed_ranges_written_out():
+    from erc_lib.experiment import _seed_range
+
+    c = {"a": "full", "b": "w/o x", "dataset": "toy", "a_mean": 60.0, "a_std": 1.234, "n_seeds_a": 5, "b_mean": 61.0,
+         "b_std": 0.5, "n_seeds_b": 4, "difference": -1.006, "ci_low": -2.004, "ci_high": -0.251}
+    assert comparison_table([c]).iloc[0].to_dict() == {
+        "comparison": "full  −  w/o x", "dataset": "toy", "A": "60.00 ± 1.23 (5)", "B": "61.00 ± 0.50 (4)",
+        "difference": -1.01, "ci_low": -2.0, "ci_high": -0.25, "95% CI": "[-2.00, -0.25]", "reading": "B better"}
+    assert _seed_range([3]) == "3" and _seed_range([2, 0, 1]) == "0-2" and _seed_range([0, 2]) == "0,2"
+    assert _seed_range([4, 5]) == "4-5" and _seed_range([1, 2, 4]) == "1,2,4"
+
+
+def test_cache_report_names_each_variant_and_its_seeds():
+    exp = Experiment(cache_status={("d", "A", 0): "hit", ("d", "A", 2): "hit", ("d", "B", 3): "hit",
+                                   ("d", "C", 0): "trained", ("d", "C", 1): "uncached"})
+    assert exp.cache_counts() == {"hit": 3, "trained": 1, "uncached": 1}
+    assert exp.cache_report() == ("read from the fit cache: A seeds 0,2, B seed 3 (3 fits); trained: 2 fits "
+                                  "(1 without the cache)")
+
+
+def test_save_writes_rows_predictions_truth_and_extras(tmp_path, monkeypatch):
+    from erc_lib.results import read_results
+
+    monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path))
+    exp = _run([_const("A")], [1])
+    path = exp.save("toy_run", {"epochs": 1}, note="x")
+    assert path.exists()
+    res = read_results("toy_run")
+    assert res["parameters"] == {"epochs": 1} and res["note"] == "x"
+    assert res["test_predictions"] == {"toy|A|1": [1] * 6} and res["test_truth"]["toy"]["labels"] == [2, 2, 1, 0, 1, 2]
+    assert [r["split"] for r in res["rows"]] == ["dev", "test"] and res["fit_cache"]["uncached"] == 1
+    assert set(res["histories"]) == {"toy|A|1"}
+
+
+def test_results_table_speed_and_time_columns_are_the_runs_means():
+    exp = _run([_const("A")], [0, 1])
+    for s, (utt, sec) in enumerate(((100.0, 2.0), (300.0, 4.0))):
+        exp.fits[("toy", "A", s)].train_utterances_per_second = utt
+        exp.fits[("toy", "A", s)].seconds = sec
+    row = exp.results_table().iloc[0]
+    assert row["utt/s (train)"] == 200.0 and row["seconds"] == 3.0 and row["n_seeds"] == 2
