@@ -286,3 +286,16 @@ def test_results_table_speed_and_time_columns_are_the_runs_means():
         exp.fits[("toy", "A", s)].seconds = sec
     row = exp.results_table().iloc[0]
     assert row["utt/s (train)"] == 200.0 and row["seconds"] == 3.0 and row["n_seeds"] == 2
+
+
+def test_best_variant_reads_only_the_named_datasets_dev():
+    """Merged runs on two datasets: dev of "toy" has class 0 as majority, dev of "toy2" class 2; A
+    predicts 0, B predicts 2, C ran on toy2 only: each dataset's choice reads its own dev runs."""
+    one = _run([_const("A"), _const("B", shift=2)], [0])
+    two = _run([_const("A"), _const("B", shift=2), _const("C", shift=1)], [0],
+               data=toy_data(((2, 2, 1, 2), (2, 0)), TEST, name="toy2"))
+    both = merge(one, two)
+    assert both.best_variant(["A", "B"], dataset="toy") == "A"
+    assert both.best_variant(["A", "B"], dataset="toy2") == "B"
+    assert both.best_variant(["C"], dataset="toy") is None and both.best_variant(["C", "A"], dataset="toy") == "A"
+    assert both.best_variant(["C", "B"], dataset="toy2") == "B"
