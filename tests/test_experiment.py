@@ -299,3 +299,40 @@ def test_best_variant_reads_only_the_named_datasets_dev():
     assert both.best_variant(["A", "B"], dataset="toy2") == "B"
     assert both.best_variant(["C"], dataset="toy") is None and both.best_variant(["C", "A"], dataset="toy") == "A"
     assert both.best_variant(["C", "B"], dataset="toy2") == "B"
+
+
+def test_paired_difference_confusion_and_tables_read_only_the_named_dataset():
+    """Merged runs on "toy" and "toy2" (different test labels): a comparison on one dataset uses
+    that dataset's seeds and truth only; default resampling is 1000 resamples with seed 0."""
+    one = _run([_const("A"), _const("B", shift=1)], [0])
+    toy2_test = ((2, 2, 1), (0, 1, 0))
+    two = _run([_const("A"), _const("B", shift=1)], [0], data=toy_data(((2, 2, 1, 2), (2, 0)), toy2_test, name="toy2"))
+    both = merge(one, two)
+    c = paired_difference(both, "A", both, "B", dataset="toy2")
+    labels2 = [2, 2, 1, 0, 1, 0]
+    assert c["dataset"] == "toy2" and c["n_seeds_a"] == 1 and c["n_seeds_b"] == 1
+    assert c["a_mean"] == pytest.approx(constant_weighted_f1(labels2, 0))
+    assert c["b_mean"] == pytest.approx(constant_weighted_f1(labels2, 1))
+    assert c == paired_difference(both, "A", both, "B", dataset="toy2", n_resamples=1000, seed=0)
+    assert c != paired_difference(both, "A", both, "B", dataset="toy2", n_resamples=1000, seed=1)
+    with pytest.raises(KeyError, match="no runs of 'A' or 'Z' on toy2"):
+        paired_difference(both, "A", both, "Z", dataset="toy2")
+    assert both.confusion("A", dataset="toy2").tolist() == [[2, 0, 0], [2, 0, 0], [2, 0, 0]]
+    table = both.results_table(where={"dataset": "toy2"})
+    assert table["dataset"].tolist() == ["toy2", "toy2"] and table["variant"].tolist() == ["A", "B"]
+    dev2 = [2, 2, 1, 2, 2, 0]
+    assert table["dev weighted_f1"].tolist() == [f"{constant_weighted_f1(dev2, 0):.2f} ± 0.00",
+                                                 f"{constant_weighted_f1(dev2, 1):.2f} ± 0.00"]
+    acc = both.results_table(where={"dataset": "toy"}, metrics=("accuracy",))
+    assert "accuracy_mean" in acc and "weighted_f1_mean" not in acc
+    assert acc["accuracy_mean"].tolist() == pytest.approx([100 / 6, 200 / 6])
+    by = both.summary(by=("dataset", "variant"), metrics=("accuracy",))
+    assert list(by.columns[:2]) == ["dataset", "variant"] and "model" not in by and "weighted_f1_mean" not in by
+
+
+def test_results_table_rounds_speeds_to_one_decimal():
+    exp = _run([_const("A")], [0, 1])
+    for s, (utt, sec) in enumerate(((100.04, 2.0), (100.08, 2.0))):
+        exp.fits[("toy", "A", s)].train_utterances_per_second = utt
+        exp.fits[("toy", "A", s)].seconds = sec
+    assert exp.results_table()["utt/s (train)"].tolist() == [100.1]
