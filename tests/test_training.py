@@ -161,3 +161,26 @@ def test_every_training_step_and_the_schedule_reach_the_weights(fused):
         assert float(model.w.detach()) == pytest.approx(expected, abs=1e-5), schedule
         assert [h["train_total"] for h in f.history] == pytest.approx(
             [0.0, -0.1, -0.2, -0.3] if schedule == "constant" else [0.0, 0.0, -0.1, -0.1 - 0.2 / 3], abs=1e-5)
+
+
+class _GrowingGradient(ScriptedModel):
+    """Loss ``w * e^3`` in epoch ``e``: gradient 1, then 8."""
+
+    def loss(self, out, batch):
+        return {"total": self.w.sum() * float(self.epoch) ** 3 + 0.0 * out["logits"].sum()}
+
+
+def test_gradient_clipping_caps_the_gradient_norm():
+    """Clipped to norm 1, the gradients 1 and 8 are both 1, so Adam moves w by -lr twice (w = -0.2 at
+    lr 0.1); unclipped, the second step is smaller than lr (m / sqrt(v) < 1 after a jump)."""
+    data = toy_data()
+    sets = [DialogueDataset(data.splits[s], ["text"]) for s in ("train", "dev", "test")]
+    result = {}
+    for clip in (1.0, None):
+        model = _GrowingGradient([(R, R)] * 2)
+        cfg = TrainConfig(epochs=2, lr=0.1, weight_decay=0.0, batch_size=64, device="cpu", progress=False,
+                          selection="last", patience=None, grad_clip=clip, fused_optimizer=False)
+        fit(model, *sets, data.label_names, cfg)
+        result[clip] = float(model.w.detach())
+    assert result[1.0] == pytest.approx(-0.2, abs=1e-6)
+    assert -0.2 < result[None] < -0.15
