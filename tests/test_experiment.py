@@ -336,3 +336,22 @@ def test_results_table_rounds_speeds_to_one_decimal():
         exp.fits[("toy", "A", s)].train_utterances_per_second = utt
         exp.fits[("toy", "A", s)].seconds = sec
     assert exp.results_table()["utt/s (train)"].tolist() == [100.1]
+
+
+def test_run_lookups_across_datasets_and_json_ready_predictions():
+    """With runs of two datasets: ``fit`` picks the named dataset's run and says which variants exist
+    when none matches; ``seed_fits`` without a dataset is in seed order; stored predictions are
+    Python ints (JSON integers); the seed std of two seeds is their sample std."""
+    one = _run([_const("A")], [0, 1])
+    two = _run([_const("A", shift=1)], [0, 1], data=toy_data(DEV, TEST, name="toy2"))
+    both = merge(two, one)
+    assert both.fit("A", 1, dataset="toy2").test_outputs["y_pred"][0] == 2
+    assert both.fit("A", 1, dataset="toy").test_outputs["y_pred"][0] == 1
+    with pytest.raises(KeyError, match=r"no unique run for variant='A', seed=1, dataset=None; runs: \['A'\]"):
+        both.fit("A", 1)
+    assert [f.config["seed"] for f in both.seed_fits("A")] == [0, 0, 1, 1]
+    preds = one.predictions()["toy|A|1"]
+    assert preds == [1] * 6 and all(type(p) is int for p in preds)
+    c = paired_difference(one, "A", one, "A", n_resamples=10)
+    labels = [2, 2, 1, 0, 1, 2]
+    assert c["a_std"] == pytest.approx(np.std([constant_weighted_f1(labels, 0), constant_weighted_f1(labels, 1)], ddof=1))
