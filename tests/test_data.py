@@ -655,7 +655,19 @@ def test_one_row_feature_csv_is_a_matrix(tmp_path):
 
     (tmp_path / "a.csv").write_text('"1.5","2.5","1"\n')
     x, y = _read_feature_csv(tmp_path / "a.csv")
-    assert x.tolist() == [[1.5, 2.5]] and y.tolist() == [1] and x.dtype == np.float64
+    assert x.tolist() == [[1.5, 2.5]] and y.tolist() == [1] and x.dtype == np.float64 and y.dtype == np.int64
+    (tmp_path / "b.csv").write_text('"1.5","oops","1"\n')
+    with pytest.raises(DataError, match=r"b.csv: not a numeric CSV \(.*\); a damaged or wrong file\? download it again"):
+        _read_feature_csv(tmp_path / "b.csv")
+
+
+def test_bclstm_mosi_names_the_video_of_a_nan(tmp_path):
+    from erc_lib.data import load_mosi
+
+    _write_mosi_toy(tmp_path, nan_at=("train", 1, 1))
+    with pytest.raises(DataError, match=r"MOSI/train/dialogue 'train_01', utterance 1, modality audio: NaN or inf in "
+                                        r".*mosi.bclstm.audio_2way.pickle"):
+        load_mosi(tmp_path, dev_videos=1)
 
 
 def test_mosi_dev_videos_are_scikit_learns_seeded_holdout():
