@@ -581,7 +581,10 @@ def test_bclstm_mosi_on_constructed_files_realigns_the_label_sorted_csvs(tmp_pat
 @pytest.mark.parametrize("case, message", [
     ("bad row", r"transcripts.csv row 3: expected `video_k, transcript, segment, label`, got \['vidA_9'\]"),
     ("gap", r"video vidA has utterance numbers \[1, 3, 4\] \(gaps or repeats\)"),
-    ("no match", r"pickle train video 0 \(3 utterances\) matches 0 transcript videos"),
+    ("no match", r"pickle train video 0 \(3 utterances\) matches 0 transcript videos by its label sequence "
+                 r"\(expected exactly one\): .*mosi.bclstm$"),
+    ("no valid fold", r"fold 'valid' is empty or names videos that are not in the pickle: \[\]"),
+    ("four unknown", r"fold 'valid' is empty or names videos that are not in the pickle: \['v1', 'v2', 'v3'\]$"),
     ("unknown video", r"fold 'valid' is empty or names videos that are not in the pickle: \['vidZ'\]"),
     ("empty fold", r"fold 'test' is empty or names videos that are not in the pickle: \[\]"),
     ("twice", r"the folds must cover the 93 videos once each \(5 listed, 4 distinct, 4 videos\)"),
@@ -598,7 +601,9 @@ def test_mosi_clean_bad_files_are_named(tmp_path, case, message):
     folds = {"unknown video": {"train": ["vidA", "vidC"], "valid": ["vidZ"], "test": ["vidD"]},
              "empty fold": {"train": ["vidA", "vidC"], "valid": ["vidB"], "test": []},
              "twice": {"train": ["vidA", "vidC"], "valid": ["vidB", "vidA"], "test": ["vidD"]},
-             "left out": {"train": ["vidA"], "valid": ["vidB"], "test": ["vidD"]}}.get(case)
+             "left out": {"train": ["vidA"], "valid": ["vidB"], "test": ["vidD"]},
+             "no valid fold": {"train": ["vidA", "vidC"], "test": ["vidD"]},
+             "four unknown": {"train": ["vidA", "vidC"], "valid": ["v1", "v2", "v3", "v4"], "test": ["vidD"]}}.get(case)
     if case == "no match":
         rows = [["vidQ_1", "x", "1", "0"]]
     _write_mosi_toy(tmp_path, audio_dim=72 if case == "72-d" else 73, folds=folds, transcript_rows=rows,
@@ -618,7 +623,7 @@ def test_mosi_clean_bad_files_are_named(tmp_path, case, message):
 def test_every_loader_names_a_missing_file_and_its_source(tmp_path, name, missing, source):
     with pytest.raises(DataError) as err:
         load_dataset(name, root=tmp_path)
-    assert missing in str(err.value) and source in str(err.value)
+    assert missing in str(err.value) and f"\n  expected: {source}" in str(err.value)
 
 
 @pytest.mark.parametrize("missing", ["transcripts.csv", "cmu_mosi_standard_folds.json", "text_train.csv"])

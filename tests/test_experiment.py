@@ -105,8 +105,10 @@ def test_paired_difference_over_seeds_and_its_std():
     one = _run([_const("A")], [1])
     c1 = paired_difference(one, "A", exp, "B", n_resamples=20)  # seed 1 of A vs the three seeds of B
     assert c1["a_std"] == 0.0 and c1["a_mean"] == pytest.approx(scores[1])
-    with pytest.raises(KeyError, match="no runs"):
+    with pytest.raises(KeyError) as err:
         paired_difference(exp, "A", exp, "C")
+    assert err.value.args[0] == "no runs of 'A' or 'C'"
+    assert c1["standard_error"] > 0 and paired_difference(one, "A", exp, "B", n_resamples=1)["standard_error"] == 0.0
     other = _run([_const("A")], [0], data=toy_data(DEV, ((2, 2, 1), (0, 1, 0))))
     with pytest.raises(ValueError, match="same test utterances"):
         paired_difference(exp, "A", other, "A")
@@ -249,10 +251,10 @@ def test_comparison_table_row_and_seed_ranges_written_out():
     from erc_lib.experiment import _seed_range
 
     c = {"a": "full", "b": "w/o x", "dataset": "toy", "a_mean": 60.0, "a_std": 1.234, "n_seeds_a": 5, "b_mean": 61.0,
-         "b_std": 0.5, "n_seeds_b": 4, "difference": -1.006, "ci_low": -2.004, "ci_high": -0.251}
+         "b_std": 0.5, "n_seeds_b": 4, "difference": -1.006, "ci_low": -2.456, "ci_high": -0.251}
     assert comparison_table([c]).iloc[0].to_dict() == {
         "comparison": "full  −  w/o x", "dataset": "toy", "A": "60.00 ± 1.23 (5)", "B": "61.00 ± 0.50 (4)",
-        "difference": -1.01, "ci_low": -2.0, "ci_high": -0.25, "95% CI": "[-2.00, -0.25]", "reading": "B better"}
+        "difference": -1.01, "ci_low": -2.46, "ci_high": -0.25, "95% CI": "[-2.46, -0.25]", "reading": "B better"}
     assert _seed_range([3]) == "3" and _seed_range([2, 0, 1]) == "0-2" and _seed_range([0, 2]) == "0,2"
     assert _seed_range([4, 5]) == "4-5" and _seed_range([1, 2, 4]) == "1,2,4"
 
