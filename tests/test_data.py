@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from erc_lib.data import SDT_NOTES
 from erc_lib.data import (DataError, Dialogue, DialogueDataset, ERCData, clean_text, collate_dialogues,
                           load_dataset, mosi_csv_order, standardize_features)
 from conftest import require_dataset
@@ -321,6 +322,7 @@ def test_emorynlp_known_rows_from_the_compm_files():
     scene (9). Labels 0 Joyful 1 Mad 2 Neutral 3 Peaceful 4 Powerful 5 Sad 6 Scared."""
     require_dataset("emorynlp")
     data = load_dataset("emorynlp")
+    assert data.name == "emorynlp"
     d = _dialogue(data, "test", "test_0")
     assert len(d) == 17
     assert _row(d, 0) == ("Ross Geller", "I'm supposed to attach a brackety thing to the side things, using a bunch "
@@ -389,7 +391,7 @@ def test_mosi_clean_known_rows_from_the_transcripts_and_the_pickle():
     assert [d.dialogue_id for d in data.splits["dev"][:2]] == ["WKA5OygbEKI", "c5xsKMxpXnc"]
 
 
-def _sdt_pickle_by_hand(path, kind: str) -> dict:
+def _sdt_pickle_by_hand(path, kind: str, n_extra: int = 0) -> dict:
     """A small pickle in the SDT authors' format (shared data README, 'Official SDT feature pickle
     format'), every value chosen so that a row's origin can be read back: utterance ``u`` of dialogue
     number ``k`` has text features ``k + u / 10``, audio ``-(k + u / 10)``, visual ``100 + k + u / 10``.
@@ -403,6 +405,7 @@ def _sdt_pickle_by_hand(path, kind: str) -> dict:
     else:
         train, test = [7, 3, 12, 1, 9, 4, 15, 0, 11, 6], [21, 20]
         speaker_of = lambda k, u: list(np.eye(9)[(k + u) % 3])
+    train = train + [f"Ses04F_script9{k}" if kind == "iemocap" else 100 + k for k in range(n_extra)]
     ids = train + test
     number = {v: k for k, v in enumerate(ids)}
     length = {v: 2 + k % 3 for k, v in enumerate(ids)}
@@ -438,6 +441,8 @@ def test_sdt_pickle_known_rows_and_splits(tmp_path, kind):
     key = (lambda x: x) if kind == "iemocap" else int
     assert ids["train"] == sorted(ids["train"], key=key)
     assert data.label_names == (IEMOCAP_NAMES if kind == "iemocap" else MELD_NAMES)
+    assert data.name == f"{kind}-sdt" and data.notes == SDT_NOTES
+    assert all(x.dtype == np.float32 for s in data.splits.values() for d in s for x in d.features.values())
     by_id = {str(v): v for v in truth["number"]}
     for split in ("train", "dev", "test"):
         for d in data.splits[split]:
@@ -618,6 +623,7 @@ def test_mosi_clean_bad_files_are_named(tmp_path, case, message):
     ("mosi", "audio_2way.pickle", "bc-LSTM MOSI features (soujanyaporia/multimodal-sentiment-analysis; CSVs from jayus71"),
     ("mosi-clean", "audio_2way.pickle", "MOSI (bc-LSTM pickle and transcripts: soujanyaporia/multimodal-sentiment-analysis; "
                                         "folds: CMU-MultimodalSDK)"),
+    ("emorynlp", "EMORY_train.txt", "CoMPM's EmoryNLP file (rungjoo/CoMPM, dataset/EMORY/)"),
     ("meld-sdt", "meld_multimodal_features.pkl", "the SDT authors' feature pickle (Google Drive link in butterfliesss/SDT"),
 ])
 def test_every_loader_names_a_missing_file_and_its_source(tmp_path, name, missing, source):
@@ -692,3 +698,27 @@ def test_mosi_csv_order_refuses_far_or_shared_matches():
         mosi_csv_order(rows + np.array([0.0, 2e-3]), rows)
     with pytest.raises(DataError, match="do not match"):
         mosi_csv_order(rows[[0, 0, 1]], rows)
+
+
+@pytest.mark.parametrize("kind", ["iemocap", "meld"])
+def test_sdt_dev_holdout_is_seed_0_of_scikit_learn(tmp_path, kind):
+    """With 20 train dialogues, train_test_split(sorted ids, test_size=0.1, random_state=0) holds out the
+    2nd and 19th (indices 1 and 18); another seed holds out others (seed 1: indices 3 and 16)."""
+    (tmp_path / "sdt").mkdir()
+    truth = _sdt_pickle_by_hand(tmp_path / "sdt" / f"{kind}_multimodal_features.pkl", kind, n_extra=10)
+    data = load_dataset(f"{kind}-sdt", root=tmp_path)
+    ordered = sorted(truth["train"])
+    assert [d.dialogue_id for d in data.splits["dev"]] == [str(ordered[1]), str(ordered[18])]
+
+
+def test_tsv_reader_names_the_line_and_shows_80_characters(tmp_path):
+    from erc_lib.data import read_tsv_dialogues
+
+    long = "x" * 100
+    (tmp_path / "a.txt").write_text(f"Ross\tHi.\tJoyful\n{long}\n")
+    with pytest.raises(DataError) as err:
+        read_tsv_dialogues(tmp_path / "a.txt", ["Joyful"], "train")
+    assert str(err.value) == f"{tmp_path / 'a.txt'}:2: expected 'speaker<TAB>utterance<TAB>label', got '{'x' * 80}'"
+    (tmp_path / "b.txt").write_text("Ross\tHi.\t\n")
+    with pytest.raises(DataError, match=r"b.txt:1: unknown label ''"):
+        read_tsv_dialogues(tmp_path / "b.txt", ["Joyful"], "train")
