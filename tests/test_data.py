@@ -722,3 +722,41 @@ def test_tsv_reader_names_the_line_and_shows_80_characters(tmp_path):
     (tmp_path / "b.txt").write_text("Ross\tHi.\t\n")
     with pytest.raises(DataError, match=r"b.txt:1: unknown label ''"):
         read_tsv_dialogues(tmp_path / "b.txt", ["Joyful"], "train")
+
+
+def test_available_datasets_looks_for_each_datasets_own_file(tmp_path, monkeypatch):
+    """The file whose presence says a dataset is there (shared data README layout), one at a time,
+    in the registry's order; with no root, ERC_DATA_DIR is read."""
+    from erc_lib.data import available_datasets
+
+    markers = {"iemocap": "iemocap/cosmic/iemocap.pkl", "meld": "meld/official/train_sent_emo.csv",
+               "emorynlp": "emorynlp/compm/EMORY_train.txt", "mosi": "mosi/bclstm/audio_2way.pickle",
+               "mosi-clean": "mosi/cmu_mosi_standard_folds.json",
+               "iemocap-sdt": "sdt/iemocap_multimodal_features.pkl", "meld-sdt": "sdt/meld_multimodal_features.pkl"}
+    assert available_datasets(tmp_path) == []
+    for name, rel in markers.items():
+        root = tmp_path / name
+        (root / rel).parent.mkdir(parents=True)
+        (root / rel).write_text("x")
+        assert available_datasets(root) == [name], name
+        assert available_datasets(str(root)) == [name]
+    for rel in markers.values():
+        (tmp_path / "all" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "all" / rel).write_text("x")
+    assert available_datasets(tmp_path / "all") == list(markers)
+    monkeypatch.setenv("ERC_DATA_DIR", str(tmp_path / "meld"))
+    assert available_datasets() == ["meld"]
+
+
+def test_meld_unknown_emotion_is_named(tmp_path):
+    folder = tmp_path / "meld" / "official"
+    folder.mkdir(parents=True)
+    header = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}_sent_emo.csv").write_text(header + "1,Hi.,Ross,Joyful,positive,0,0,1,1,a,b\n")
+    with pytest.raises(DataError, match=r"train_sent_emo.csv: unknown emotion 'Joyful' \(expected one of \['neutral', "):
+        load_dataset("meld", root=tmp_path)
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}_sent_emo.csv").write_text(header + "1,Hi.,Ross, Joy ,positive,0,0,1,1,a,b\n")
+    data = load_dataset("meld", root=tmp_path)
+    assert data.name == "meld" and data.splits["dev"][0].labels.tolist() == [4]
