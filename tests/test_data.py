@@ -502,7 +502,8 @@ def _mosi_code(split, i, u):
     return 100 * (split == "test") + 10 * i + u + 1
 
 
-def _write_mosi_toy(root, audio_dim=73, folds=None, transcript_rows=None, nan_at=None):
+def _write_mosi_toy(root, audio_dim=73, folds=None, transcript_rows=None, nan_at=None, text_dim=100, video_dim=100,
+                    drop_text_row=False, flip_video_label=False):
     import csv
     import json
 
@@ -523,11 +524,14 @@ def _write_mosi_toy(root, audio_dim=73, folds=None, transcript_rows=None, nan_at
             audio[nan_at[1], nan_at[2], 5] = np.nan
         parts += [audio, labels]
         order = sorted(flat, key=lambda cy: -cy[1])  # label-sorted, positives first, like the real CSVs
-        for m, dim, offset in (("audio", audio_dim, 0), ("text", 100, 1000), ("video", 100, 2000)):
+        for m, dim, offset in (("audio", audio_dim, 0), ("text", text_dim, 1000), ("video", video_dim, 2000)):
             with open(base / f"{m}_{split}.csv", "w", newline="") as f:
                 w = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC)
-                for c, y in order:
+                rows = order[:-1] if (drop_text_row and m == "text" and split == "train") else order
+                for j, (c, y) in enumerate(rows):
                     x = c + np.arange(dim) / 1000 if m == "audio" else np.full(dim, offset + c, dtype=float)
+                    if flip_video_label and m == "video" and split == "test" and j == 0:
+                        y = 1 - y
                     w.writerow([*x.tolist(), float(y)])
     train_a, train_l, test_a, test_l = parts
     pickled = (train_a, train_l, test_a, test_l, 4, np.array([3, 2, 2]), np.array([4]))
@@ -641,7 +645,7 @@ def test_mosi_loaders_name_each_missing_file(tmp_path, missing):
         load_dataset("mosi" if missing == "text_train.csv" else "mosi-clean", root=tmp_path)
 
 
-@pytest.mark.parametrize("name", ["iemocap", "mosi", "mosi-clean", "iemocap-sdt"])
+@pytest.mark.parametrize("name", ["iemocap", "mosi", "mosi-clean", "iemocap-sdt", "meld-sdt"])
 def test_trust_pickle_false_wins_over_the_environment(tmp_path, monkeypatch, name):
     """``trust_pickle=False`` refuses a pickle that asks for a class outside the allow-list even when
     ERC_TRUST_PICKLES=1 says every pickle is trusted (the argument decides, then the environment)."""
@@ -652,7 +656,7 @@ def test_trust_pickle_false_wins_over_the_environment(tmp_path, monkeypatch, nam
     _write_mosi_toy(tmp_path)
     unsafe = (collections.Counter("ab"),) * 7
     for path in (tmp_path / "iemocap" / "cosmic" / "iemocap.pkl", tmp_path / "mosi" / "bclstm" / "audio_2way.pickle",
-                 tmp_path / "sdt" / "iemocap_multimodal_features.pkl"):
+                 tmp_path / "sdt" / "iemocap_multimodal_features.pkl", tmp_path / "sdt" / "meld_multimodal_features.pkl"):
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
             pickle.dump(unsafe, f, protocol=2)
@@ -760,3 +764,20 @@ def test_meld_unknown_emotion_is_named(tmp_path):
         (folder / f"{split}_sent_emo.csv").write_text(header + "1,Hi.,Ross, Joy ,positive,0,0,1,1,a,b\n")
     data = load_dataset("meld", root=tmp_path)
     assert data.name == "meld" and data.splits["dev"][0].labels.tolist() == [4]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("72-d audio", r"audio features are 72-d, expected 73-d"),
+    ("99-d text", r"text features are 99-d, expected 100-d"),
+    ("99-d video", r"visual features are 99-d, expected 100-d"),
+    ("short text CSV", r"MOSI train: text CSV has 6 rows, the pickle 7 utterances"),
+    ("video label", r"MOSI test: video CSV labels disagree with the pickle after reordering"),
+])
+def test_bclstm_mosi_bad_csvs_are_named(tmp_path, case, message):
+    from erc_lib.data import load_mosi
+
+    _write_mosi_toy(tmp_path, audio_dim=72 if case == "72-d audio" else 73, text_dim=99 if case == "99-d text" else 100,
+                    video_dim=99 if case == "99-d video" else 100, drop_text_row=case == "short text CSV",
+                    flip_video_label=case == "video label")
+    with pytest.raises(DataError, match=message):
+        load_mosi(tmp_path, dev_videos=1)
