@@ -1,0 +1,186 @@
+"""The trainer (:func:`erc_lib.training.fit`): the epoch is selected on dev and never on test, a
+smoothing window and ties follow the stated rule, early stopping counts epochs without a dev
+improvement, the stored test outputs and weights are those of the selected epoch, and
+``selection="last"`` never reads dev. Constructed cases: a scripted model whose dev and test
+accuracy per epoch are set by hand (tests/toy_models.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from erc_lib.data import DialogueDataset
+from erc_lib.training import TrainConfig, fit, make_optimizer, predict, make_loader
+
+from toy_models import ScriptedModel, toy_data
+
+R, W = True, False  # every utterance right / wrong
+
+
+def _fit(script, epochs=None, keep=("epoch_seen",), on_epoch=None, **config):
+    data = toy_data()
+    sets = [DialogueDataset(data.splits[s], ["text"]) for s in ("train", "dev", "test")]
+    model = ScriptedModel(script)
+    cfg = TrainConfig(epochs=epochs or len(script), batch_size=64, device="cpu", progress=False, **config)
+    return model, fit(model, *sets, data.label_names, cfg, keep=keep, on_epoch=on_epoch)
+
+
+def test_epoch_is_selected_on_dev_when_dev_and_test_disagree():
+    """dev right only at epoch 2, test right only at epochs 1 and 3: epoch 2 is selected; the
+    reported test metrics, test predictions, kept outputs and restored weights are epoch 2's."""
+    model, f = _fit([(W, R), (R, W), (W, R)], patience=None)
+    assert f.best_epoch == 2
+    assert f.dev["weighted_f1"] == 100.0 and f.test["weighted_f1"] == 0.0 and f.test["accuracy"] == 0.0
+    truth = np.array([0, 1, 2, 0, 1, 2])
+    assert np.array_equal(f.test_outputs["y_true"], truth)
+    assert np.array_equal(f.test_outputs["y_pred"], (truth + 1) % 3)   # epoch 2's wrong test predictions
+    assert np.all(f.test_outputs["epoch_seen"] == 2)
+    assert int(model.epoch) == 2                                      # epoch 2's state restored
+    assert [h["dev_weighted_f1"] for h in f.history] == [0.0, 100.0, 0.0]
+    assert [h["test_weighted_f1"] for h in f.history] == [100.0, 0.0, 100.0]
+    assert [h["dev_accuracy"] for h in f.history] == [0.0, 100.0, 0.0]
+    assert [h["epoch"] for h in f.history] == [1, 2, 3]
+    assert "loss_ce" not in f.test_outputs and "logits" in f.test_outputs
+
+
+def test_ties_keep_the_earlier_epoch_and_later_improvements_win():
+    _, f = _fit([(0.5, W), (0.5, R), (1.0, W), (1.0, R)], patience=None)
+    assert f.best_epoch == 3
+    _, f = _fit([(R, W), (R, R)], patience=None)
+    assert f.best_epoch == 1 and f.test["weighted_f1"] == 0.0
+
+
+def test_selection_window_averages_the_last_epochs_of_the_dev_curve():
+    """dev weighted F1 per epoch 0, 100, 0, 100, 100: window 1 picks epoch 2 (the first 100);
+    window 2 scores 0, 50, 50, 50, 100 and picks epoch 5; window 3 scores 0, 50, 33.3, 66.7, 66.7
+    and picks epoch 4."""
+    script = [(W, R), (R, W), (W, R), (R, W), (R, R)]
+    assert _fit(script, patience=None)[1].best_epoch == 2
+    _, f = _fit(script, patience=None, selection_window=2)
+    assert f.best_epoch == 5
+    assert [h["dev_selection_score"] for h in f.history] == [0.0, 50.0, 50.0, 50.0, 100.0]
+    _, f = _fit(script, patience=None, selection_window=3)
+    assert f.best_epoch == 4
+    assert [h["dev_selection_score"] for h in f.history] == pytest.approx([0.0, 50.0, 100 / 3, 200 / 3, 200 / 3])
+
+
+def test_early_stopping_counts_epochs_without_a_dev_improvement():
+    """Best dev at epoch 1 and nothing better after: patience 2 stops after epoch 3 (two stale
+    epochs), patience 1 after epoch 2, None runs all epochs; an improvement resets the count."""
+    script = [(R, W), (W, R), (W, R), (R, R), (W, R), (W, R)]
+    assert len(_fit(script, patience=2)[1].history) == 3
+    assert len(_fit(script, patience=1)[1].history) == 2
+    assert len(_fit(script, patience=None)[1].history) == 6
+    script = [(0.5, W), (W, W), (R, W), (W, W), (W, W), (W, W)]
+    _, f = _fit(script, patience=2)
+    assert len(f.history) == 5 and f.best_epoch == 3
+    assert len(_fit(script, patience=3)[1].history) == 6
+
+
+def test_last_epoch_selection_ignores_dev_and_never_stops_early():
+    model, f = _fit([(R, W), (W, W), (W, R)], patience=1, selection="last")
+    assert f.best_epoch == 3 and len(f.history) == 3 and int(model.epoch) == 3
+    assert f.test["weighted_f1"] == 100.0 and f.dev["weighted_f1"] == 0.0
+
+
+def test_on_epoch_sees_every_history_row_and_terms_are_logged_per_split():
+    rows = []
+    _, f = _fit([(R, W), (W, R)], patience=None, on_epoch=rows.append)
+    assert rows == f.history
+    assert [h["train_ce"] for h in f.history] == [1.0, 2.0]   # the counter after each epoch's training pass
+    assert [h["dev_ce"] for h in f.history] == [1.0, 2.0] and [h["test_ce"] for h in f.history] == [1.0, 2.0]
+    assert f.config["epochs"] == 2 and f.config["batch_size"] == 64
+    assert len(f.epoch_train_seconds) == 2 and f.seconds > 0 and f.train_utterances_per_second > 0
+
+
+def test_predict_returns_dataset_order_kept_outputs_and_mean_loss_terms():
+    """Batches of 1 in length-sorted order: predictions come back in dataset order; a kept name
+    the model lacks is skipped; ``loss_<term>`` is the mean over batches."""
+    data = toy_data(test_labels=((0, 1, 2, 0, 1), (2,), (1, 0, 2)))
+    ds = DialogueDataset(data.splits["test"], ["text"])
+    model = ScriptedModel([(R, W)])
+    model.epoch += 1
+    out = predict(model, make_loader(ds, 1, False, bucket_by_length=True), torch.device("cpu"),
+                  keep=("epoch_seen", "absent"))
+    truth = np.array([0, 1, 2, 0, 1, 2, 1, 0, 2])
+    assert np.array_equal(out["y_true"], truth) and np.array_equal(out["y_pred"], (truth + 1) % 3)
+    assert out["logits"].shape == (9, 3) and out["epoch_seen"].shape == (9,) and "absent" not in out
+    assert out["loss_ce"] == 1.0 and out["loss_total"] == 0.0
+    two = predict(model, make_loader(ds, 2, False, bucket_by_length=True), torch.device("cpu"))
+    assert np.array_equal(two["y_true"], truth)
+
+
+def test_optimizer_and_schedule_follow_the_config():
+    params = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1), requires_grad=False)]
+    opt, sched = make_optimizer(params, TrainConfig(lr=0.01, weight_decay=0.1, fused_optimizer=False), 5)
+    assert type(opt) is torch.optim.Adam and sched is None
+    assert opt.param_groups[0]["lr"] == 0.01 and opt.param_groups[0]["weight_decay"] == 0.1
+    assert len(opt.param_groups[0]["params"]) == 1   # frozen parameters are not optimised
+    opt, sched = make_optimizer(params, TrainConfig(lr=0.01, optimizer="adamw", schedule="linear", warmup_epochs=1,
+                                                    epochs=3, fused_optimizer=False), 5)
+    assert type(opt) is torch.optim.AdamW
+    lrs = []
+    for _ in range(15):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step(); sched.step()
+    # linear warm-up over 5 steps (1 epoch x 5 steps), then linear decay to 0 at step 15
+    assert lrs[:6] == pytest.approx([0.0, 0.002, 0.004, 0.006, 0.008, 0.01])
+    assert lrs[10] == pytest.approx(0.005) and opt.param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", 0.0), ("weight_decay", -1e-3), ("batch_size", 0),
+                                          ("patience", 0), ("grad_clip", 0.0), ("optimizer", "sgd"),
+                                          ("schedule", "cosine"), ("warmup_epochs", -1.0), ("selection", "test"),
+                                          ("selection_window", 0), ("amp", "fp16"), ("compile", "yes")])
+def test_bad_train_config_names_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+
+
+class _UnitGradient(ScriptedModel):
+    """A scripted model whose loss is ``w`` itself: a gradient of exactly 1 on every step. Adam's
+    first step, and every step on a constant gradient, moves ``w`` by ``-lr`` (m / sqrt(v) = 1
+    after bias correction; eps 1e-8 is negligible), so ``w`` after training is minus the sum of the
+    learning rates of the steps taken."""
+
+    def loss(self, out, batch):
+        return {"total": self.w.sum() + 0.0 * out["logits"].sum()}
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_every_training_step_and_the_schedule_reach_the_weights(fused):
+    """One batch per epoch, 4 epochs, lr 0.1, selection "last": constant schedule -> 4 steps of 0.1,
+    w = -0.4; linear schedule with 1 warm-up epoch of 4 -> rates 0, 0.1, 0.1 * 2/3, 0.1 * 1/3, w = -0.2."""
+    data = toy_data()
+    sets = [DialogueDataset(data.splits[s], ["text"]) for s in ("train", "dev", "test")]
+    for schedule, expected in (("constant", -0.4), ("linear", -0.2)):
+        model = _UnitGradient([(R, R)] * 4)
+        cfg = TrainConfig(epochs=4, lr=0.1, weight_decay=0.0, batch_size=64, device="cpu", progress=False,
+                          selection="last", patience=None, schedule=schedule, warmup_epochs=1.0, fused_optimizer=fused)
+        f = fit(model, *sets, data.label_names, cfg)
+        assert float(model.w.detach()) == pytest.approx(expected, abs=1e-5), schedule
+        assert [h["train_total"] for h in f.history] == pytest.approx(
+            [0.0, -0.1, -0.2, -0.3] if schedule == "constant" else [0.0, 0.0, -0.1, -0.1 - 0.2 / 3], abs=1e-5)
+
+
+class _GrowingGradient(ScriptedModel):
+    """Loss ``w * e^3`` in epoch ``e``: gradient 1, then 8."""
+
+    def loss(self, out, batch):
+        return {"total": self.w.sum() * float(self.epoch) ** 3 + 0.0 * out["logits"].sum()}
+
+
+def test_gradient_clipping_caps_the_gradient_norm():
+    """Clipped to norm 1, the gradients 1 and 8 are both 1, so Adam moves w by -lr twice (w = -0.2 at
+    lr 0.1); unclipped, the second step is smaller than lr (m / sqrt(v) < 1 after a jump)."""
+    data = toy_data()
+    sets = [DialogueDataset(data.splits[s], ["text"]) for s in ("train", "dev", "test")]
+    result = {}
+    for clip in (1.0, None):
+        model = _GrowingGradient([(R, R)] * 2)
+        cfg = TrainConfig(epochs=2, lr=0.1, weight_decay=0.0, batch_size=64, device="cpu", progress=False,
+                          selection="last", patience=None, grad_clip=clip, fused_optimizer=False)
+        fit(model, *sets, data.label_names, cfg)
+        result[clip] = float(model.w.detach())
+    assert result[1.0] == pytest.approx(-0.2, abs=1e-6)
+    assert -0.2 < result[None] < -0.15

@@ -1,0 +1,96 @@
+"""Scripted toy models and toy data for the trainer and the experiment loop (tests of the loop,
+not of any model): what a model predicts is fixed by hand, so which epoch, row or seed a stored
+number came from can be read off the number."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from erc_lib.data import Dialogue, ERCData
+
+N_CLASSES = 3
+
+
+def toy_data(dev_labels=((0, 1, 2, 0), (1, 2)), test_labels=((0, 1, 2), (0, 1, 2)),
+             train_labels=((0, 1, 2, 1), (2, 0)), name="toy") -> ERCData:
+    """Dialogues whose ``text`` features are ``[one-hot label (3), split flag]`` (flag 0 train,
+    1 dev, 2 test), so a scripted model can be right or wrong on purpose."""
+    splits = {}
+    for flag, (split, labels) in enumerate((("train", train_labels), ("dev", dev_labels), ("test", test_labels))):
+        dialogues = []
+        for i, ls in enumerate(labels):
+            y = np.asarray(ls, dtype=np.int64)
+            x = np.concatenate([np.eye(N_CLASSES, dtype=np.float32)[y], np.full((len(y), 1), flag, np.float32)], 1)
+            dialogues.append(Dialogue(f"{split}{i}", ["A", "B"] * (len(y) // 2) + ["A"] * (len(y) % 2),
+                                      ["u"] * len(y), y, {"text": x}))
+        splits[split] = dialogues
+    return ERCData(name, [f"c{k}" for k in range(N_CLASSES)], splits).validate()
+
+
+class ScriptedModel(torch.nn.Module):
+    """Right or wrong on dev and test by epoch, as ``script`` says.
+
+    ``script[epoch - 1] = (dev, test)``: each ``True`` (every utterance right: the true class),
+    ``False`` (every utterance wrong: the next class) or a float ``p`` (the first ``round(p * n)``
+    utterances of the split's batch right). The epoch counter is a buffer that the training pass
+    increments once per epoch (one training batch per epoch), so restoring the selected epoch's
+    weights restores its counter; the kept output ``epoch_seen`` says which epoch a prediction
+    came from."""
+
+    def __init__(self, script):
+        super().__init__()
+        self.script = list(script)
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
+
+    def forward(self, batch):
+        x = batch.features["text"]
+        y = x[..., :N_CLASSES].argmax(-1)
+        if self.training:
+            self.epoch += 1
+            right = torch.ones_like(y, dtype=torch.bool)
+        else:
+            flag = int(x[..., N_CLASSES].max())
+            setting = self.script[int(self.epoch) - 1][flag - 1]
+            right = torch.zeros_like(y, dtype=torch.bool)
+            if setting is True or setting is False:
+                right[:] = setting
+            else:  # the first round(p * n) real utterances, in row-major order
+                k = round(float(setting) * int(batch.mask.sum()))
+                idx = batch.mask.flatten().nonzero()[:k, 0]
+                right.view(-1)[idx] = True
+        pred = torch.where(right, y, (y + 1) % N_CLASSES)
+        logits = 5.0 * torch.nn.functional.one_hot(pred, N_CLASSES).float() + self.w
+        return {"logits": logits, "epoch_seen": self.epoch.float().expand(y.shape)}
+
+    def loss(self, out, batch):
+        total = (self.w ** 2).sum() + 0.0 * out["logits"].sum()
+        return {"total": total, "ce": torch.tensor(float(self.epoch))}
+
+
+class ConstantModel(torch.nn.Module):
+    """Predicts one class for every utterance: ``(seed + shift) % 3``, where ``seed`` is the torch
+    seed at build time (:func:`erc_lib.runtime.seed_everything` sets it before ``build()``). Its
+    student head ``logits_text`` predicts ``student`` (or the same class when None)."""
+
+    def __init__(self, shift: int = 0, student: int | None = None):
+        super().__init__()
+        self.seed = torch.initial_seed()
+        self.cls = (self.seed + shift) % N_CLASSES
+        self.student = self.cls if student is None else student
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        shape = batch.mask.shape
+        one = lambda c: 5.0 * torch.nn.functional.one_hot(torch.full(shape, c), N_CLASSES).float() + self.w
+        return {"logits": one(self.cls), "logits_text": one(self.student)}
+
+    def loss(self, out, batch):
+        return {"total": (self.w ** 2).sum() + 0.0 * out["logits"].sum()}
+
+
+def constant_weighted_f1(labels, cls: int) -> float:
+    """Weighted F1 (percent) of predicting ``cls`` everywhere, by hand: only class ``cls`` has a
+    non-zero F1, precision ``p`` (its share), recall 1, so F1 = 2p / (1 + p), weighted by ``p``."""
+    p = float(np.mean(np.asarray(labels) == cls))
+    return 100.0 * p * (2 * p / (1 + p)) if p else 0.0
