@@ -236,7 +236,9 @@ def test_views_summary_histories_and_json():
     assert exp.summary("dev")["variant"].tolist() == ["A", "B"]
     assert set(exp.histories("A")) == {"toy|A|0", "toy|A|1"} and len(exp.histories("A")["toy|A|1"]) == 1
     js = exp.to_json()
-    assert set(js) == {"rows", "histories", "test_predictions", "test_truth", "fit_cache"}
+    assert set(js) == {"rows", "histories", "test_predictions", "test_output_predictions", "test_truth", "fit_cache"}
+    # the kept student head predicts the model's own class here (student=None): stored as its predictions
+    assert {k: v["logits_text"] for k, v in js["test_output_predictions"].items()} == js["test_predictions"]
     assert js["test_predictions"]["toy|A|1"] == [1] * 6 and js["fit_cache"] == {"hit": 0, "trained": 0, "uncached": 4}
     table = exp.table
     assert {"F1 c0", "F1 c1", "F1 c2"} <= set(table.columns) and "per_class_f1" not in table
