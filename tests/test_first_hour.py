@@ -106,6 +106,7 @@ def documented_jupyter_command() -> list[str]:
     return shlex.split(lines[0])
 
 
+@pytest.mark.slow
 def test_jupyterlab_starts_as_the_docs_say_and_serves_its_api(tmp_path):
     """Start the documented command (as root here when the tests run as root), on a free localhost port
     with a token, and fetch /api; the server is always terminated."""
@@ -269,6 +270,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no chromium on PATH (Debian: apt-get install -y chromium)")
 def test_formulas_typeset_offline_in_headless_chromium(tmp_path):
     """Chromium with networking off (a proxy that does not exist) runs the page's own MathJax: the DOM

@@ -110,6 +110,7 @@ def test_a_modality_the_dataset_lacks_is_refused_before_any_work():
     assert validate("03_sdt", {**base, "dataset": "iemocap", "modalities": "tav"})  # keeps the text it has
 
 
+@pytest.mark.slow
 def test_papermill_smoke_run_with_a_bad_model_setting_fails_in_start(tmp_path, monkeypatch):
     """The command of the report: papermill 03 -p smoke True -y "model_overrides: {dropout: 1.5}"."""
     import papermill as pm
