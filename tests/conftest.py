@@ -123,3 +123,18 @@ def toy(name: str = "emorynlp", sizes=(12, 3, 5)) -> ERCData:
                                           {"audio": np.full((2, 1), float(position), dtype=np.float32)}))
             position += 1
     return ERCData(name, ["neg", "pos"], splits).validate()
+
+
+def papermill_refusal(notebook: str, parameters: dict, tmp_path: Path, monkeypatch):
+    """Run ``notebooks/<notebook>.ipynb`` with papermill and ``parameters`` (results and figures in
+    ``tmp_path``), expecting it to fail; returns the ``PapermillExecutionError`` (its ``ename``,
+    ``evalue``, ``traceback``)."""
+    import papermill as pm
+
+    for name in ("results", "figures"):
+        monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(REPO_ROOT / "notebooks" / f"{notebook}.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters=parameters, kernel_name="python3", progress_bar=False)
+    return e.value
+

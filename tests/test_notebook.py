@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import papermill_refusal
 from erc_lib.notebook import NOTEBOOKS, ParameterError, apply_smoke, start, validate
 from erc_lib.paths import REPO_ROOT
 
@@ -113,15 +114,8 @@ def test_a_modality_the_dataset_lacks_is_refused_before_any_work():
 @pytest.mark.slow
 def test_papermill_smoke_run_with_a_bad_model_setting_fails_in_start(tmp_path, monkeypatch):
     """The command of the report: papermill 03 -p smoke True -y "model_overrides: {dropout: 1.5}"."""
-    import papermill as pm
-
-    for name in ("results", "figures"):
-        monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
-    with pytest.raises(pm.PapermillExecutionError) as e:
-        pm.execute_notebook(str(NOTEBOOK_DIR / "03_sdt.ipynb"), str(tmp_path / "out.ipynb"),
-                            parameters={"smoke": True, "model_overrides": {"dropout": 1.5}},
-                            kernel_name="python3", progress_bar=False)
-    assert e.value.ename == "ParameterError" and "dropout=1.5 is outside its range" in e.value.evalue
+    error = papermill_refusal("03_sdt", {"smoke": True, "model_overrides": {"dropout": 1.5}}, tmp_path, monkeypatch)
+    assert error.ename == "ParameterError" and "dropout=1.5 is outside its range" in error.evalue
     assert not list((tmp_path / "results").rglob("*.json"))
 
 

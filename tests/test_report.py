@@ -13,6 +13,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from conftest import papermill_refusal
 from erc_lib import report
 from erc_lib.claims import collect_claims
 from erc_lib.paths import REPO_ROOT, write_json
@@ -396,15 +397,9 @@ def test_injected_parameters_are_read_from_the_kernel_history():
 @pytest.mark.slow
 def test_papermill_refuses_an_unknown_parameter_before_any_work(tmp_path, monkeypatch):
     """Plain papermill (not the runner) fails in start() naming the parameter and the notebook's list."""
-    import papermill as pm
-
-    for name in ("results", "figures"):
-        monkeypatch.setenv(f"ERC_{name.upper()}_DIR", str(tmp_path / name))
-    with pytest.raises(pm.PapermillExecutionError) as e:
-        pm.execute_notebook(str(NOTEBOOKS / "01_data.ipynb"), str(tmp_path / "out.ipynb"),
-                            parameters={"no_such_param": 1}, kernel_name="python3", progress_bar=False)
-    assert e.value.ename == "ParameterError" and "no_such_param" in e.value.evalue and "'datasets'" in e.value.evalue
-    assert e.value.traceback[0].startswith("01_data failed: ParameterError: 01_data: unknown parameter(s) ['no_such_param']")
+    error = papermill_refusal("01_data", {"no_such_param": 1}, tmp_path, monkeypatch)
+    assert error.ename == "ParameterError" and "no_such_param" in error.evalue and "'datasets'" in error.evalue
+    assert error.traceback[0].startswith("01_data failed: ParameterError: 01_data: unknown parameter(s) ['no_such_param']")
     assert not list((tmp_path / "results").glob("*.json"))  # nothing marked running: refused before any work
 
 
