@@ -691,3 +691,99 @@ def test_row_summaries_of_one_and_two_seeds_and_two_published_datasets():
     judged = claims_module._judgement(monolithic, "mosi-clean", {"difference": 1.0, "ci_low": 0.5, "ci_high": 1.5,
                                                                  "standard_error": 0.25}, 5)
     assert judged["reason"].endswith("; the published figure is on another dataset (iemocap, meld), sizes not compared")
+
+
+# ============================================================================ the judging machinery around the rule
+def test_stable_comparison_sizes_its_resamples_and_judges_twenty_bootstrap_seeds():
+    """A fake comparison whose standard error is 1.12 points: without a verdict (smoke, < 5 seeds) one
+    1,000-resample interval at bootstrap seed 0 is read; with one, a first 1,000-resample pass sizes
+    the resamples (resamples_for(1.12) = 3581) and seeds 0 .. 19 each give an interval."""
+    from erc_lib.claims import BOUNDARY_SEEDS, stable_comparison
+
+    calls = []
+
+    def compare(resamples, seed):
+        calls.append((resamples, seed))
+        return {"ci_low": -1.0 - seed / 100, "ci_high": 2.0 + seed / 100, "standard_error": 1.12, "difference": 0.5}
+
+    read = stable_comparison(compare, verdict_possible=False)
+    assert calls == [(1000, 0)] and read["intervals_by_seed"] == [[-1.0, 2.0]] and read["bootstrap_seed"] == 0
+    calls.clear()
+    judged = stable_comparison(compare)
+    assert BOUNDARY_SEEDS == 20 and calls == [(1000, 0), (3581, 0)] + [(3581, s) for s in range(1, 20)]
+    assert judged["intervals_by_seed"] == [[-1.0 - s / 100, 2.0 + s / 100] for s in range(20)]
+    calls.clear()
+    stable_comparison(compare, n_resamples=2500)                      # a given count is used as is
+    assert calls == [(2500, s) for s in range(20)]
+
+
+def test_resamples_for_its_confidence_and_bound_and_refuses_nonsense():
+    """By hand: at 90% the edge is the 5% quantile, sqrt(0.05 x 0.95) / phi(1.6449) = 0.217945 / 0.103136
+    = 2.11319, so se 2 needs ceil((2.11319 x 2 / 0.05)^2) = ceil(7144.8) = 7145 resamples; at 95% with half
+    the bound, ceil((2.67131 x 2 / 0.025)^2) = ceil(45669.9) = 45670 (four times the 11418 of a 0.05 bound)."""
+    from erc_lib.claims import resamples_for
+
+    assert resamples_for(2.0, confidence=0.90) == 7145
+    assert resamples_for(2.0, mc_error=0.025) == 45670 and resamples_for(2.0) == 11418
+    for bad in ({"standard_error": -0.1}, {"standard_error": float("inf")}, {"standard_error": 1.0, "mc_error": 0.0}):
+        with pytest.raises(ValueError, match="finite standard error >= 0 and mc_error > 0"):
+            resamples_for(**bad)
+
+
+def test_judge_comparison_is_the_rule_of_evaluate_and_rejudge():
+    from erc_lib.claims import judge_comparison, rejudge
+
+    claim = next(c for c in CLAIMS if c.id == "emonet-beats-compm")
+    comp = {"difference": 0.29, "ci_low": -2.02, "ci_high": 2.51, "standard_error": 1.15, "n_dialogues": 85,
+            "n_seeds_a": 5, "n_seeds_b": 5}
+    judged = judge_comparison(claim, "emorynlp", comp, 5)
+    assert judged["verdict"] == "underpowered" and judged["published_size"] == 1.33 and judged["detectable_effect"] == 3.22
+    again = rejudge({"id": claim.id, "dataset": "emorynlp", "comparison": comp})
+    assert {k: again[k] for k in judged} == judged
+    assert judge_comparison(claim, "emorynlp", comp, 4)["verdict"] == "not measured at full size"
+
+
+def test_recompute_comparison_reads_the_stored_predictions_and_names_what_is_missing():
+    """Two dialogues (2 + 1 utterances), labels [1, 0, 2]; A right everywhere, B right on the first
+    dialogue only. The stored student predictions (A's and B's swapped) are read for a claim on
+    logits_text, so its difference is the mirror of the model's."""
+    from erc_lib.claims import recompute_comparison
+
+    results = {"test_truth": {"iemocap": {"labels": [1, 0, 2], "dialogue_lengths": [2, 1]}},
+               "test_predictions": {"iemocap|A|0": [1, 0, 2], "iemocap|B|0": [1, 0, 0]},
+               "test_output_predictions": {"iemocap|A|0": {"logits_text": [1, 0, 0]},
+                                           "iemocap|B|0": {"logits_text": [1, 0, 2]}}}
+    row = {"id": "x", "dataset": "iemocap", "a": "A", "b": "B", "output": "y_pred",
+           "comparison": {"n_seeds_a": 1, "n_seeds_b": 1, "n_resamples": 1000}}
+    direct = paired_bootstrap([1, 0, 2], [1, 0, 2], [1, 0, 0], [2, 1], 3)
+    assert recompute_comparison(row, results, [2, 1], 3) == direct
+    student = recompute_comparison({**row, "output": "logits_text"}, results, [2, 1], 3)
+    assert student["difference"] == -direct["difference"]                 # the student heads are swapped
+    assert recompute_comparison({**row, "comparison": {**row["comparison"], "bootstrap_seed": 3}}, results, [2, 1], 3) == \
+        paired_bootstrap([1, 0, 2], [1, 0, 2], [1, 0, 0], [2, 1], 3, seed=3)
+    with pytest.raises(ValueError, match="x on iemocap: the stored test dialogue lengths are not the loader's"):
+        recompute_comparison(row, results, [1, 2], 3)
+    with pytest.raises(KeyError, match=r"x on iemocap: no stored y_pred predictions of 'A' seed 1"):
+        recompute_comparison({**row, "comparison": {**row["comparison"], "n_seeds_a": 2}}, results, [2, 1], 3)
+
+
+def test_collect_claims_gathers_cross_validated_rows_judged_again(tmp_path):
+    """A complete full-size results file with a cross_validation entry: its rows are re-judged by
+    today's rule into claims.json's claims_cv (a stale stored verdict is replaced), with their source."""
+    import json
+
+    from erc_lib.claims import collect_claims
+    from erc_lib.paths import write_json
+
+    comp = lambda lo, hi, se, n: {"difference": (lo + hi) / 2, "ci_low": lo, "ci_high": hi, "standard_error": se,  # noqa: E731
+                                  "n_dialogues": n, "n_seeds_a": 5, "n_seeds_b": 5}
+    cv_row = {"id": "emonet-beats-compm", "paper": "EmoNet", "dataset": "emorynlp", "verdict": "holds",
+              "comparison": comp(-0.7, 1.1, 0.45, 897), "standard": {"comparison": comp(-2.02, 2.51, 1.15, 85)}}
+    write_json(tmp_path / "05_emonet_emorynlp.json", {"status": "complete", "parameters": {"smoke": False},
+                                                     "claims": [], "cross_validation": {"claims": [cv_row]}})
+    collect_claims(folder=tmp_path)
+    stored = json.loads((tmp_path / "claims.json").read_text())
+    assert stored["claims"] == [] and len(stored["claims_cv"]) == 1
+    (row,) = stored["claims_cv"]
+    assert row["verdict"] == "published effect ruled out" and row["standard"]["verdict"] == "underpowered"
+    assert row["verdicts_differ"] is True and row["source_results"] == "05_emonet_emorynlp"
