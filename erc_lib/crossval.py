@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .claims import CLAIMS, MIN_SEEDS, Z_ALPHA, judge_comparison, stable_comparison
 from .data import ERCData, standardize_features
-from .experiment import Experiment, RunSpec, cross_validated_difference, merge, run_experiment
+from .experiment import Experiment, RunSpec, cross_validated_difference, merge, pooled_test_set, run_experiment
 from .folds import STANDARD_FOLD, fold_data, n_folds
-from .metrics import seed_variance_share
+from .metrics import paired_bootstrap, seed_variance_share
 from .training import TrainConfig
 
 
@@ -103,13 +104,14 @@ def evaluate_claims_cv(notebook: str, experiment: Experiment, dataset: str, fold
         standard = stable_comparison(lambda r, s: pooled(r, s, [STANDARD_FOLD]), n_resamples,
                                      verdict_possible=seeds >= MIN_SEEDS)
         judged, judged_standard = (judge_comparison(claim, dataset, c, seeds) for c in (cv, standard))
-        truth = _pooled_inputs(experiment, a, b, dataset, folds, claim.output)
+        test = pooled_test_set(experiment, a, b, dataset, folds, claim.output)
         out.append({
             "id": claim.id, "paper": claim.paper, "text": claim.text, "dataset": dataset, "a": a, "b": b,
-            "output": claim.output, "folds": folds, "n_classes": truth[4], "comparison": {k: cv[k] for k in _KEPT}, **judged,
+            "output": claim.output, "folds": folds, "n_classes": test["n_classes"], "comparison": {k: cv[k] for k in _KEPT}, **judged,
             "standard": {"comparison": {k: standard[k] for k in _KEPT}, **judged_standard},
             "verdicts_differ": judged["verdict"] != judged_standard["verdict"],
-            "seed_share": seed_variance_share(*truth, strata=cv_strata(experiment, dataset, folds))["seed_share"],
+            "seed_share": seed_variance_share(test["labels"], test["a"], test["b"], test["dialogue_lengths"],
+                                              test["n_classes"], strata=test["strata"])["seed_share"],
             "fits": len(folds) * (cv["n_seeds_a"] + cv["n_seeds_b"]),
             "tuning_leak": tuning_leak(standard, pooled(cv["n_resamples"], 0, [k for k in folds if k != STANDARD_FOLD]))
             if len(folds) > 1 and STANDARD_FOLD in folds else None,
@@ -138,10 +140,6 @@ def recompute_cv_comparison(row: dict, payload: dict) -> dict:
     ``cross_validation`` entry of its results JSON stores (:func:`results_payload`).
 
     Raises: KeyError naming a prediction that is not stored."""
-    import numpy as np
-
-    from .metrics import paired_bootstrap
-
     comp, output = row["comparison"], row.get("output", "y_pred")
     y, lengths, strata, preds = [], [], [], {"a": [], "b": []}
     for k in row["folds"]:
@@ -160,31 +158,6 @@ def recompute_cv_comparison(row: dict, payload: dict) -> dict:
     pooled = {side: np.concatenate([np.asarray(p) for p in per_fold], axis=1) for side, per_fold in preds.items()}
     return paired_bootstrap(y, pooled["a"], pooled["b"], lengths, row["n_classes"], n_resamples=comp["n_resamples"],
                             seed=comp.get("bootstrap_seed", 0), strata=strata)
-
-
-def cv_strata(experiment: Experiment, dataset: str, folds: Sequence[int]) -> list[int]:
-    """The fold of each test dialogue, folds in the order given: ``(n_dialogues,)``."""
-    return [k for k in folds for _ in experiment.test_truth[f"{dataset}@fold{k}"]["dialogue_lengths"]]
-
-
-def _pooled_inputs(experiment: Experiment, a: str, b: str, dataset: str, folds: Sequence[int], output: str) -> tuple:
-    """``(y, predictions_a, predictions_b, lengths, n_classes)`` over the folds, as
-    :func:`erc_lib.experiment.cross_validated_difference` pools them."""
-    import numpy as np
-
-    y, lengths, preds = [], [], {a: [], b: []}
-    n_classes = 0
-    for k in folds:
-        key = f"{dataset}@fold{k}"
-        truth = experiment.test_truth[key]
-        y.append(np.asarray(truth["labels"]))
-        lengths += list(truth["dialogue_lengths"])
-        for variant in (a, b):
-            fits = [experiment.fits[x] for x in sorted(x for x in experiment.fits if x[0] == key and x[1] == variant)]
-            pick = (lambda f: f.test_outputs["y_pred"]) if output == "y_pred" else (lambda f: f.test_outputs[output].argmax(-1))
-            preds[variant].append(np.stack([pick(f) for f in fits]))
-            n_classes = len(fits[0].test["per_class_f1"])
-    return (np.concatenate(y), np.concatenate(preds[a], axis=1), np.concatenate(preds[b], axis=1), lengths, n_classes)
 
 
 def tuning_leak(standard: dict, others: dict) -> dict:

@@ -250,8 +250,7 @@ def paired_difference(a: Experiment, variant_a: str, b: Experiment, variant_b: s
         if not np.array_equal(f.test_outputs["y_true"], truth["labels"]):
             raise ValueError(f"{variant_a!r} and {variant_b!r} were not scored on the same test utterances")
     n_classes = len(fits_a[0].test["per_class_f1"])
-    pick = (lambda f: f.test_outputs["y_pred"]) if output == "y_pred" else (lambda f: f.test_outputs[output].argmax(-1))
-    preds_a, preds_b = [pick(f) for f in fits_a], [pick(f) for f in fits_b]
+    preds_a, preds_b = [_predictions(f, output) for f in fits_a], [_predictions(f, output) for f in fits_b]
     result = paired_bootstrap(truth["labels"], preds_a, preds_b, truth["dialogue_lengths"], n_classes,
                               metric, n_resamples, seed=seed)
     score = lambda p: classification_metrics(truth["labels"], p, [str(c) for c in range(n_classes)])[metric]
@@ -286,6 +285,30 @@ def cross_validated_difference(experiment: Experiment, variant_a: str, variant_b
     """
     from .metrics import classification_metrics, paired_bootstrap
 
+    pooled = pooled_test_set(experiment, variant_a, variant_b, dataset, folds, output)
+    y, n_classes = pooled["labels"], pooled["n_classes"]
+    result = paired_bootstrap(y, pooled["a"], pooled["b"], pooled["dialogue_lengths"], n_classes, metric, n_resamples,
+                              seed=seed, strata=pooled["strata"])
+    score = lambda p: classification_metrics(y, p, [str(c) for c in range(n_classes)])[metric]
+    std = lambda rows: float(np.std([score(p) for p in rows], ddof=1)) if len(rows) > 1 else 0.0
+    return {"a": variant_a, "b": variant_b, "dataset": dataset, "output": output, "folds": pooled["folds"], **result,
+            "a_std": std(pooled["a"]), "b_std": std(pooled["b"])}
+
+
+def pooled_test_set(experiment: Experiment, variant_a: str, variant_b: str, dataset: str, folds: Sequence[int],
+                    output: str = "y_pred") -> dict:
+    """The test dialogues of every fold in one set, each scored by its own fold's fits: what
+    :func:`cross_validated_difference` resamples.
+
+    Returns: ``{"labels": (n_utterances,), "a", "b": (n_seeds, n_utterances) predictions (seed s of
+    every fold in row s), "dialogue_lengths", "strata" (the fold of each dialogue), "n_classes",
+    "folds"}``, folds in the order given.
+
+    Raises:
+        KeyError: a fold without runs of either variant.
+        ValueError: no folds, seeds that differ between folds, or fits scored on other utterances
+            than the fold's test set.
+    """
     folds = [int(k) for k in folds]
     if not folds:
         raise ValueError("cross_validated_difference needs at least one fold")
@@ -304,20 +327,20 @@ def cross_validated_difference(experiment: Experiment, variant_a: str, variant_b
             for f in fits.values():
                 if not np.array_equal(f.test_outputs["y_true"], truth["labels"]):
                     raise ValueError(f"{variant!r} on {key} was not scored on the fold's test utterances")
-            pick = (lambda f: f.test_outputs["y_pred"]) if output == "y_pred" else (lambda f: f.test_outputs[output].argmax(-1))
-            preds[side].append([pick(fits[s]) for s in seeds[side]])
+            preds[side].append([_predictions(fits[s], output) for s in seeds[side]])
             n_classes = len(next(iter(fits.values())).test["per_class_f1"])
         labels.append(np.asarray(truth["labels"]))
         lengths += list(truth["dialogue_lengths"])
         strata += [k] * len(truth["dialogue_lengths"])
-    y = np.concatenate(labels)
-    pooled = {side: np.concatenate([np.asarray(p) for p in per_fold], axis=1) for side, per_fold in preds.items()}
-    result = paired_bootstrap(y, pooled["a"], pooled["b"], lengths, n_classes, metric, n_resamples, seed=seed,
-                              strata=strata)
-    score = lambda p: classification_metrics(y, p, [str(c) for c in range(n_classes)])[metric]
-    std = lambda rows: float(np.std([score(p) for p in rows], ddof=1)) if len(rows) > 1 else 0.0
-    return {"a": variant_a, "b": variant_b, "dataset": dataset, "output": output, "folds": folds, **result,
-            "a_std": std(pooled["a"]), "b_std": std(pooled["b"])}
+    return {"labels": np.concatenate(labels), "dialogue_lengths": lengths, "strata": strata, "n_classes": n_classes,
+            "folds": folds, **{side: np.concatenate([np.asarray(p) for p in per_fold], axis=1)
+                               for side, per_fold in preds.items()}}
+
+
+def _predictions(fit: FitResult, output: str) -> np.ndarray:
+    """A fit's test predictions: the model's (``"y_pred"``) or the class of highest score of a kept
+    output such as ``"logits_text"``."""
+    return fit.test_outputs["y_pred"] if output == "y_pred" else fit.test_outputs[output].argmax(-1)
 
 
 def interval_reading(c: dict, a_better: str = "A better", b_better: str = "B better") -> str:
