@@ -56,9 +56,9 @@ MODES = ("on", "off", "refresh")
 #: Bumped when the stored layout changes (old entries are then never read).
 FORMAT = 1
 #: Modules of ``erc_lib`` that cannot change a fit's numbers (reporting, tuning, benchmarking,
-#: tables, folders); every other module is in :func:`code_hash`.
+#: tables, folders; an entry ending in ``/`` is a whole package); every other module is in :func:`code_hash`.
 NOT_TRAINING_CODE = ("report.py", "bench.py", "tune.py", "claims.py", "published.py", "plots.py",
-                     "describe.py", "notebook.py", "results.py", "paths.py", "crossval.py")
+                     "describe.py", "notebook.py", "results.py", "paths.py", "crossval.py", "tables.py")
 #: TrainConfig fields that never change the numbers (the device enters the key as its kind).
 _NOT_RESULT_FIELDS = ("progress", "pin_memory", "device")
 _PACKAGES = ("torch", "numpy", "scikit-learn")
@@ -77,6 +77,12 @@ def mode(cache: bool = True) -> str:
     return value if cache else "off"
 
 
+def is_training_code(rel: str) -> bool:
+    """Whether the file ``rel`` (a path under ``erc_lib/``, e.g. ``"models/sdt.py"``) is training code:
+    not named in :data:`NOT_TRAINING_CODE`, where an entry ending in ``/`` names a whole package."""
+    return not any(rel == entry or (entry.endswith("/") and rel.startswith(entry)) for entry in NOT_TRAINING_CODE)
+
+
 @functools.lru_cache(maxsize=None)
 def code_hash() -> str:
     """SHA-256 over the path and bytes of every ``erc_lib/**/*.py`` except
@@ -85,8 +91,9 @@ def code_hash() -> str:
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).as_posix()
-        if rel not in NOT_TRAINING_CODE:
-            h.update(rel.encode() + b"\x00" + path.read_bytes() + b"\x00")
+        if not is_training_code(rel):
+            continue
+        h.update(rel.encode() + b"\x00" + path.read_bytes() + b"\x00")
     return h.hexdigest()
 
 

@@ -30,6 +30,7 @@ import papermill as pm
 import yaml
 
 from .notebook import QUIET_ENV, RUN_MIME
+from .tables import COUNT_COLUMNS, markdown_table, reader_frame
 from .paths import REPO_ROOT, data_dir, figures_dir, results_dir, write_json
 from .crossval import cv_reading, power_table
 from .results import IncompleteResultsError, code_drift, read_results, summarize
@@ -612,8 +613,6 @@ def reader_problems(text: str) -> dict[str, list[str]]:
     readers (:data:`_READER_PATTERNS`, and count columns (:data:`erc_lib.notebook.COUNT_COLUMNS`)
     holding ``1.0``): kind -> up to 5 examples; ``{}`` when clean. Scripts, styles, embedded images
     and formulas (``$...$``) are not read."""
-    from .notebook import COUNT_COLUMNS
-
     text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
     text = re.sub(r"data:image/[^\"')]+", "", text)
     visible = re.sub(r"\$\$.+?\$\$|\$[^$\n]+\$", "", text, flags=re.S)
@@ -770,8 +769,6 @@ def claims_frame(payload: dict, unmeasured: bool = False) -> pd.DataFrame:
 def style_table(df: pd.DataFrame, verdict_colours: bool = False):
     """A Styler without the index, numbers to 2 decimals, left-aligned; with ``verdict_colours``
     the ``verdict`` cells get a background per verdict (a second cue beside the word)."""
-    from .notebook import reader_frame
-
     df = reader_frame(df)
     styler = df.style.hide(axis="index").format(precision=2, na_rep="–").set_properties(**{"text-align": "left"})
     styler = styler.set_table_styles([{"selector": "th", "props": "text-align: left"}])
@@ -908,25 +905,6 @@ def provenance_table(results: dict[str, dict]) -> pd.DataFrame:
 # ---------------------------------------------------------------- docs/results.md
 REFERENCE_DIR = REPO_ROOT / "results" / "reference"
 RESULTS_DOC = REPO_ROOT / "docs" / "results.md"
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    """A DataFrame as a GitHub Markdown table (index dropped; missing values as "–", floats to 2
-    decimals, "|" escaped)."""
-    if df is None or df.empty:
-        return "*none*"
-    from .notebook import reader_frame
-
-    df = reader_frame(df)  # no index column, integer counts, no reprs in cells
-
-    def cell(v) -> str:
-        if v is None or (isinstance(v, float) and v != v):
-            return "–"
-        text = f"{v:.2f}" if isinstance(v, float) else str(v)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    head = "| " + " | ".join(map(str, df.columns)) + " |\n|" + "---|" * len(df.columns)
-    return head + "".join("\n| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False))
 
 
 def _fit_counts(counts: dict | None) -> str:

@@ -300,7 +300,7 @@ def test_reader_check_finds_reprs_index_columns_float_counts_and_escaped_newline
 def test_notebook_tables_render_for_readers():
     """The notebooks' DataFrame formatter (erc_lib.notebook.reader_frame): no 0, 1, 2 index, a named index
     kept as a column, counts as integers, mappings as text, line breaks as " / "."""
-    from erc_lib.notebook import plain, reader_frame
+    from erc_lib.tables import plain, reader_frame
 
     frame = pd.DataFrame({"seeds": [1.0, None], "epochs run": [2.0, 3.0], "weighted F1": [60.0, 61.5], "text": ["a\nb", "c"],
                           "dims": [{"text": 384, "audio": 73}, ["t", "a"]]}, index=pd.Index(["x", "y"], name="run"))
