@@ -694,10 +694,10 @@ def time_steps(spec: RunSpec, batches: list, way: str, warmup: int = 1, seed: in
         raise ValueError(f"unknown way {way!r}; expected one of {STEP_WAYS}")
     if len(batches) < warmup + 1:
         raise ValueError(f"{len(batches)} batches: need more than the {warmup} warm-up step(s)")
-    from .training import _to_device
+    from .training import to_device
 
     device = device or torch.device("cpu")
-    batches = [_to_device(b, device) for b in batches]
+    batches = [to_device(b, device) for b in batches]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     profile = profile and device.type == "cpu"
     seed_everything(seed)

@@ -391,7 +391,7 @@ def read_safe_archive(path: Path):
                         "`python -m erc_lib.data convert` on the original pickle again") from None
 
 
-def _split_dev(dialogues: list[Dialogue], fraction: float, seed: int) -> tuple[list[Dialogue], list[Dialogue]]:
+def split_dev(dialogues: list[Dialogue], fraction: float, seed: int) -> tuple[list[Dialogue], list[Dialogue]]:
     """Hold out a fixed, seeded ``fraction`` of ``dialogues`` as dev (scikit-learn)."""
     from sklearn.model_selection import train_test_split
 
@@ -595,7 +595,7 @@ def load_mosi(root: Path, dev_videos: int = 10, seed: int = 0, trust_pickle: boo
                 labels=flat_lab[sl], features={m: x[sl] for m, x in feats.items()}))
             start += n
         per_split[split] = dialogues
-    train, dev = _split_dev(per_split["train"], dev_videos / len(per_split["train"]), seed)
+    train, dev = split_dev(per_split["train"], dev_videos / len(per_split["train"]), seed)
     return ERCData("mosi", MOSI_LABELS, {"train": train, "dev": dev, "test": per_split["test"]},
                    notes=MOSI_NOTES).validate({"audio": 73, "text": 100, "visual": 100})
 
@@ -734,7 +734,7 @@ def load_sdt_pickle(path: Path, name: str, dev_fraction: float = 0.1, seed: int 
 
     train = [make(v) for v in sorted(train_vid)]
     test = [make(v) for v in sorted(test_vid)]
-    train, dev = _split_dev(train, dev_fraction, seed)
+    train, dev = split_dev(train, dev_fraction, seed)
     return ERCData(name, label_names, {"train": train, "dev": dev, "test": test}, notes=SDT_NOTES).validate(SDT_DIMS[name])
 
 

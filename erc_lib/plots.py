@@ -58,13 +58,13 @@ def show_figure(fig, name: str | None) -> None:
     matplotlib backend, e.g. ``MPLBACKEND=Agg``), close."""
     import io
 
-    from .runtime import _in_kernel
+    from .runtime import in_kernel
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     if name:
         (figures_dir() / f"{name}.png").write_bytes(buffer.getvalue())
-    if _in_kernel():
+    if in_kernel():
         from IPython.display import Image, display
 
         display(Image(data=buffer.getvalue(), format="png"))

@@ -134,7 +134,7 @@ def progress_bar(iterable=None, **kwargs):
     runner, whose HTML drops stderr), ``off``; unset = a widget inside a Jupyter kernel, text
     elsewhere. Keyword arguments go to tqdm (``total``, ``desc``, ``disable``, ...).
     """
-    mode = os.environ.get("ERC_PROGRESS", "").strip().lower() or ("widget" if _in_kernel() else "text")
+    mode = os.environ.get("ERC_PROGRESS", "").strip().lower() or ("widget" if in_kernel() else "text")
     if mode not in ("widget", "text", "off"):
         raise ValueError(f"ERC_PROGRESS must be widget, text or off, got {mode!r}")
     if mode == "off":
@@ -147,7 +147,9 @@ def progress_bar(iterable=None, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
+    """Whether this process runs inside a Jupyter kernel (an IPython kernel app), as papermill and
+    JupyterLab run notebooks; False in a plain Python or IPython terminal."""
     try:
         from IPython import get_ipython
     except ImportError:

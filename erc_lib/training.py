@@ -323,7 +323,7 @@ def _cpu_lengths(batch) -> torch.Tensor:
     return lengths() if callable(lengths) else batch.mask.sum(1).cpu()
 
 
-def _to_device(batch, device: torch.device):
+def to_device(batch, device: torch.device):
     """``batch.to(device)``; on CUDA with ``non_blocking=True`` (async from pinned memory)."""
     return batch.to(device, non_blocking=True) if device.type == "cuda" else batch.to(device)
 
@@ -381,7 +381,7 @@ def predict(model: torch.nn.Module, loader, device: torch.device, keep: tuple[st
     ys, logits, kept, terms, lengths, n_batches = [], [], {k: [] for k in keep}, {}, [], 0
     for batch in loader:
         lengths.append(_cpu_lengths(batch))
-        batch = _to_device(batch, device)
+        batch = to_device(batch, device)
         with _autocast(device, amp):
             out = model(batch)
             _accumulate(terms, model.loss(out, batch))
@@ -468,7 +468,7 @@ def fit(model: torch.nn.Module, train, dev, test, label_names: list[str], config
         t0 = time.perf_counter()
         for batch in train_loader:
             train_utts += batch.n_utterances  # counted on the CPU side of the batch
-            batch = _to_device(batch, device)
+            batch = to_device(batch, device)
             with _autocast(device, config.amp):
                 terms = model.loss(forward(batch), batch)
             optimizer.zero_grad(set_to_none=True)

@@ -64,7 +64,7 @@ import optuna
 import yaml
 
 from . import zoo
-from .data import DATASETS, SATURATED_DEV, ERCData, _split_dev, standardize_features
+from .data import DATASETS, SATURATED_DEV, ERCData, split_dev, standardize_features
 from .paths import REPO_ROOT, atomic_write, check_writable, results_dir
 from .tables import markdown_table
 
@@ -99,7 +99,7 @@ def budget() -> dict:
 
     Raises: ValueError when a value is missing or below its minimum (trials >= 1, seeds >= 1,
     rescore counts >= 0)."""
-    table = zoo._read_yaml(zoo.CONFIG_DIR / "defaults.yaml").get("tuning") or {}
+    table = zoo.read_yaml(zoo.CONFIG_DIR / "defaults.yaml").get("tuning") or {}
     out = {"trials": 24, "seeds_per_trial": 2, "rescore_top": 3, "rescore_seeds": 3, "saturation_trials": 3, **table}
     for key, low in (("trials", 1), ("seeds_per_trial", 1), ("rescore_top", 0), ("rescore_seeds", 0),
                      ("saturation_trials", 1)):
@@ -182,7 +182,7 @@ def tuning_split(data: ERCData, validation: str = "auto", repeat: int = 0) -> ER
     if resolve_validation(data.name, validation) == "standard":
         out = ERCData(data.name, data.label_names, {s: copy(v) for s, v in data.splits.items()}, data.notes)
     else:
-        train, dev = _split_dev(data.splits["train"] + data.splits["dev"], HOLDOUT_FRACTION, repeat)
+        train, dev = split_dev(data.splits["train"] + data.splits["dev"], HOLDOUT_FRACTION, repeat)
         note = (f"tuning split {repeat}: dev = a seeded {HOLDOUT_FRACTION:.0%} of the train+dev dialogues ({len(dev)} "
                 f"dialogues, train_test_split random_state={repeat}), train = the other {len(train)}; test untouched")
         out = ERCData(data.name, data.label_names, {"train": copy(train), "dev": copy(dev),
@@ -613,7 +613,7 @@ def summary_table(paths=None) -> "pd.DataFrame":
 
     rows = []
     for path in sorted(paths or (zoo.CONFIG_DIR / "tuned").glob("*.yaml")):
-        t = (zoo._read_yaml(path).get("tuning") or {})
+        t = (zoo.read_yaml(path).get("tuning") or {})
         fits = t.get("seeds_per_trial") or len(t.get("seeds") or [])  # earlier files list their seeds
         rows.append({"study": path.stem, "trials": t.get("trials"), "fits per trial": fits,
                      "re-scored": len(t.get("rescored_trials") or []), "re-score fits": t.get("rescore_seeds"),
@@ -627,7 +627,7 @@ def best_so_far(path) -> "pd.DataFrame":
     """The best-so-far curve of a tuned YAML's search trials: ``trial``, ``score``, ``best so far``."""
     import pandas as pd
 
-    history = (zoo._read_yaml(Path(path)).get("tuning") or {}).get("history") or []
+    history = (zoo.read_yaml(Path(path)).get("tuning") or {}).get("history") or []
     frame = pd.DataFrame(history, columns=["trial", "kind", "score"])
     frame["best so far"] = frame["score"].cummax()
     return frame
@@ -786,7 +786,7 @@ def default_vs_tuned(results: dict[str, dict]) -> "pd.DataFrame":
                 continue
             model = by_name.get(str(b["model"].iloc[0]), str(b["model"].iloc[0]))
             dataset = str(b["dataset"].iloc[0])
-            t = (zoo._read_yaml(zoo.tuned_path(model, dataset)).get("tuning") or {}) if zoo.has_tuned(model, dataset) else {}
+            t = (zoo.read_yaml(zoo.tuned_path(model, dataset)).get("tuning") or {}) if zoo.has_tuned(model, dataset) else {}
             out.append({"results": name, "model": b["model"].iloc[0], "dataset": dataset, "row": tuned_variant,
                         "validation: defaults": t.get("default_dev_weighted_f1"),
                         "validation: tuned": t.get("best_dev_weighted_f1"),

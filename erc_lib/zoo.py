@@ -34,7 +34,12 @@ MODEL_NAMES = {"logreg": "logistic regression (no context)", "bigru": "BiGRU (co
 DEFAULT_ROWS = {"compm": "CoMPM", "emonet": "+ normalised weighted CE", "compm_finetune": "CoMPM"}
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """The YAML mapping in ``path`` (``{}`` for an empty file).
+
+    Raises:
+        ValueError: naming the file, when it is not valid YAML.
+        FileNotFoundError: when ``path`` does not exist."""
     try:
         with open(path) as f:
             return yaml.safe_load(f) or {}
@@ -73,7 +78,7 @@ def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | N
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
-    table = _read_yaml(CONFIG_DIR / "defaults.yaml").get("compm" if model == "emonet" else model, {})
+    table = read_yaml(CONFIG_DIR / "defaults.yaml").get("compm" if model == "emonet" else model, {})
     m, t = {}, {}
     for row in (table.get("all", {}), table.get(dataset, {})):
         m.update(copy.deepcopy(row.get("model", {}) or {}))
@@ -88,7 +93,7 @@ def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | N
             flag = f" --inputs {' '.join(inputs)}" if inputs else ""
             raise ValueError(f"no tuned configuration {path}; run `python -m erc_lib.tune --model {model} "
                              f"--dataset {dataset}{flag}` first, or use tuned=False")
-        best = _read_yaml(path)
+        best = read_yaml(path)
         m.update(best.get("model", {}) or {})
         t.update(best.get("train", {}) or {})
     m.update(model_args or {})
