@@ -119,6 +119,115 @@ def evaluate_claims_cv(notebook: str, experiment: Experiment, dataset: str, fold
     return out
 
 
+#: Where the seeds are the noise: a claim whose seed share of the variance is over SEED_SHARE and whose
+#: detectable effect is over TARGET_DETECTABLE points gets SEED_STEP more seeds for its two rows on every
+#: fold, round after round, until its detectable effect reaches the target, falls by less than MIN_FALL
+#: (relative) in a round, or its rows have MAX_SEEDS seeds.
+SEED_SHARE, TARGET_DETECTABLE, SEED_STEP, MIN_FALL, MAX_SEEDS = 0.5, 2.0, 5, 0.05, 20
+
+
+def _seeds_of(experiment: Experiment, variant: str, dataset: str, folds: Sequence[int]) -> list[int]:
+    keys = {f"{dataset}@fold{k}" for k in folds}
+    return sorted({s for (d, v, s) in experiment.fits if d in keys and v == variant})
+
+
+def why_no_more_seeds(claim: dict, history: list[dict], target: float = TARGET_DETECTABLE,
+                      max_seeds: int = MAX_SEEDS) -> str | None:
+    """Why a cross-validated claim gets no more seeds (:func:`add_seeds`), or None when it gets
+    :data:`SEED_STEP` more.
+
+    Args:
+        claim: a judged claim (:func:`evaluate_claims_cv`): ``comparison.n_seeds_a``/``n_seeds_b``,
+            ``seed_share`` (0-1), ``detectable_effect`` (points).
+        history: its rounds so far, oldest first (``[{"seeds", "detectable_effect"}, ...]``); the last
+            is the claim as judged now.
+        target: the detectable effect (points) at which more seeds are not needed.
+        max_seeds: the most seeds a row gets.
+
+    The reasons, in this order: fewer than :data:`erc_lib.claims.MIN_SEEDS` seeds (no verdict to
+    sharpen); a seed share of at most :data:`SEED_SHARE` before any round (the dialogues are the
+    noise, seeds would not help); a detectable effect within ``target``; a detectable effect that fell
+    by less than :data:`MIN_FALL` of itself in the last round; ``max_seeds`` reached.
+    """
+    seeds = min(claim["comparison"]["n_seeds_a"], claim["comparison"]["n_seeds_b"])
+    if seeds < MIN_SEEDS:
+        return f"fewer than {MIN_SEEDS} seeds: no verdict to sharpen"
+    if len(history) == 1 and claim["seed_share"] <= SEED_SHARE:
+        return f"seed share {100 * claim['seed_share']:.0f}% is at most half: the dialogues are the noise"
+    if claim["detectable_effect"] <= target:
+        return f"detectable effect {claim['detectable_effect']:.2f} is within {target:g} points"
+    # the relative fall, rounded so that a fall of exactly MIN_FALL is not lost to floating point
+    if len(history) > 1 and round(history[-1]["detectable_effect"] / history[-2]["detectable_effect"], 9) > 1 - MIN_FALL:
+        return (f"detectable effect stopped falling ({history[-2]['detectable_effect']:.2f} -> "
+                f"{history[-1]['detectable_effect']:.2f} with {history[-1]['seeds']} seeds)")
+    if seeds >= max_seeds:
+        return f"at the cap of {max_seeds} seeds"
+    return None
+
+
+def add_seeds(data: ERCData, specs_for: Callable[[ERCData], Sequence[RunSpec]], experiment: Experiment,
+              claims_cv: list[dict], config: TrainConfig, notebook: str, dataset: str, names: dict | None = None,
+              folds: Sequence[int] | None = None, n_resamples: int | None = None, step: int = SEED_STEP,
+              max_seeds: int = MAX_SEEDS, target: float = TARGET_DETECTABLE, progress: bool = True
+              ) -> tuple[Experiment, list[dict]]:
+    """More seeds where the seeds are the noise: each cross-validated claim whose seed share of the
+    variance is over :data:`SEED_SHARE` and whose detectable effect is over ``target`` points gets
+    ``step`` more seeds (the next seed numbers) for its two rows on every fold, and is judged again;
+    rounds go on until the detectable effect is at most ``target``, falls by less than
+    :data:`MIN_FALL` of itself in a round (more seeds stopped paying: the dialogues are the noise now),
+    or the rows have ``max_seeds`` seeds. Claims resting on fewer than
+    :data:`erc_lib.claims.MIN_SEEDS` seeds (smoke runs) get none: there is no verdict to sharpen.
+
+    Args:
+        data, specs_for, config: as :func:`run_folds` (``specs_for`` may build more rows than the
+            claims need; only the claims' rows are trained).
+        experiment, claims_cv: the folds' runs and their judged claims (:func:`evaluate_claims_cv`).
+        notebook, dataset, names, folds, n_resamples: as :func:`evaluate_claims_cv`.
+        step, max_seeds, target: seeds per round, the most seeds a row gets, the detectable effect
+            (points) at which a claim stops.
+
+    Returns: ``(experiment with the added runs, claims judged again)``; every claim carries
+    ``seed_rounds`` (``[{"seeds", "detectable_effect"}, ...]``, one entry per round it was judged in)
+    and ``seeds_stopped`` (why it got no more seeds).
+
+    Raises: ValueError for ``step < 1`` or ``max_seeds < 1`` (before any training).
+    """
+    if step < 1 or max_seeds < 1:
+        raise ValueError(f"step and max_seeds must be at least 1 (got step={step}, max_seeds={max_seeds})")
+    folds = list(range(n_folds(dataset))) if folds is None else [int(k) for k in folds]
+    rounds = {c["id"]: [{"seeds": min(c["comparison"]["n_seeds_a"], c["comparison"]["n_seeds_b"]),
+                         "detectable_effect": c["detectable_effect"]}] for c in claims_cv}
+    stopped: dict[str, str] = {}
+    while True:
+        growing = []
+        for c in claims_cv:
+            if c["id"] not in stopped:
+                why = why_no_more_seeds(c, rounds[c["id"]], target, max_seeds)
+                if why is None:
+                    growing.append(c)
+                else:
+                    stopped[c["id"]] = why
+        if not growing:
+            break
+        rows = {row for c in growing for row in (c["a"], c["b"])}
+        have = {row: _seeds_of(experiment, row, dataset, folds) for row in rows}
+        for row in sorted(rows):
+            first = max(have[row], default=-1) + 1  # seeds stay 0 .. n-1, as the stored predictions are keyed
+            new = list(range(first, first + min(step, max_seeds - len(have[row]))))
+            if new:
+                more = run_folds(data, lambda part, r=row: [s for s in specs_for(part) if s.variant == r], new, config,
+                                 folds=folds, progress=progress)
+                experiment = merge(experiment, more)
+        judged = {c["id"]: c for c in evaluate_claims_cv(notebook, experiment, dataset, folds=folds, names=names,
+                                                         n_resamples=n_resamples)}
+        for c in growing:
+            again = judged[c["id"]]
+            rounds[c["id"]].append({"seeds": min(again["comparison"]["n_seeds_a"], again["comparison"]["n_seeds_b"]),
+                                    "detectable_effect": again["detectable_effect"]})
+        claims_cv = [judged.get(c["id"], c) for c in claims_cv]  # a stopped claim sharing a grown row is judged again too
+    return experiment, [{**c, "seed_rounds": rounds[c["id"]], "seeds_stopped": stopped[c["id"]]} for c in claims_cv]
+
+
 def claim_rows(notebook: str, dataset: str, names: dict | None = None) -> set[str]:
     """The rows (variant names) the claims of ``notebook`` on ``dataset`` compare: what
     :func:`run_folds` must train on every fold."""
@@ -178,7 +287,8 @@ def tuning_leak(standard: dict, others: dict) -> dict:
 
 def power_table(rows: list[dict]) -> pd.DataFrame:
     """One line per cross-validated claim (:func:`evaluate_claims_cv`): test dialogues on the
-    standard split and under cross-validation, the fits it rests on, the seed share of its variance,
+    standard split and under cross-validation, the seeds per fold and the fits it rests on (more seeds
+    where the seeds are the noise, :func:`add_seeds`), the seed share of its variance,
     the smallest detectable effect and the verdict under each, and the tuning-leak gap."""
     lines = []
     for r in rows:
@@ -186,6 +296,7 @@ def power_table(rows: list[dict]) -> pd.DataFrame:
         lines.append({
             "claim": r["text"], "dataset": r["dataset"],
             "test dialogues (standard / CV)": f"{r['standard']['comparison']['n_dialogues']} / {r['comparison']['n_dialogues']}",
+            "seeds per fold (A / B)": f"{r['comparison']['n_seeds_a']} / {r['comparison']['n_seeds_b']}",
             "fits": r["fits"], "seed share of the variance": f"{100 * r['seed_share']:.0f}%",
             "detectable effect, standard": f"{r['standard']['detectable_effect']:.2f}",
             "detectable effect, CV": f"{r['detectable_effect']:.2f}",
@@ -202,8 +313,8 @@ UNDECIDED = ("underpowered", "on the boundary", "not measured at full size")
 def cv_reading(rows: list[dict]) -> str:
     """One paragraph for the front page: how many cross-validated claims the study decides (a
     verdict other than :data:`UNDECIDED`) against how many it decided on the standard split, which
-    verdicts the two disagree on, and where fold 0 and the other folds differ beyond chance (the
-    tuning leak, :func:`tuning_leak`)."""
+    verdicts the two disagree on, which claims got more seeds (:func:`add_seeds`), and where fold 0
+    and the other folds differ beyond chance (the tuning leak, :func:`tuning_leak`)."""
     if not rows:
         return ("No claim has been cross-validated yet: run `python -m erc_lib.report --config configs/full.yaml` "
                 "(cross_validation: true).")
@@ -211,6 +322,12 @@ def cv_reading(rows: list[dict]) -> str:
     before = [r for r in rows if r["standard"]["verdict"] not in UNDECIDED]
     text = (f"Cross-validated on every dialogue, the study decides {len(decided)} of {len(rows)} claim measurements "
             f"(on the standard split alone: {len(before)}).")
+    grown = [r for r in rows if len(r.get("seed_rounds") or []) > 1]
+    if grown:
+        text += (" Where the seeds were most of the noise, the claim's rows got more seeds: " + "; ".join(
+            f"{r['text']} on {r['dataset']} ({r['seed_rounds'][0]['seeds']} -> {r['seed_rounds'][-1]['seeds']} seeds per fold, "
+            f"detectable effect {r['seed_rounds'][0]['detectable_effect']:.2f} -> {r['seed_rounds'][-1]['detectable_effect']:.2f})"
+            for r in grown) + ".")
     differ = [r for r in rows if r.get("verdicts_differ")]
     if differ:
         text += " The verdict moves for " + "; ".join(

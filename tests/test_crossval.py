@@ -143,3 +143,90 @@ def test_the_front_page_reading_counts_decided_claims_and_names_moves_and_leaks(
     assert "The verdict moves for SD helps on iemocap (underpowered -> published effect ruled out)." in text
     assert "beyond chance for bios help on iemocap (+2.50)" in text
     assert "No claim has been cross-validated yet" in cv_reading([])
+    assert "more seeds" not in text
+    grown = {**row("gate helps", "holds", "underpowered", False),
+             "seed_rounds": [{"seeds": 5, "detectable_effect": 4.0}, {"seeds": 10, "detectable_effect": 2.9}]}
+    assert ("the claim's rows got more seeds: gate helps on iemocap (5 -> 10 seeds per fold, detectable effect "
+            "4.00 -> 2.90).") in cv_reading([grown])
+
+
+# ----------------------------------------------------------------------------- more seeds where the seeds are the noise
+
+def _judged(seeds_a: int, share: float, detectable: float, seeds_b: int | None = None) -> dict:
+    return {"id": "c", "comparison": {"n_seeds_a": seeds_a, "n_seeds_b": seeds_a if seeds_b is None else seeds_b},
+            "seed_share": share, "detectable_effect": detectable}
+
+
+@pytest.mark.parametrize("claim, history, expected", [
+    # smoke runs: 1 seed, no verdict to sharpen, whatever the share
+    (_judged(1, 0.9, 9.0), [{"seeds": 1, "detectable_effect": 9.0}], "fewer than 5 seeds"),
+    (_judged(5, 0.9, 9.0, seeds_b=4), [{"seeds": 4, "detectable_effect": 9.0}], "fewer than 5 seeds"),
+    # the dialogues are the noise: seeds would not help (exactly half counts as not over half)
+    (_judged(5, 0.40, 3.0), [{"seeds": 5, "detectable_effect": 3.0}], "seed share 40% is at most half"),
+    (_judged(5, 0.50, 3.0), [{"seeds": 5, "detectable_effect": 3.0}], "seed share 50% is at most half"),
+    # over half, but already within 2 points (2.00 is within)
+    (_judged(5, 0.70, 2.00), [{"seeds": 5, "detectable_effect": 2.00}], "detectable effect 2.00 is within 2 points"),
+    # over half, 3 points: five more seeds
+    (_judged(5, 0.70, 3.0), [{"seeds": 5, "detectable_effect": 3.0}], None),
+    # later rounds: a 5% fall is enough to go on (3.0 -> 2.85), a smaller one stops (3.0 -> 2.86)
+    (_judged(10, 0.30, 2.85), [{"seeds": 5, "detectable_effect": 3.0}, {"seeds": 10, "detectable_effect": 2.85}], None),
+    (_judged(10, 0.30, 2.86), [{"seeds": 5, "detectable_effect": 3.0}, {"seeds": 10, "detectable_effect": 2.86}],
+     "detectable effect stopped falling (3.00 -> 2.86 with 10 seeds)"),
+    # falling fast, but at the cap
+    (_judged(20, 0.8, 2.5), [{"seeds": 15, "detectable_effect": 3.0}, {"seeds": 20, "detectable_effect": 2.5}],
+     "at the cap of 20 seeds"),
+])
+def test_why_no_more_seeds_follows_the_rule_in_its_order(claim, history, expected):
+    from erc_lib.crossval import why_no_more_seeds
+
+    why = why_no_more_seeds(claim, history)
+    assert why is None if expected is None else why.startswith(expected), why
+
+
+def test_add_seeds_grows_only_the_noisy_claims_rows_round_by_round_until_the_cap(monkeypatch):
+    """Two claims on five folds, 5 seeds each. Claim X (seed share 80%) has a detectable effect of
+    10 / sqrt(seeds) points: 4.47 -> 3.16 -> 2.58 -> 2.24, falling over 5% each round, so its two rows
+    get seeds 5-9, 10-14, 15-19 and it stops at the cap of 20. Claim Y (share 30%) gets none."""
+    from erc_lib import crossval
+
+    exp = Experiment()
+    for k in range(5):
+        for variant in ("x-a", "x-b", "y-a", "y-b"):
+            for seed in range(5):
+                exp.fits[(f"emorynlp@fold{k}", variant, seed)] = None
+    trained = []
+
+    def fake_run_folds(data, specs_for, seeds, config, folds=None, progress=True):
+        variants = [s.variant for s in specs_for(data)]
+        trained.append((tuple(variants), list(seeds), list(folds)))
+        more = Experiment()
+        for k in folds:
+            for v in variants:
+                for seed in seeds:
+                    more.fits[(f"emorynlp@fold{k}", v, seed)] = None
+        return more
+
+    def fake_evaluate(notebook, experiment, dataset, folds=None, names=None, n_resamples=None):
+        out = []
+        for cid, (a, b), share in (("x", ("x-a", "x-b"), 0.8), ("y", ("y-a", "y-b"), 0.3)):
+            n = [len({s for (d, v, s) in experiment.fits if v == row}) for row in (a, b)]
+            out.append({"id": cid, "a": a, "b": b, "comparison": {"n_seeds_a": n[0], "n_seeds_b": n[1]},
+                        "seed_share": share, "detectable_effect": 10 / min(n) ** 0.5 if cid == "x" else 5.0})
+        return out
+
+    monkeypatch.setattr(crossval, "run_folds", fake_run_folds)
+    monkeypatch.setattr(crossval, "evaluate_claims_cv", fake_evaluate)
+    specs = lambda part: [RunSpec(v, build=lambda: None) for v in ("x-a", "x-b", "y-a", "y-b")]  # noqa: E731
+    grown, claims = crossval.add_seeds(None, specs, exp, fake_evaluate("05_emonet", exp, "emorynlp"), TrainConfig(),
+                                       "05_emonet", "emorynlp")
+    assert trained == [(("x-a",), [5, 6, 7, 8, 9], [0, 1, 2, 3, 4]), (("x-b",), [5, 6, 7, 8, 9], [0, 1, 2, 3, 4]),
+                       (("x-a",), [10, 11, 12, 13, 14], [0, 1, 2, 3, 4]), (("x-b",), [10, 11, 12, 13, 14], [0, 1, 2, 3, 4]),
+                       (("x-a",), [15, 16, 17, 18, 19], [0, 1, 2, 3, 4]), (("x-b",), [15, 16, 17, 18, 19], [0, 1, 2, 3, 4])]
+    x, y = claims
+    assert [r["seeds"] for r in x["seed_rounds"]] == [5, 10, 15, 20]
+    assert [round(r["detectable_effect"], 2) for r in x["seed_rounds"]] == [4.47, 3.16, 2.58, 2.24]
+    assert x["seeds_stopped"] == "at the cap of 20 seeds"
+    assert y["seed_rounds"] == [{"seeds": 5, "detectable_effect": 5.0}] and y["seeds_stopped"].startswith("seed share 30%")
+    assert len(grown.fits) == 5 * (2 * 20 + 2 * 5)
+    with pytest.raises(ValueError, match="step and max_seeds"):
+        crossval.add_seeds(None, specs, exp, [], TrainConfig(), "05_emonet", "emorynlp", step=0)
