@@ -146,3 +146,42 @@ def test_bootstrap_reads_labels_stored_as_floats_as_class_indices():
     floats = paired_bootstrap(y.astype(float), a.astype(float), b.astype(float), np.array([3.0, 3.0]), 3,
                               n_resamples=200)
     assert floats == ints
+
+
+def test_resampling_only_seeds_or_only_dialogues_freezes_the_other_source():
+    """One test dialogue of 4 utterances and two seeds of A (all right; half right) against B (all
+    wrong), accuracy: resampling the dialogues only always draws that one dialogue with both seeds, so
+    every resample is the full difference (75 - 0) and the interval a point; resampling the seeds only
+    draws seed pairs (100, 100), (100, 50), (50, 100), (50, 50): the differences 100, 75, 75, 50, all
+    within [50, 100], with a spread."""
+    y = [1, 1, 1, 1]
+    a = [[1, 1, 1, 1], [1, 1, 0, 0]]
+    b = [[0, 0, 0, 0], [0, 0, 0, 0]]
+    dialogues = paired_bootstrap(y, a, b, [4], 2, metric="accuracy", n_resamples=500, resample="dialogues")
+    assert (dialogues["difference"], dialogues["ci_low"], dialogues["ci_high"], dialogues["standard_error"]) == (75.0, 75.0, 75.0, 0.0)
+    seeds = paired_bootstrap(y, a, b, [4], 2, metric="accuracy", n_resamples=500, resample="seeds")
+    assert seeds["difference"] == 75.0 and seeds["ci_low"] == 50.0 and seeds["ci_high"] == 100.0
+    assert seeds["standard_error"] > 10
+    with pytest.raises(ValueError, match="resample must be"):
+        paired_bootstrap(y, a, b, [4], 2, resample="utterances")
+
+
+def test_seed_share_splits_the_variance_by_hand():
+    """Seeds the only noise (one dialogue): share 1. Dialogues the only noise (one seed each): share 0.
+    Both: the seed part over the sum of the two one-source variances, each the square of that
+    bootstrap's standard error."""
+    from erc_lib.metrics import seed_variance_share
+
+    y, a, b = [1, 1, 1, 1], [[1, 1, 1, 1], [1, 1, 0, 0]], [[0, 0, 0, 0], [0, 0, 0, 0]]
+    assert seed_variance_share(y, a, b, [4], 2, metric="accuracy")["seed_share"] == 1.0
+    y2 = [1, 1, 0, 0]
+    only_dialogues = seed_variance_share(y2, [1, 1, 1, 1], [1, 0, 1, 0], [2, 2], 2, metric="accuracy")
+    assert only_dialogues["seed_share"] == 0.0 and only_dialogues["dialogue_variance"] > 0
+    assert seed_variance_share(y2, [1, 1, 0, 0], [1, 1, 0, 0], [2, 2], 2)["seed_share"] == 0.0   # no variance at all
+    rng = np.random.default_rng(3)
+    y3 = rng.integers(0, 3, 60)
+    a3, b3 = rng.integers(0, 3, (4, 60)), rng.integers(0, 3, (4, 60))
+    both = seed_variance_share(y3, a3, b3, [6] * 10, 3, n_resamples=500, seed=1)
+    s = paired_bootstrap(y3, a3, b3, [6] * 10, 3, n_resamples=500, seed=1, resample="seeds")["standard_error"] ** 2
+    d = paired_bootstrap(y3, a3, b3, [6] * 10, 3, n_resamples=500, seed=1, resample="dialogues")["standard_error"] ** 2
+    assert both == {"seed_variance": s, "dialogue_variance": d, "seed_share": s / (s + d)} and 0 < both["seed_share"] < 1
