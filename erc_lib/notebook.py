@@ -195,7 +195,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                "train_overrides": {"patience": None}},
         suffix=("dataset", "encoder_mode"), unnamed={"encoder_mode": "frozen"}),
     "04_sdt_bios": NotebookSpec(
-        {**_common(), "dataset": Param(str, choices=("iemocap", "meld", "emorynlp")), "generator": Param(str),
+        {**_common(), **CROSS_VALIDATION, "dataset": Param(str, choices=("iemocap", "meld", "emorynlp")), "generator": Param(str),
          "seeds": SEEDS, "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
          "max_dialogues": Param(int, low=1, nullable=True), "max_conversation_tokens": Param(int, low=16, nullable=True),
          "truncation": Param(str, choices=("speaker", "start")), "max_new_tokens": Param(int, low=1, high=4096),
