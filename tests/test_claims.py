@@ -189,7 +189,7 @@ def test_claims_are_measured_from_an_experiment():
 
 def test_every_claim_names_rows_its_notebook_trains():
     from erc_lib.models.compm import EMONET_ABLATION
-    from erc_lib.models.mister_e import MISTER_E_ROWS
+    from erc_lib.studies.mister_e import MISTER_E_ROWS
 
     rows = {"05_emonet": set(EMONET_ABLATION) | {"{emonet}"}, "06_mister_e": set(MISTER_E_ROWS),
             "04_sdt_bios": {"SDT", "SDT + bios"},

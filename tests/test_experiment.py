@@ -81,16 +81,6 @@ def test_student_comparison_reads_the_student_output_not_the_fused_one():
     assert exp.fit("A").test_outputs["logits_text"].shape == (6, 3)
 
 
-def test_student_rows_score_each_students_head():
-    from erc_lib.models.sdt import student_rows
-
-    exp = _run([_const("A", student=2)], [0, 1])
-    rows = student_rows(exp, ["c0", "c1", "c2"])
-    assert [(r["dataset"], r["variant"], r["student"], r["seed"]) for r in rows] == [("toy", "A", "text", 0),
-                                                                                     ("toy", "A", "text", 1)]
-    assert all(r["weighted_f1"] == pytest.approx(constant_weighted_f1([2, 2, 1, 0, 1, 2], 2)) for r in rows)
-
-
 def test_paired_difference_over_seeds_and_its_std():
     """Seeds 0, 1, 2 of A predict classes 0, 1, 2; B (shift 2) predicts 2, 0, 1: the same three
     constant predictions, so the difference is 0 and both seed stds are the std of the three
