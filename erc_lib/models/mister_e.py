@@ -385,7 +385,7 @@ def _expert_modalities(modalities) -> list[str]:
     return names
 
 
-# ----------------------------------------------------------------------------- experiments
+# ----------------------------------------------------------------------------- outputs kept from the test pass
 def kept_outputs(variant: str) -> tuple[str, ...]:
     """Per-utterance outputs to keep from the dev-selected test pass (for :func:`erc_lib.training.fit`):
     the gate, and every expert's logits when the variant has experts."""
