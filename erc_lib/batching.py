@@ -23,7 +23,7 @@ def dataset_lengths(dataset) -> list[int]:
     ``item_lengths()`` when it has one (e.g. tokens per utterance,
     :class:`erc_lib.features.lora.UtteranceTokens`), else ``len(d)`` for every entry of
     ``dataset.dialogues`` (:class:`erc_lib.data.DialogueDataset`,
-    :class:`erc_lib.models.compm.CoMPMDataset`).
+    :class:`erc_lib.models.compm_encoder.CoMPMDataset`).
 
     Raises:
         ValueError: the dataset has neither, so it cannot be batched by length.

@@ -8,7 +8,6 @@ the same label scheme (:data:`MEASURED_SETTINGS`, :attr:`Claim.published_setting
 self-distillation is a text + audio + visual figure, so it is weighed on the SDT pickles' IEMOCAP
 (``iemocap-sdt``), not on the text-only ``iemocap``; elsewhere the row says "other dataset" or
 "other setting" and sizes are not compared.
-
 """
 from __future__ import annotations
 

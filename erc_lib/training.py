@@ -43,7 +43,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .batching import (BUCKET_NOISE, BucketBatchSampler, LengthSortedSampler, dataset_lengths,  # noqa: F401 (re-exported)
+# re-exported: the trainer's batching lives in erc_lib.batching
+from .batching import (BUCKET_NOISE, BucketBatchSampler, LengthSortedSampler, dataset_lengths,  # noqa: F401
                        make_loader, padding_share)
 from .data import collate_dialogues
 from .fit_result import FitResult  # noqa: F401 (re-exported: the trainer returns it)
@@ -256,7 +257,7 @@ def make_optimizer(parameters, config: TrainConfig, steps_per_epoch: int):
     optimizer = cls(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
     if config.schedule == "constant":
         return optimizer, None
-    from transformers import get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup  # optional: only the linear schedule needs it
 
     total = max(1, config.epochs * steps_per_epoch)
     return optimizer, get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_epochs * steps_per_epoch)), total)

@@ -1,7 +1,7 @@
 """The verdict rule: one word for a 95% interval of A - B against the claimed sign and the published
 size (:func:`verdict`), the smallest effect a comparison detects (:func:`detectable_effect`), the
 resamples an interval needs (:func:`resamples_for`) and the stability of a verdict over bootstrap seeds
-(:func:`stable_comparison`):
+(:func:`stable_comparison`). The verdicts:
 
 * ``holds``: the interval excludes zero on the claimed side and contains the published size
   (or lies beyond it, or no size is published for this dataset);
@@ -20,7 +20,6 @@ resamples an interval needs (:func:`resamples_for`) and the stability of a verdi
 
 Each interval uses enough resamples that the Monte-Carlo error of its edges is below
 :data:`MC_ERROR_POINTS` (:func:`resamples_for`).
-
 """
 from __future__ import annotations
 

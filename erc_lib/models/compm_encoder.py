@@ -184,7 +184,8 @@ def collate_compm(items: list[dict], pad_id: int = 0) -> CoMPMBatch:
 
 # ============================================================================ chunked encoder
 def load_encoder(cfg) -> nn.Module:
-    """The Hugging Face encoder ``cfg.encoder`` of a :class:`erc_lib.models.compm.CoMPMConfig` (:func:`erc_lib.features.text.load_text_encoder`),
+    """The Hugging Face encoder ``cfg.encoder`` of a :class:`erc_lib.models.compm.CoMPMConfig`
+    (:func:`erc_lib.features.text.load_text_encoder`),
     wrapped in LoRA adapters (peft) when ``cfg.finetune == "lora"``. Raises ValueError for
     another ``finetune`` value than ``"full"`` / ``"lora"``."""
     from ..features.text import load_text_encoder  # transformers: optional, only finetune mode needs it

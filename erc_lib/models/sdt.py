@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import canonical_modalities
-from ..losses import masked_cross_entropy, masked_kl_distillation
+from ..losses import class_weights_for, masked_cross_entropy, masked_kl_distillation
 from .layers import PackedUtterances, SinusoidalPositionalEncoding
 
 MODALITY_CODES = {"t": "text", "a": "audio", "v": "visual"}
@@ -350,8 +350,6 @@ def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, s
             setting; :func:`speaker_roles_of`) instead of the order of first appearance.
         overrides: any other :class:`SDTConfig` field.
     """
-    from ..losses import class_weights_for
-
     names = parse_modalities(modalities)
     dims = data.feature_dims()
     missing = [m for m in names if m not in dims]

@@ -48,7 +48,6 @@ def case_dialogue(fit, data):
     """The test dialogue whose gate weights vary most, utterance by utterance (Fig. 6 / 9): each
     expert's prediction, the mixture's, the truth and the weights β. Returns ``(dialogue_id,
     DataFrame)``; raises KeyError when ``fit`` has no per-expert outputs (not a gated model)."""
-    import numpy as np
     out = fit.test_outputs
     lengths = [len(d) for d in data.splits["test"]]
     starts = np.concatenate([[0], np.cumsum(lengths)])
