@@ -155,7 +155,7 @@ def plot_differences(table: pd.DataFrame, title: str = "", name: str | None = No
 
 def plot_gate_weights(long: pd.DataFrame, title: str = "", name: str | None = None) -> None:
     """Box plot of per-utterance gate weights per variant and expert (``variant``, ``expert``,
-    ``gate weight`` columns; e.g. :func:`erc_lib.models.mister_e.gate_weights`)."""
+    ``gate weight`` columns; e.g. :func:`erc_lib.studies.mister_e.gate_weights`)."""
     fig, ax = plt.subplots(figsize=(9, 3.6))
     sns.boxplot(data=long, x="variant", y="gate weight", hue="expert", ax=ax, fliersize=1)
     for i, container in enumerate(ax.containers):  # one hatch per expert (hue level), in the legend too

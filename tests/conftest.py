@@ -125,6 +125,14 @@ def toy(name: str = "emorynlp", sizes=(12, 3, 5)) -> ERCData:
     return ERCData(name, ["neg", "pos"], splits).validate()
 
 
+@pytest.fixture(scope="module")
+def tokenizer():
+    """MiniLM's tokenizer (all-MiniLM-L6-v2), for CoMPM's finetune-mode tests."""
+    from erc_lib.features.text import load_tokenizer  # transformers: optional, only these tests need it
+
+    return load_tokenizer("all-MiniLM-L6-v2")
+
+
 def papermill_refusal(notebook: str, parameters: dict, tmp_path: Path, monkeypatch):
     """Run ``notebooks/<notebook>.ipynb`` with papermill and ``parameters`` (results and figures in
     ``tmp_path``), expecting it to fail; returns the ``PapermillExecutionError`` (its ``ename``,

@@ -1,5 +1,5 @@
-"""The ablation-row tables of the model modules: SDT's (:func:`erc_lib.models.sdt.sdt_ablation_variants`),
-MiSTER-E's (:data:`erc_lib.models.mister_e.MISTER_E_ROWS`, :func:`~erc_lib.models.mister_e.kept_outputs`)
+"""The ablation-row tables of the model modules: SDT's (:func:`erc_lib.studies.sdt.sdt_ablation_variants`),
+MiSTER-E's (:data:`erc_lib.studies.mister_e.MISTER_E_ROWS`, :func:`erc_lib.models.mister_e.kept_outputs`)
 and EmoNet's (:data:`erc_lib.models.compm.EMONET_ABLATION`). Each row is written out by hand from the
 papers, and each row's settings, and the loss terms of the model it builds, differ from the full
 model's in exactly the component the row's name says."""
@@ -46,7 +46,7 @@ def test_sdt_rows_written_out_by_hand():
     """SDT Table 4 / the seed report's Table 7: every non-empty subset of the modalities (singles,
     pairs, all three), then all three without self-distillation (no KL term, the student CE terms
     stay) and with the fused task loss only (gamma = 1, 0, 0)."""
-    from erc_lib.models.sdt import sdt_ablation_variants
+    from erc_lib.studies.sdt import sdt_ablation_variants
 
     assert sdt_ablation_variants("tav") == {
         "text": {"modalities": "t"}, "audio": {"modalities": "a"}, "visual": {"modalities": "v"},
@@ -72,7 +72,8 @@ def test_each_sdt_row_differs_from_the_full_model_in_its_named_component_only():
     self-distillation" in ``self_distillation`` only; "fused loss only" in the loss weights only.
     The loss of each, on one batch: full = CE(fused) + sum CE(m) + sum KL(m); w/o self-distillation
     = the same without the KL terms; fused loss only = CE(fused)."""
-    from erc_lib.models.sdt import build_sdt, sdt_ablation_variants
+    from erc_lib.models.sdt import build_sdt
+    from erc_lib.studies.sdt import sdt_ablation_variants
 
     data = _multimodal()
     rows = sdt_ablation_variants("tav")
@@ -110,7 +111,8 @@ def test_each_sdt_row_differs_from_the_full_model_in_its_named_component_only():
 def test_mister_e_rows_and_kept_outputs_written_out_by_hand():
     """Fig. 5b, Sec. 4.5 and 4.7 of the MiSTER-E paper: row label -> variant; the gated variants keep
     the gate and every expert's logits, the single networks only the gate."""
-    from erc_lib.models.mister_e import MISTER_E_ROWS, MISTER_E_VARIANTS, kept_outputs
+    from erc_lib.models.mister_e import MISTER_E_VARIANTS, kept_outputs
+    from erc_lib.studies.mister_e import MISTER_E_ROWS
 
     assert MISTER_E_ROWS == {"MiSTER-E": "mister_e", "speech expert alone": "speech", "text expert alone": "text",
                              "multimodal expert alone": "multimodal", "monolithic": "monolithic",
@@ -128,7 +130,8 @@ def test_each_mister_e_row_has_the_loss_terms_its_name_says():
     feat-MoE the same terms as the full model (only the fusion point differs); a single expert its own
     focal term (plus the contrastive term for the multimodal expert); monolithic the fusion network's
     focal and contrastive terms. Settings other than ``variant`` are those of the full model."""
-    from erc_lib.models.mister_e import MISTER_E_ROWS, build_mister_e
+    from erc_lib.models.mister_e import build_mister_e
+    from erc_lib.studies.mister_e import MISTER_E_ROWS
 
     data = _multimodal()
     batch = _batch(data, ["audio", "text"])

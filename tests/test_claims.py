@@ -1,12 +1,10 @@
 """Paired bootstrap intervals (known answers), verdicts, and claims measured from an experiment."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
-from erc_lib.claims import CLAIMS, evaluate_claims, measured_setting, verdict
+from erc_lib.claims import CLAIMS, evaluate_claims
 from erc_lib.metrics import classification_metrics, paired_bootstrap
 
 
@@ -61,51 +59,6 @@ def test_bootstrap_rejects_bad_input():
         paired_bootstrap(y, y, y, lengths, 4, metric="auc")
 
 
-@pytest.mark.parametrize("low, high, sign, published, detectable, expected", [
-    (0.5, 2.0, 1, None, 1.0, "holds"),                       # no size published: excludes zero on the claimed side
-    (1.0, 4.0, 1, 2.98, 1.0, "holds"),                       # contains the published size
-    (5.0, 9.0, 1, 2.98, 1.0, "holds"),                       # beyond it
-    (-9.0, -7.0, -1, -8.42, 1.0, "holds"),
-    (0.2, 1.5, 1, 2.98, 1.0, "smaller than published"),
-    (-3.0, -1.0, -1, -8.42, 1.0, "smaller than published"),
-    (-1.8, 0.8, 1, 2.98, 1.0, "published effect ruled out"),
-    (-3.05, 2.39, -1, -8.42, 3.0, "published effect ruled out"),
-    (-2.0, -0.5, 1, None, 1.0, "contradicted"), (1.0, 3.0, -1, -8.42, 1.0, "contradicted"),
-    (-2.0, -0.5, 1, 2.98, 1.0, "contradicted"),
-    (-1.0, 4.0, 1, 2.98, 3.0, "underpowered"),               # includes zero and the published size
-    (-0.5, 2.0, 1, None, 2.5, "underpowered"),               # no size, cannot detect 2 points
-    (-0.5, 1.0, 1, None, 1.5, "no effect found"),            # no size, could detect 2 points, found none
-    (0.0, 2.0, 1, None, 3.0, "underpowered"),                # boundary: zero inside counts as "includes"
-    (-1.0, 2.98, 1, 2.98, 1.0, "underpowered"),              # boundary: the published size on the edge is inside
-])
-def test_each_verdict_is_reachable_and_boundaries_are_inclusive(low, high, sign, published, detectable, expected):
-    word, reason = verdict(low, high, sign, published, detectable, 31)
-    assert word == expected and f"[{low:+.2f}, {high:+.2f}]" in reason
-
-
-def test_verdict_rejects_a_reversed_interval_and_a_bad_sign():
-    with pytest.raises(ValueError, match="ci_low"):
-        verdict(1.0, 0.0, 1)
-    with pytest.raises(ValueError, match="sign"):
-        verdict(0.0, 1.0, 0)
-
-
-def test_underpowered_says_how_many_dialogues_would_be_needed():
-    word, reason = verdict(-1.0, 4.0, 1, 2.0, detectable=4.0, n_dialogues=31)
-    assert word == "underpowered" and "124 test dialogues instead of 31" in reason   # 31 * (4 / 2)^2
-
-
-def test_detectable_effect_is_2_8_standard_errors():
-    """80% power at the two-sided 5% level: (z_0.975 + z_0.80) = 1.95996 + 0.84162 = 2.80158."""
-    from erc_lib.claims import detectable_effect, dialogues_needed
-
-    assert detectable_effect(1.0) == pytest.approx(2.80158, abs=1e-4)
-    assert detectable_effect(0.5) == pytest.approx(1.40079, abs=1e-4)
-    with pytest.raises(ValueError):
-        detectable_effect(-1.0)
-    assert dialogues_needed(31, 4.0, 2.0) == 124 and dialogues_needed(100, 1.0, 2.0) == 25
-
-
 def test_bootstrap_standard_error_matches_its_interval():
     """For a large, roughly normal case the percentile interval spans about 2 x 1.96 standard errors."""
     y, lengths = _test_set(7, n_dialogues=200)
@@ -114,32 +67,6 @@ def test_bootstrap_standard_error_matches_its_interval():
     b = np.where(rng.random((3, len(y))) < 0.6, y, rng.integers(0, 4, (3, len(y))))
     r = paired_bootstrap(y, a, b, lengths, 4, n_resamples=4000)
     assert (r["ci_high"] - r["ci_low"]) / (2 * 1.96 * r["standard_error"]) == pytest.approx(1.0, abs=0.1)
-
-
-def test_published_sizes_are_compared_only_on_their_own_dataset_and_setting():
-    """By hand from the sources: SDT's +2.98 (self-distillation) and +7.50 (multimodal) are text +
-    audio + visual IEMOCAP figures, so they are weighed on the SDT pickles' IEMOCAP and not on the
-    text-only COSMIC IEMOCAP; SEED000's bios figure is text + audio on another 6-class scheme
-    (happy+excited merged, an 'other' class): never weighed here; EmoNet's thesis figures are text on
-    EmoryNLP's 7 emotions, as ours; MiSTER-E's monolithic figures are speech + text."""
-    by_id = {c.id: c for c in CLAIMS}
-    sd = by_id["sdt-sd-fused"]
-    assert sd.published_size("iemocap-sdt") == 2.98 and sd.published_size("iemocap") is None
-    assert "text+audio+visual" in sd.setting_note("iemocap") and "measured here with text " in sd.setting_note("iemocap")
-    assert sd.published_size("meld") is None and sd.published_size("mosi-clean") is None
-    assert sd.setting_note("meld") == "" and sd.setting_note("iemocap-sdt") == ""
-    assert by_id["sdt-multimodal"].published_size("iemocap-sdt") == 7.50
-    bios = by_id["sdt-bios"]
-    assert bios.published_size("iemocap") is None and "happy+excited merged" in bios.setting_note("iemocap")
-    assert [by_id[i].published_size("emorynlp") for i in ("emonet-beats-compm", "emonet-global-id",
-                                                          "emonet-behaviour", "emonet-weighted-ce")] == [1.33, -8.42, 7.53, 2.22]
-    mono = by_id["mister-e-vs-monolithic"]
-    assert (mono.published_size("iemocap-sdt"), mono.published_size("meld-sdt"), mono.published_size("mosi-clean")) == (3.1, 1.6, None)
-    assert measured_setting("iemocap-sdt", "text+audio") == ("text+audio", "IEMOCAP 6 classes")
-    assert measured_setting("mosi-clean") == ("text+audio", "MOSI binary sentiment")
-    with pytest.raises(KeyError, match="no measured setting for dataset 'dailydialog'"):
-        measured_setting("dailydialog")
-    assert all("mosi" not in c.datasets for c in CLAIMS), "claims are measured on mosi-clean, never bc-LSTM MOSI"
 
 
 def test_collect_claims_reads_full_size_results_only(tmp_path, monkeypatch):
@@ -187,18 +114,6 @@ def test_claims_are_measured_from_an_experiment():
     assert claims["emonet-beats-compm"]["ours"]["n_seeds"] == 5
 
 
-def test_every_claim_names_rows_its_notebook_trains():
-    from erc_lib.models.compm import EMONET_ABLATION
-    from erc_lib.models.mister_e import MISTER_E_ROWS
-
-    rows = {"05_emonet": set(EMONET_ABLATION) | {"{emonet}"}, "06_mister_e": set(MISTER_E_ROWS),
-            "04_sdt_bios": {"SDT", "SDT + bios"},
-            "03_sdt": {"{full}", "{full} w/o self-distillation", "{best_unimodal}"}}
-    for c in CLAIMS:
-        assert {c.a, c.b} <= rows[c.notebook], c.id
-    assert len({c.id for c in CLAIMS}) == len(CLAIMS)
-
-
 def test_a_size_from_another_setting_rules_nothing_out():
     """SDT's self-distillation on the text-only IEMOCAP: +0.77 [-1.43, +2.97] with a standard error of
     1.12 (detects 2.80 x 1.12 = 3.14 points). The published +2.98 lies just outside, but it is a text +
@@ -216,19 +131,6 @@ def test_a_size_from_another_setting_rules_nothing_out():
     same = rejudge({**stored, "dataset": "iemocap-sdt"})          # the same interval where the setting matches
     assert same["verdict"] == "published effect ruled out" and same["published_size"] == 2.98
     assert same["published_setting_differs"] is False
-
-
-def test_resamples_put_an_interval_edges_monte_carlo_error_below_five_hundredths():
-    """By hand (Davison & Hinkley Sec. 2.5.2): the 2.5% quantile of R draws has standard error
-    sqrt(0.025 x 0.975 / R) / f(q); for a normal of standard error se, f(q) = phi(1.96) / se =
-    0.058445 / se, so R = (0.156125 / 0.058445 x se / 0.05)^2 = (53.43 se)^2."""
-    from erc_lib.claims import MAX_RESAMPLES, resamples_for
-
-    assert resamples_for(1.12) == math.ceil((0.156125 / 0.058445 * 1.12 / 0.05) ** 2) == 3581
-    assert resamples_for(0.1) == 1000 and resamples_for(0.0) == 1000        # never fewer than 1,000
-    assert resamples_for(50.0) == MAX_RESAMPLES
-    with pytest.raises(ValueError, match="finite standard error"):
-        resamples_for(float("nan"))
 
 
 def test_with_those_resamples_the_interval_edge_moves_less_than_the_bound_across_bootstrap_seeds():
@@ -263,6 +165,7 @@ def test_a_verdict_that_changes_with_the_bootstrap_seed_is_on_the_boundary():
                                        "bootstrap seeds) and 'underpowered' (7 of 20 bootstrap seeds)")
     steady = rejudge({**stored, "comparison": {**stored["comparison"], "intervals_by_seed": [[-1.43, 2.97]] * 20}})
     assert steady["verdict"] == "published effect ruled out"
+
 
 # ============================================================================ the verdict rule, by hand
 # Two constructed claims: P says A beats B (sign +1) with a published A - B of +3.00 on IEMOCAP;
@@ -380,41 +283,6 @@ def test_verdict_table_written_by_hand(claim, dataset, interval, difference, se,
                       "detectable_effect": {0.5: 1.40, 1.0: 2.80, 1.5: 4.20}[se], "verdict": word, "reason": reason}
 
 
-# The published figures, written by hand from each claim's source (A's score, B's score per
-# dataset, weighted F1); a stored size must be A - B with the claim's sign.
-PUBLISHED_BY_HAND = {
-    "sdt-sd-fused": {"iemocap": (74.08, 71.10)},
-    "sdt-multimodal": {"iemocap": (74.08, 66.58)},
-    "sdt-bios": {"iemocap": (45.96, 45.26)},
-    "emonet-beats-compm": {"emorynlp": (39.18, 37.85)},
-    "emonet-global-id": {"emorynlp": (29.43, 37.85)},
-    "emonet-behaviour": {"emorynlp": (36.96, 29.43)},
-    "emonet-weighted-ce": {"emorynlp": (39.18, 36.96)},
-    "mister-e-vs-monolithic": {"iemocap": (70.9, 67.8), "meld": (69.5, 67.9)},
-}
-
-
-def test_published_sizes_are_a_minus_b_with_the_claims_sign():
-    by_id = {c.id: c for c in CLAIMS}
-    for cid, figures in PUBLISHED_BY_HAND.items():
-        claim = by_id[cid]
-        assert claim.published_differences == pytest.approx({d: a - b for d, (a, b) in figures.items()}, abs=0.005), cid
-        for d, (a, b) in figures.items():
-            assert np.sign(a - b) == claim.sign, cid
-            assert all(f"{x}" in claim.published or f"{x:.2f}" in claim.published for x in (a, b)), cid
-    # every other claim publishes no size: sizes are never invented
-    assert all(not c.published_differences for c in CLAIMS if c.id not in PUBLISHED_BY_HAND)
-    assert {c.id for c in CLAIMS if c.sign == -1} == {"emonet-global-id"}
-    student = by_id["sdt-sd-students"]
-    assert student.output == "logits_text" and all(c.output == "y_pred" for c in CLAIMS if c is not student)
-
-
-@pytest.mark.parametrize("name, base", [("iemocap-sdt", "iemocap"), ("meld-sdt", "meld"), ("mosi-clean", "mosi"),
-                                         ("iemocap", "iemocap"), ("emorynlp", "emorynlp")])
-def test_base_dataset_strips_the_variant_suffix(name, base):
-    assert claims_module.base_dataset(name) == base
-
-
 def test_rejudge_recomputes_from_the_stored_numbers():
     """A stored row's verdict is recomputed: the standard error from the interval when missing
     ((high - low) / 3.92), the seeds as the smaller count, today's published size."""
@@ -440,19 +308,6 @@ def test_rejudge_recomputes_from_the_stored_numbers():
     assert claims_module.rejudge(with_se)["detectable_effect"] == 1.40
     assert claims_module.rejudge({**stored, "id": "no-such-claim"}) is None
     assert claims_module.rejudge({**stored, "dataset": "meld"}) is None    # not measured on MELD
-
-
-def test_dialogues_needed_and_detectable_effect_by_hand():
-    from erc_lib.claims import detectable_effect, dialogues_needed
-
-    assert detectable_effect(0.0) == 0.0 and detectable_effect(2.0) == pytest.approx(5.60317, abs=1e-5)
-    for bad in (float("nan"), float("inf")):
-        with pytest.raises(ValueError, match=f"^standard_error must be a finite number >= 0, got {bad!r}$"):
-            detectable_effect(bad)
-    assert dialogues_needed(31, 2.801585, 2.0) == 61          # ceil(60.83)
-    assert dialogues_needed(31, 2.801585, -2.0) == 61         # the target's sign does not matter
-    assert dialogues_needed(10, 3.0, 1.0) == 90 and dialogues_needed(10, 1.0, 1.0) == 10
-    assert dialogues_needed(10, 3.0, 0.0) == 0
 
 
 def _student_experiment(dataset="iemocap", seeds=5):
@@ -642,7 +497,7 @@ def test_versus_baseline_sentence_follows_the_interval(low, high, sentence, monk
         calls.append((variant_a, variant_b, dataset))
         return {"difference": 0.5, "ci_low": low, "ci_high": high}
 
-    monkeypatch.setattr("erc_lib.experiment.paired_difference", fake)
+    monkeypatch.setattr("erc_lib.claims.paired_difference", fake)
     assert claims_module.versus_baseline(object(), "SDT", "meld") == sentence
     assert calls == [("SDT", "BiGRU (context)", "meld")]
 
@@ -694,40 +549,6 @@ def test_row_summaries_of_one_and_two_seeds_and_two_published_datasets():
 
 
 # ============================================================================ the judging machinery around the rule
-def test_stable_comparison_sizes_its_resamples_and_judges_twenty_bootstrap_seeds():
-    """A fake comparison whose standard error is 1.12 points: without a verdict (smoke, < 5 seeds) one
-    1,000-resample interval at bootstrap seed 0 is read; with one, a first 1,000-resample pass sizes
-    the resamples (resamples_for(1.12) = 3581) and seeds 0 .. 19 each give an interval."""
-    from erc_lib.claims import BOUNDARY_SEEDS, stable_comparison
-
-    calls = []
-
-    def compare(resamples, seed):
-        calls.append((resamples, seed))
-        return {"ci_low": -1.0 - seed / 100, "ci_high": 2.0 + seed / 100, "standard_error": 1.12, "difference": 0.5}
-
-    read = stable_comparison(compare, verdict_possible=False)
-    assert calls == [(1000, 0)] and read["intervals_by_seed"] == [[-1.0, 2.0]] and read["bootstrap_seed"] == 0
-    calls.clear()
-    judged = stable_comparison(compare)
-    assert BOUNDARY_SEEDS == 20 and calls == [(1000, 0), (3581, 0)] + [(3581, s) for s in range(1, 20)]
-    assert judged["intervals_by_seed"] == [[-1.0 - s / 100, 2.0 + s / 100] for s in range(20)]
-    calls.clear()
-    stable_comparison(compare, n_resamples=2500)                      # a given count is used as is
-    assert calls == [(2500, s) for s in range(20)]
-
-
-def test_resamples_for_its_confidence_and_bound_and_refuses_nonsense():
-    """By hand: at 90% the edge is the 5% quantile, sqrt(0.05 x 0.95) / phi(1.6449) = 0.217945 / 0.103136
-    = 2.11319, so se 2 needs ceil((2.11319 x 2 / 0.05)^2) = ceil(7144.8) = 7145 resamples; at 95% with half
-    the bound, ceil((2.67131 x 2 / 0.025)^2) = ceil(45669.9) = 45670 (four times the 11418 of a 0.05 bound)."""
-    from erc_lib.claims import resamples_for
-
-    assert resamples_for(2.0, confidence=0.90) == 7145
-    assert resamples_for(2.0, mc_error=0.025) == 45670 and resamples_for(2.0) == 11418
-    for bad in ({"standard_error": -0.1}, {"standard_error": float("inf")}, {"standard_error": 1.0, "mc_error": 0.0}):
-        with pytest.raises(ValueError, match="finite standard error >= 0 and mc_error > 0"):
-            resamples_for(**bad)
 
 
 def test_judge_comparison_is_the_rule_of_evaluate_and_rejudge():

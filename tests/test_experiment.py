@@ -1,6 +1,6 @@
 """The one seed loop (:mod:`erc_lib.experiment`): every stored row, fit and prediction belongs to
-the variant and seed it is keyed by; a comparison of student heads reads the student's output,
-not the fused one; every "best" variant is chosen on dev. Constructed cases: models that predict
+the variant and seed it is keyed by; every "best" variant is chosen on dev (the paired differences
+themselves: tests/test_differences.py). Constructed cases: models that predict
 one class fixed by their variant and seed (tests/toy_models.py), so each stored number is known
 by hand."""
 from __future__ import annotations
@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from erc_lib.experiment import (Experiment, RunSpec, comparison_table, interval_reading, merge, paired_difference,
-                                run_experiment)
+from erc_lib.experiment import Experiment, RunSpec, comparison_table, merge, paired_difference, run_experiment
 from erc_lib.training import TrainConfig
 
 from toy_models import ConstantModel, ScriptedModel, constant_weighted_f1, toy_data
@@ -65,55 +64,6 @@ def test_a_spec_gets_its_own_training_overrides_and_columns():
     assert exp.rows[0]["model"] == "one"  # no model family given: the variant names the model
 
 
-def test_student_comparison_reads_the_student_output_not_the_fused_one():
-    """A and B fuse to the same class (0), their text students predict 0 and 2: on the fused
-    output the difference is 0, on the students' output it is wF1(class 0) - wF1(class 2)."""
-    exp = _run([_const("A", student=0), _const("B", student=2)], [0])
-    fused = paired_difference(exp, "A", exp, "B", n_resamples=50)
-    student = paired_difference(exp, "A", exp, "B", n_resamples=50, output="logits_text")
-    labels = [2, 2, 1, 0, 1, 2]
-    assert fused["difference"] == 0.0 and fused["output"] == "y_pred"
-    assert student["output"] == "logits_text"
-    assert student["a_mean"] == pytest.approx(constant_weighted_f1(labels, 0))
-    assert student["b_mean"] == pytest.approx(constant_weighted_f1(labels, 2))
-    assert student["difference"] == pytest.approx(constant_weighted_f1(labels, 0) - constant_weighted_f1(labels, 2))
-    assert student["a"] == "A" and student["b"] == "B" and student["dataset"] == "toy"
-    assert exp.fit("A").test_outputs["logits_text"].shape == (6, 3)
-
-
-def test_student_rows_score_each_students_head():
-    from erc_lib.models.sdt import student_rows
-
-    exp = _run([_const("A", student=2)], [0, 1])
-    rows = student_rows(exp, ["c0", "c1", "c2"])
-    assert [(r["dataset"], r["variant"], r["student"], r["seed"]) for r in rows] == [("toy", "A", "text", 0),
-                                                                                     ("toy", "A", "text", 1)]
-    assert all(r["weighted_f1"] == pytest.approx(constant_weighted_f1([2, 2, 1, 0, 1, 2], 2)) for r in rows)
-
-
-def test_paired_difference_over_seeds_and_its_std():
-    """Seeds 0, 1, 2 of A predict classes 0, 1, 2; B (shift 2) predicts 2, 0, 1: the same three
-    constant predictions, so the difference is 0 and both seed stds are the std of the three
-    scores, by hand."""
-    exp = _run([_const("A"), _const("B", shift=2)], [0, 1, 2])
-    c = paired_difference(exp, "A", exp, "B", n_resamples=20)
-    labels = [2, 2, 1, 0, 1, 2]
-    scores = [constant_weighted_f1(labels, k) for k in range(3)]
-    assert c["difference"] == pytest.approx(0.0, abs=1e-9)
-    assert c["a_std"] == pytest.approx(np.std(scores, ddof=1)) and c["b_std"] == pytest.approx(np.std(scores, ddof=1))
-    assert c["a_mean"] == pytest.approx(np.mean(scores))
-    one = _run([_const("A")], [1])
-    c1 = paired_difference(one, "A", exp, "B", n_resamples=20)  # seed 1 of A vs the three seeds of B
-    assert c1["a_std"] == 0.0 and c1["a_mean"] == pytest.approx(scores[1])
-    with pytest.raises(KeyError) as err:
-        paired_difference(exp, "A", exp, "C")
-    assert err.value.args[0] == "no runs of 'A' or 'C'"
-    assert c1["standard_error"] > 0 and paired_difference(one, "A", exp, "B", n_resamples=1)["standard_error"] == 0.0
-    other = _run([_const("A")], [0], data=toy_data(DEV, ((2, 2, 1), (0, 1, 0))))
-    with pytest.raises(ValueError, match="same test utterances"):
-        paired_difference(exp, "A", other, "A")
-
-
 def test_best_variant_is_chosen_on_dev_when_dev_and_test_disagree():
     """A predicts class 0 (dev majority), B class 2 (test majority): dev picks A, test would pick B."""
     exp = _run([_const("A"), _const("B", shift=2)], [0])
@@ -136,18 +86,6 @@ def test_merge_keeps_every_run_and_later_runs_replace_earlier():
     m = merge(a, b)
     assert m.fit("A", 0).test_outputs["y_pred"][0] == 1 and set(m.fits) == {("toy", "A", 0), ("toy", "B", 0)}
     assert len(m.rows) == 6 and m.test_truth == a.test_truth
-
-
-def test_interval_reading_and_table():
-    assert interval_reading({"ci_low": 0.1, "ci_high": 2}) == "A better"
-    assert interval_reading({"ci_low": -2, "ci_high": -0.1}) == "B better"
-    assert interval_reading({"ci_low": 0.0, "ci_high": 1}) == "inconclusive"
-    assert interval_reading({"ci_low": -1, "ci_high": 0.0}) == "inconclusive"
-    c = {"a": "A", "b": "B", "dataset": "toy", "a_mean": 60.0, "a_std": 1.0, "n_seeds_a": 3, "b_mean": 58.5,
-         "b_std": 0.5, "n_seeds_b": 3, "difference": 1.5, "ci_low": 0.25, "ci_high": 2.75}
-    row = comparison_table([c]).iloc[0]
-    assert row["A"] == "60.00 ± 1.00 (3)" and row["B"] == "58.50 ± 0.50 (3)" and row["95% CI"] == "[+0.25, +2.75]"
-    assert row["reading"] == "A better" and row["difference"] == 1.5
 
 
 def test_bad_specs_and_seeds_are_refused_before_work():

@@ -206,8 +206,8 @@ OTHER_SETTING = {"epochs": 31, "lr": 2e-4, "weight_decay": 0.0, "batch_size": 8,
                  "fused_optimizer": False}
 NOT_RESULT = {"progress": False, "pin_memory": False}
 #: The modules declared unable to change a fit's numbers (reporting, tuning, tables, folders).
-NOT_TRAINING_BY_HAND = {"report.py", "bench.py", "tune.py", "claims.py", "published.py", "plots.py", "describe.py",
-                        "notebook.py", "results.py", "paths.py", "crossval.py", "tables.py"}
+NOT_TRAINING_BY_HAND = {"report.py", "bench.py", "tune.py", "claims.py", "claim_table.py", "verdict.py", "published.py",
+                        "plots.py", "describe.py", "notebook.py", "results.py", "paths.py", "crossval.py", "tables.py"}
 BASE = TrainConfig(device="cpu", progress=True, pin_memory=True)
 
 

@@ -94,3 +94,27 @@ def constant_weighted_f1(labels, cls: int) -> float:
     non-zero F1, precision ``p`` (its share), recall 1, so F1 = 2p / (1 + p), weighted by ``p``."""
     p = float(np.mean(np.asarray(labels) == cls))
     return 100.0 * p * (2 * p / (1 + p)) if p else 0.0
+
+
+NAMES = ["Monica", "Rachel", "Ross", "Joey", "Gunther"]
+WORDS = "oh my god we had a deal you promised who was that she bailed I have no waitress".split()
+
+
+def recurring_speaker_data(n_dialogues=(6, 3, 3), seed=0, dim=16, n_classes=3) -> ERCData:
+    """CoMPM / EmoNet toy data: a small ERCData whose speakers recur across dialogues and splits; random texts,
+    labels and ``text`` features (label-dependent, so a model can learn them)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, dim)).astype(np.float32)
+    splits = {}
+    for split, n in zip(("train", "dev", "test"), n_dialogues):
+        dialogues = []
+        for i in range(n):
+            length = int(rng.integers(3, 9))
+            speakers = [NAMES[k] for k in rng.integers(0, len(NAMES), size=length)]
+            labels = rng.integers(0, n_classes, size=length).astype(np.int64)
+            labels[: n_classes] = np.arange(min(n_classes, length))  # every class occurs in train
+            texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(2, 7)))) for _ in range(length)]
+            feats = centres[labels] + 0.5 * rng.normal(size=(length, dim)).astype(np.float32)
+            dialogues.append(Dialogue(f"{split}_{i}", speakers, texts, labels, {"text": feats}))
+        splits[split] = dialogues
+    return ERCData("synthetic", [f"c{k}" for k in range(n_classes)], splits).validate()

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..data import canonical_modalities
+from ..fit_result import FitResult
 from ..losses import class_weights_for, masked_cross_entropy
 from ..metrics import classification_metrics
 
@@ -51,7 +53,7 @@ class LogisticRegressionBaseline:
 
     ``fit_splits(train, dev, test, label_names, config)`` reads the datasets'
     dialogues and modalities (:class:`erc_lib.data.DialogueDataset`), fits on train and
-    returns an :class:`erc_lib.training.FitResult` with one "epoch" (no selection happens:
+    returns an :class:`erc_lib.fit_result.FitResult` with one "epoch" (no selection happens:
     dev is only reported).
     """
 
@@ -68,10 +70,6 @@ class LogisticRegressionBaseline:
         return x, np.concatenate([d.labels for d in dataset.dialogues])
 
     def fit_splits(self, train, dev, test, label_names: list[str], config):
-        from sklearn.linear_model import LogisticRegression
-
-        from ..training import FitResult
-
         start = time.perf_counter()
         x, y = self._xy(train)
         self.estimator = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=config.seed,
