@@ -22,10 +22,10 @@ DERIVED = {"input_dims", "n_classes", "class_weights", "encoder_mode"}  # set by
 def test_every_config_field_has_a_rule():
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(ranges.TRAIN_RULES)
     for config, model in ((SDTConfig, "sdt"), (MiSTEREConfig, "mister_e"), (BiGRUConfig, "bigru"), (CoMPMConfig, "compm")):
-        assert {f.name for f in dataclasses.fields(config)} - DERIVED <= set(ranges.MODEL_RULES[model]), model
-    assert ranges.MODEL_RULES["mister_e"]["variant"].choices == MISTER_E_VARIANTS
-    assert ranges.MODEL_RULES["mister_e"]["kl_form"].choices == KL_FORMS
-    assert ranges.MODEL_RULES["compm"]["row"].choices == tuple(EMONET_ABLATION)
+        assert {f.name for f in dataclasses.fields(config)} - DERIVED <= set(zoo.MODELS[model].rules), model
+    assert zoo.MODELS["mister_e"].rules["variant"].choices == MISTER_E_VARIANTS
+    assert zoo.MODELS["mister_e"].rules["kl_form"].choices == KL_FORMS
+    assert zoo.MODELS["compm"].rules["row"].choices == tuple(EMONET_ABLATION)
 
 
 @pytest.mark.parametrize("model", [m for m in zoo.MODELS])
@@ -36,7 +36,7 @@ def test_committed_defaults_and_tuned_files_pass(model):
         if any(path.stem.startswith(m + "_") and len(m) > len(model) for m in zoo.MODELS):
             continue  # compm_finetune_* is not compm's
         best = yaml.safe_load(path.read_text()) or {}
-        ranges.check_settings(model, best.get("model") or {}, best.get("train") or {})
+        ranges.check_settings(model, best.get("model") or {}, best.get("train") or {}, zoo.MODELS[model].rules)
 
 
 @pytest.mark.parametrize("model, overrides, train, expected", [
