@@ -30,22 +30,22 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import torch
 import yaml
 
 from .data import DATASETS
 from .paths import cache_dir, check_writable, figures_dir, results_dir, smoke_from_env, use_smoke_folders
-from .results import mark_running, write_results
-from .tables import reader_frame
 from .ranges import TRAIN_RULES, Rule, problems as setting_problems
+from .results import mark_running, write_results
 from .runtime import DEVICES, setup
+from .tables import reader_frame
 from .zoo import MODELS
 
 TEXT_DATASETS = ("iemocap", "meld", "emorynlp")
@@ -315,7 +315,7 @@ def short_error(notebook: str, etype: type, evalue: BaseException, tb, frames: i
 def _ipython_shell():
     """The running IPython shell, or None (plain Python, or IPython not installed)."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional: IPython only inside a kernel
     except ImportError:
         return None
     return get_ipython()
@@ -347,8 +347,6 @@ def reader_tables() -> bool:
     """Show the notebook's DataFrames and Series as readers' tables (:func:`reader_frame`: no index
     column, integer counts, no Python reprs) with missing values as "–" (IPython HTML formatters).
     Returns False outside IPython."""
-    import pandas as pd
-
     shell = _ipython_shell()
     if shell is None:
         return False
@@ -418,7 +416,7 @@ RUN_MIME = "application/vnd.erc-repro.run+json"
 def _show_run(notebook: str, params: dict, injected: list[str]) -> None:
     """Display the parameters this run uses (one line of text; :data:`RUN_MIME` for the report)."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional: IPython only inside a kernel
         from IPython.display import display
     except ImportError:
         return

@@ -7,7 +7,10 @@ unknown gate) fails before any training with the field, the value and the allowe
 unknown name fails with the list of known ones.
 
 Probabilities lie in [0, 1); sizes, rates, temperatures and counts are positive; exponents and
-loss weights are non-negative; choices are listed.
+loss weights are non-negative; choices are listed. Each model's rules sit beside its config class in
+its own module (e.g. ``SDT_RULES`` in :mod:`erc_lib.models.sdt`), reached by model name through
+:data:`erc_lib.zoo.MODELS`; the training rules are :data:`TRAIN_RULES`. The notebooks' parameters
+(:data:`erc_lib.notebook.NOTEBOOKS`) are checked with the same :class:`Rule`.
 """
 from __future__ import annotations
 

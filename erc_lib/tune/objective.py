@@ -137,6 +137,6 @@ class StudyRun:
 
 def model_inputs(model: str, inputs: list[str] | None) -> list[str] | None:
     """Expert names for MiSTER-E, dataset modalities for the others (``speech`` reads ``audio``)."""
-    if inputs is None or model == "mister_e":
+    if inputs is None or zoo.MODELS[model].experts:
         return inputs
     return ["audio" if m == "speech" else m for m in inputs]

@@ -56,7 +56,7 @@ def default_vs_tuned(results: dict[str, dict]) -> "pd.DataFrame":
     Args: ``results``: results payloads by name (:func:`erc_lib.report.load_results`).
     Returns: one row per (results file, model, variant) run both ways.
     """
-    by_name = {v: k for k, v in zoo.MODEL_NAMES.items() if k != "compm_finetune"}
+    by_name = {e.display: k for k, e in zoo.MODELS.items() if e.space is not None}  # tuned models only
     out = []
     for name, payload in results.items():
         rows = pd.DataFrame(payload.get("rows") or [])
