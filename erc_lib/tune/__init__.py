@@ -1,7 +1,7 @@
 """Equal-budget hyper-parameter tuning with Optuna: one budget for every model, shown to be enough.
 
 A comparison is fair only when every model gets the same tuning effort, and that effort is enough
-to rank settings. Every study (:data:`STUDIES`, all those the report reads) therefore runs with
+to rank settings. Every study (:data:`~erc_lib.tune.cli.STUDIES`, all those the report reads) therefore runs with
 the one budget of ``configs/defaults.yaml`` (``tuning:``; :func:`budget`):
 
 * **Trial 0 is the model's default settings** (enqueued when the study is created), so a study
@@ -17,7 +17,7 @@ the one budget of ``configs/defaults.yaml`` (``tuning:``; :func:`budget`):
   trials and the defaults trial each get ``rescore_seeds`` more fits (repeats
   ``seeds_per_trial ..``); the written settings are those with the best mean over all their fits.
 * Sampler: ``optuna.samplers.TPESampler``, seeded per trial (``sampler_seed`` + the trial's number,
-  :func:`_ask`), so parallel workers never draw the same settings.
+  :func:`erc_lib.tune.study._ask`), so parallel workers never draw the same settings.
 * **Saturated objectives are refused**: tuning a dataset in :data:`erc_lib.data.SATURATED_DEV`
   (the bc-LSTM MOSI, whose text and visual extractors saw the training videos) fails before any
   training, and a study whose best dev weighted F1 reaches :data:`SATURATION` within its first
@@ -36,7 +36,7 @@ two worker processes on one storage; starting the same command on several machin
 trial only while the study holds fewer than ``trials`` search trials (counted under a file lock,
 so processes on one machine never exceed the budget; across machines the count is read from the
 database, and at most one extra trial per machine can start at the boundary). A killed worker's
-running trial is marked failed by Optuna's heartbeat (or at the next start, :func:`_fail_stale`)
+running trial is marked failed by Optuna's heartbeat (or at the next start, :func:`erc_lib.tune.study._fail_stale`)
 and re-run, so a re-started command resumes where it stopped and no trial is lost.
 
 CLI::

@@ -300,7 +300,7 @@ def make_run(model: str, dataset: str, trials: int | None = None, seeds_per_tria
              inputs: list[str] | None = None, force: bool = False) -> StudyRun:
     """Validate a study's parameters and decide where its YAML goes, before any training.
 
-    A study below the configured :func:`budget` (fewer trials, seeds or re-scoring) or at smoke
+    A study below the configured :func:`~erc_lib.tune.objective.budget` (fewer trials, seeds or re-scoring) or at smoke
     size (``n_dialogues`` / ``epochs``) writes to ``results/tuned/`` instead of ``configs/tuned/``;
     ``force=True`` writes to ``configs/tuned/`` anyway (an explicit ``out`` is always used, except
     that a committed ``configs/tuned/`` file is overwritten by a short study only with ``force``).
