@@ -30,28 +30,29 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import torch
 import yaml
 
+from .data import DATASETS
 from .paths import cache_dir, check_writable, figures_dir, results_dir, smoke_from_env, use_smoke_folders
+from .ranges import TRAIN_RULES, Rule, problems as setting_problems
 from .results import mark_running, write_results
-from .tables import reader_frame
-from .ranges import MODEL_RULES, TRAIN_RULES, problems as setting_problems
 from .runtime import DEVICES, setup
+from .tables import reader_frame
+from .zoo import MODELS
 
-DATASET_NAMES = ("iemocap", "meld", "emorynlp", "mosi", "mosi-clean", "iemocap-sdt", "meld-sdt")
 TEXT_DATASETS = ("iemocap", "meld", "emorynlp")
 #: The modality codes (``t`` text, ``a`` audio, ``v`` visual) each dataset has (:mod:`erc_lib.data`'s table).
 DATASET_MODALITIES = {"iemocap": "t", "meld": "t", "emorynlp": "t", "mosi": "tav", "mosi-clean": "ta",
                       "iemocap-sdt": "tav", "meld-sdt": "tav"}
-#: The model whose builder arguments a notebook's ``model_overrides`` set (:data:`erc_lib.ranges.MODEL_RULES`).
+#: The model whose builder arguments a notebook's ``model_overrides`` set (its rules in :data:`erc_lib.zoo.MODELS`).
 OVERRIDE_MODELS = {"03_sdt": "sdt", "04_sdt_bios": "sdt", "05_emonet": "compm", "06_mister_e": "mister_e"}
 
 
@@ -59,80 +60,16 @@ class ParameterError(ValueError):
     """One or more notebook parameters are invalid; the message lists each with what is allowed."""
 
 
-@dataclass(frozen=True)
-class Param:
-    """The allowed values of one notebook parameter.
-
-    Attributes:
-        kind: ``int`` | ``float`` | ``bool`` | ``str`` | ``list`` | ``dict``.
-        choices: allowed values (``str``), or allowed items (``list``).
-        low, high: inclusive range (``int`` / ``float``).
-        nullable: ``None`` is allowed.
-        item_kind: the type of list items (``list`` only).
-        min_items: fewest list items.
-        pattern: for ``str``: every character must be in this set (e.g. modality codes ``"tav"``).
-    """
-
-    kind: type
-    choices: tuple | None = None
-    low: float | None = None
-    high: float | None = None
-    nullable: bool = False
-    item_kind: type | None = None
-    min_items: int = 0
-    pattern: str | None = None
-
-    def problem(self, name: str, value: Any) -> str | None:
-        """Why ``value`` is not allowed for parameter ``name``, or None."""
-        if value is None:
-            return None if self.nullable else f"{name}=None is not allowed ({self.describe()})"
-        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if self.kind is int and isinstance(value, bool) or not isinstance(value, self.kind):
-            return f"{name}={value!r} is a {type(value).__name__}, expected {self.describe()}"
-        if self.kind in (int, float):
-            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-                return f"{name}={value!r} is out of range ({self.describe()})"
-        if self.kind is str:
-            if self.choices is not None and value not in self.choices:
-                return f"{name}={value!r} is not allowed ({self.describe()})"
-            if self.pattern is not None and (not value or any(c not in self.pattern for c in value)
-                                             or len(set(value)) != len(value)):
-                return f"{name}={value!r} is not allowed ({self.describe()})"
-        if self.kind is list:
-            if len(value) < self.min_items:
-                return f"{name}={value!r} needs at least {self.min_items} item(s)"
-            for item in value:
-                if self.item_kind is not None and not isinstance(item, self.item_kind):
-                    return f"{name}: item {item!r} is a {type(item).__name__}, expected {self.item_kind.__name__}"
-                if self.choices is not None and item not in self.choices:
-                    return f"{name}: item {item!r} is not allowed (allowed items: {list(self.choices)})"
-        return None
-
-    def describe(self) -> str:
-        parts = [self.kind.__name__]
-        if self.choices is not None:
-            parts.append(f"one of {list(self.choices)}" if self.kind is str else f"items from {list(self.choices)}")
-        if self.pattern is not None:
-            parts.append(f"distinct characters from {self.pattern!r}")
-        if self.low is not None or self.high is not None:
-            parts.append(f"in [{self.low if self.low is not None else '-inf'}, "
-                         f"{self.high if self.high is not None else 'inf'}]")
-        if self.nullable:
-            parts.append("or None")
-        return " ".join(parts)
+def _common() -> dict[str, Rule]:
+    return {"device": Rule(str, choices=DEVICES), "smoke": Rule(bool), "cpu_threads": Rule(int, low=0, nullable=True)}
 
 
-def _common() -> dict[str, Param]:
-    return {"device": Param(str, choices=DEVICES), "smoke": Param(bool), "cpu_threads": Param(int, low=0, nullable=True)}
-
-
-EPOCHS, SEEDS = Param(int, low=1, high=10_000), Param(int, low=1, high=100)
+EPOCHS, SEEDS = Rule(int, low=1, high=10_000), Rule(int, low=1, high=100)
 #: The claims' rows on every fold as well (:mod:`erc_lib.crossval`): notebooks 03, 05 and 06.
-CROSS_VALIDATION = {"cross_validation": Param(bool)}
-LR, BATCH = Param(float, low=1e-9, high=1.0, nullable=True), Param(int, low=1, high=4096, nullable=True)
-PATIENCE = Param(int, low=1, nullable=True)
-ENCODER = Param(str)
+CROSS_VALIDATION = {"cross_validation": Rule(bool)}
+LR, BATCH = Rule(float, low=1e-9, high=1.0, nullable=True), Rule(int, low=1, high=4096, nullable=True)
+PATIENCE = Rule(int, low=1, nullable=True)
+ENCODER = Rule(str)
 
 
 @dataclass(frozen=True)
@@ -140,14 +77,14 @@ class NotebookSpec:
     """A numbered notebook's parameters, its smoke sizes and how its results file is named.
 
     Attributes:
-        params: parameter name -> :class:`Param` (exactly the names of its ``parameters`` cell).
+        params: parameter name -> :class:`~erc_lib.ranges.Rule` (exactly the names of its ``parameters`` cell).
         smoke: values that ``smoke=True`` sets (after validation).
         suffix: the parameters whose values name the results file (``03_sdt_<dataset>``), in order.
         unnamed: suffix values left out of the name (``{"encoder_mode": "frozen"}``: the frozen run of
             05 is ``05_emonet_emorynlp``, the fine-tuned one ``05_emonet_emorynlp_finetune``).
     """
 
-    params: dict[str, Param]
+    params: dict[str, Rule]
     smoke: dict[str, Any] = field(default_factory=dict)
     suffix: tuple[str, ...] = ()
     unnamed: dict[str, Any] = field(default_factory=dict)
@@ -155,52 +92,52 @@ class NotebookSpec:
 
 NOTEBOOKS: dict[str, NotebookSpec] = {
     "01_data": NotebookSpec(
-        {"datasets": Param(list, choices=DATASET_NAMES, item_kind=str, min_items=1), "smoke": Param(bool)},
+        {"datasets": Rule(list, item=Rule(str, choices=DATASETS), min_items=1), "smoke": Rule(bool)},
         smoke={"datasets": ["iemocap", "mosi"]}),
     "02_features": NotebookSpec(
-        {**_common(), "feature_sets": Param(list, item_kind=str, min_items=1), "n_jobs": Param(int, low=-1),
-         "timing_files": Param(int, low=1), "cv_C": Param(list, item_kind=(int, float), min_items=1),
-         "text_datasets": Param(list, choices=TEXT_DATASETS, item_kind=str), "encoder": ENCODER,
-         "lora_epochs": EPOCHS, "lora_patience": PATIENCE, "lora_lr": Param(float, low=1e-9, high=1.0), "lora_rank": Param(int, low=1, high=1024),
-         "lora_seeds": SEEDS, "max_length": Param(int, low=4, high=4096),
-         "lora_train_utterances": Param(int, low=1, nullable=True),
-         "embedding_layer": Param(str, choices=("fc1", "pooled")),
-         "context_models": Param(list, choices=("logreg", "bigru", "sdt", "mister_e"), item_kind=str, min_items=1),
-         "seeds": SEEDS, "use_tuned": Param(bool)},
+        {**_common(), "feature_sets": Rule(list, item=Rule(str), min_items=1), "n_jobs": Rule(int, low=-1),
+         "timing_files": Rule(int, low=1), "cv_C": Rule(list, item=Rule(float), min_items=1),
+         "text_datasets": Rule(list, item=Rule(str, choices=TEXT_DATASETS)), "encoder": ENCODER,
+         "lora_epochs": EPOCHS, "lora_patience": PATIENCE, "lora_lr": Rule(float, low=1e-9, high=1.0), "lora_rank": Rule(int, low=1, high=1024),
+         "lora_seeds": SEEDS, "max_length": Rule(int, low=4, high=4096),
+         "lora_train_utterances": Rule(int, low=1, nullable=True),
+         "embedding_layer": Rule(str, choices=("fc1", "pooled")),
+         "context_models": Rule(list, item=Rule(str, choices=("logreg", "bigru", "sdt", "mister_e")), min_items=1),
+         "seeds": SEEDS, "use_tuned": Rule(bool)},
         smoke={"feature_sets": ["eGeMAPSv02", "IS09"], "timing_files": 10, "cv_C": [0.1], "text_datasets": ["iemocap"],
                "lora_epochs": 1, "lora_seeds": 1, "seeds": 1, "lora_train_utterances": 200, "use_tuned": False}),
     "03_sdt": NotebookSpec(
-        {**_common(), **CROSS_VALIDATION, "dataset": Param(str, choices=DATASET_NAMES), "modalities": Param(str, pattern="tav"),
-         "seeds": SEEDS, "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
-         "full_ablation": Param(bool), "model_overrides": Param(dict), "train_overrides": Param(dict),
+        {**_common(), **CROSS_VALIDATION, "dataset": Rule(str, choices=DATASETS), "modalities": Rule(str, pattern="tav"),
+         "seeds": SEEDS, "epochs": Rule(int, low=1, high=10_000, nullable=True), "use_tuned": Rule(bool),
+         "full_ablation": Rule(bool), "model_overrides": Rule(dict), "train_overrides": Rule(dict),
          "encoder": ENCODER},
         smoke={"seeds": 1, "epochs": 2, "full_ablation": False, "use_tuned": False,
                "model_overrides": {"d_model": 32, "n_heads": 4}, "train_overrides": {"patience": None}},
         suffix=("dataset",)),
     "06_mister_e": NotebookSpec(
-        {**_common(), **CROSS_VALIDATION, "dataset": Param(str, choices=DATASET_NAMES), "seeds": SEEDS,
-         "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool), "sweeps": Param(bool),
-         "model_overrides": Param(dict), "train_overrides": Param(dict), "encoder": ENCODER},
+        {**_common(), **CROSS_VALIDATION, "dataset": Rule(str, choices=DATASETS), "seeds": SEEDS,
+         "epochs": Rule(int, low=1, high=10_000, nullable=True), "use_tuned": Rule(bool), "sweeps": Rule(bool),
+         "model_overrides": Rule(dict), "train_overrides": Rule(dict), "encoder": ENCODER},
         smoke={"seeds": 1, "epochs": 3, "use_tuned": False, "sweeps": False, "train_overrides": {"patience": None}},
         suffix=("dataset",)),
     "05_emonet": NotebookSpec(
-        {**_common(), **CROSS_VALIDATION, "dataset": Param(str, choices=("emorynlp", "meld")),
-         "encoder_mode": Param(str, choices=("frozen", "finetune")), "encoder": ENCODER,
-         "finetune": Param(str, choices=("full", "lora")), "seeds": SEEDS,
-         "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
-         "window": Param(int, low=1, high=1000, nullable=True), "max_context_tokens": Param(int, low=8, high=4096),
-         "run_meld": Param(bool), "window_sweep": Param(bool), "windows": Param(list, item_kind=int, min_items=1),
-         "sweep_seeds": SEEDS, "model_overrides": Param(dict), "train_overrides": Param(dict)},
+        {**_common(), **CROSS_VALIDATION, "dataset": Rule(str, choices=("emorynlp", "meld")),
+         "encoder_mode": Rule(str, choices=("frozen", "finetune")), "encoder": ENCODER,
+         "finetune": Rule(str, choices=("full", "lora")), "seeds": SEEDS,
+         "epochs": Rule(int, low=1, high=10_000, nullable=True), "use_tuned": Rule(bool),
+         "window": Rule(int, low=1, high=1000, nullable=True), "max_context_tokens": Rule(int, low=8, high=4096),
+         "run_meld": Rule(bool), "window_sweep": Rule(bool), "windows": Rule(list, item=Rule(int), min_items=1),
+         "sweep_seeds": SEEDS, "model_overrides": Rule(dict), "train_overrides": Rule(dict)},
         smoke={"seeds": 1, "epochs": 3, "use_tuned": False, "sweep_seeds": 1, "windows": [1, 11],
                "train_overrides": {"patience": None}},
         suffix=("dataset", "encoder_mode"), unnamed={"encoder_mode": "frozen"}),
     "04_sdt_bios": NotebookSpec(
-        {**_common(), **CROSS_VALIDATION, "dataset": Param(str, choices=("iemocap", "meld", "emorynlp")), "generator": Param(str),
-         "seeds": SEEDS, "epochs": Param(int, low=1, high=10_000, nullable=True), "use_tuned": Param(bool),
-         "max_dialogues": Param(int, low=1, nullable=True), "max_conversation_tokens": Param(int, low=16, nullable=True),
-         "truncation": Param(str, choices=("speaker", "start")), "max_new_tokens": Param(int, low=1, high=4096),
-         "generation_batch_size": Param(int, low=1, high=1024), "standardize_bios": Param(bool),
-         "model_overrides": Param(dict), "train_overrides": Param(dict)},
+        {**_common(), **CROSS_VALIDATION, "dataset": Rule(str, choices=("iemocap", "meld", "emorynlp")), "generator": Rule(str),
+         "seeds": SEEDS, "epochs": Rule(int, low=1, high=10_000, nullable=True), "use_tuned": Rule(bool),
+         "max_dialogues": Rule(int, low=1, nullable=True), "max_conversation_tokens": Rule(int, low=16, nullable=True),
+         "truncation": Rule(str, choices=("speaker", "start")), "max_new_tokens": Rule(int, low=1, high=4096),
+         "generation_batch_size": Rule(int, low=1, high=1024), "standardize_bios": Rule(bool),
+         "model_overrides": Rule(dict), "train_overrides": Rule(dict)},
         smoke={"max_dialogues": 3, "epochs": 2, "seeds": 1, "use_tuned": False, "max_conversation_tokens": 96,
                "max_new_tokens": 12, "model_overrides": {"d_model": 32, "n_heads": 4}},
         suffix=("dataset",)),
@@ -248,7 +185,7 @@ def result_name(notebook: str, params: dict) -> str:
 
 def setting_hint(notebook: str, name: str, value: Any = None, form: str = "papermill") -> str | None:
     """How to pass ``name`` when it is not a parameter of ``notebook`` but a model or training
-    setting (:data:`erc_lib.ranges.MODEL_RULES` of the notebook's model, :data:`erc_lib.ranges.TRAIN_RULES`)
+    setting (the rules of the notebook's model in :data:`erc_lib.zoo.MODELS`, :data:`erc_lib.ranges.TRAIN_RULES`)
     that its ``model_overrides`` / ``train_overrides`` take, with the allowed range; None otherwise.
 
     ``form``: ``"papermill"`` (``-y "model_overrides: {dropout: 0.3}"``) or ``"config"`` (the
@@ -257,7 +194,8 @@ def setting_hint(notebook: str, name: str, value: Any = None, form: str = "paper
     if spec is None:
         return None
     model = OVERRIDE_MODELS.get(notebook)
-    for key, rules, what in (("model_overrides", MODEL_RULES.get(model, {}), f"a setting of the {model} model"),
+    model_rules = MODELS[model].rules if model in MODELS else {}
+    for key, rules, what in (("model_overrides", model_rules, f"a setting of the {model} model"),
                              ("train_overrides", TRAIN_RULES, "a training setting")):
         if key in spec.params and name in rules:
             try:
@@ -277,8 +215,8 @@ def override_problems(notebook: str, params: dict) -> list[str]:
     know or whose value lies outside its range (:mod:`erc_lib.ranges`), one line each."""
     found = []
     model = OVERRIDE_MODELS.get(notebook)
-    if isinstance(params.get("model_overrides"), dict) and model in MODEL_RULES:
-        found += setting_problems(MODEL_RULES[model], params["model_overrides"], "model_overrides")
+    if isinstance(params.get("model_overrides"), dict) and model in MODELS:
+        found += setting_problems(MODELS[model].rules, params["model_overrides"], "model_overrides")
     if isinstance(params.get("train_overrides"), dict):
         found += setting_problems(TRAIN_RULES, params["train_overrides"], "train_overrides")
     return found
@@ -286,7 +224,7 @@ def override_problems(notebook: str, params: dict) -> list[str]:
 
 def parameter_problems(notebook: str, params: dict) -> list[str]:
     """The problems of the values in ``params`` that ``notebook`` declares: type and range
-    (:class:`Param`), the keys and values of ``model_overrides`` / ``train_overrides``
+    (:class:`erc_lib.ranges.Rule`), the keys and values of ``model_overrides`` / ``train_overrides``
     (:func:`override_problems`) and a modality selection of which the dataset has none
     (:data:`DATASET_MODALITIES`; the notebook keeps the requested modalities the dataset has).
     Unknown names are not checked here (:func:`validate` does)."""
@@ -377,7 +315,7 @@ def short_error(notebook: str, etype: type, evalue: BaseException, tb, frames: i
 def _ipython_shell():
     """The running IPython shell, or None (plain Python, or IPython not installed)."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional: IPython only inside a kernel
     except ImportError:
         return None
     return get_ipython()
@@ -409,8 +347,6 @@ def reader_tables() -> bool:
     """Show the notebook's DataFrames and Series as readers' tables (:func:`reader_frame`: no index
     column, integer counts, no Python reprs) with missing values as "–" (IPython HTML formatters).
     Returns False outside IPython."""
-    import pandas as pd
-
     shell = _ipython_shell()
     if shell is None:
         return False
@@ -480,7 +416,7 @@ RUN_MIME = "application/vnd.erc-repro.run+json"
 def _show_run(notebook: str, params: dict, injected: list[str]) -> None:
     """Display the parameters this run uses (one line of text; :data:`RUN_MIME` for the report)."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional: IPython only inside a kernel
         from IPython.display import display
     except ImportError:
         return

@@ -7,23 +7,29 @@ unknown gate) fails before any training with the field, the value and the allowe
 unknown name fails with the list of known ones.
 
 Probabilities lie in [0, 1); sizes, rates, temperatures and counts are positive; exponents and
-loss weights are non-negative; choices are listed.
+loss weights are non-negative; choices are listed. Each model's rules sit beside its config class in
+its own module (e.g. ``SDT_RULES`` in :mod:`erc_lib.models.sdt`), reached by model name through
+:data:`erc_lib.zoo.MODELS`; the training rules are :data:`TRAIN_RULES`. The notebooks' parameters
+(:data:`erc_lib.notebook.NOTEBOOKS`) are checked with the same :class:`Rule`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .runtime import DEVICES
+
 
 @dataclass(frozen=True)
 class Rule:
-    """The allowed values of one setting.
+    """The allowed values of one setting or notebook parameter.
 
     Attributes:
-        kind: ``int`` | ``float`` | ``bool`` | ``str`` | ``list``; an ``int`` passes as a ``float``.
+        kind: ``int`` | ``float`` | ``bool`` | ``str`` | ``list`` | ``dict``; an ``int`` passes as a ``float``.
         low, high: bounds (``None``: unbounded); ``low_open`` / ``high_open`` exclude the bound.
         choices: allowed values (``str``).
         nullable: ``None`` is allowed.
-        length: a list's exact length; ``item``: the rule of every list item.
+        length: a list's exact length; ``min_items``: its fewest items; ``item``: the rule of every list item.
+        pattern: for ``str``: distinct characters, each in this set (e.g. modality codes ``"tav"``).
     """
 
     kind: type
@@ -35,6 +41,8 @@ class Rule:
     nullable: bool = False
     length: int | None = None
     item: Rule | None = None
+    min_items: int = 0
+    pattern: str | None = None
 
     def describe(self) -> str:
         """The allowed range in words, e.g. ``a number in [0, 1)``."""
@@ -43,7 +51,12 @@ class Rule:
         elif self.choices is not None:
             text = f"one of {list(self.choices)}"
         elif self.kind is list:
-            text = f"a list of {self.length or 'any number of'} item(s), each {self.item.describe() if self.item else 'any'}"
+            count = self.length or (f"at least {self.min_items}" if self.min_items else "any number of")
+            text = f"a list of {count} item(s), each {self.item.describe() if self.item else 'any'}"
+        elif self.kind is dict:
+            text = "a mapping"
+        elif self.pattern is not None:
+            text = f"a string of distinct characters from {self.pattern!r}"
         else:
             noun = {int: "an integer", float: "a number", str: "a string"}[self.kind]
             if self.low is not None and self.high is not None:
@@ -54,30 +67,63 @@ class Rule:
                 text = noun
         return text + (" or None" if self.nullable else "")
 
-    def allows(self, value) -> bool:
-        """Whether ``value`` is allowed."""
+    def has_kind(self, value) -> bool:
+        """Whether ``value`` is of this rule's kind (an ``int`` counts as a ``float``, a ``bool`` as
+        neither, a tuple as a ``list``); ``None`` is not of any kind."""
         if value is None:
-            return self.nullable
+            return False
         if self.kind is bool:
             return isinstance(value, bool)
         if isinstance(value, bool):
             return False
         if self.kind is float:
-            if not isinstance(value, (int, float)):
-                return False
-        elif self.kind is list:
-            if not isinstance(value, (list, tuple)) or (self.length is not None and len(value) != self.length):
+            return isinstance(value, (int, float))
+        if self.kind is list:
+            return isinstance(value, (list, tuple))
+        return isinstance(value, self.kind)
+
+    def allows(self, value) -> bool:
+        """Whether ``value`` is allowed."""
+        if value is None:
+            return self.nullable
+        if not self.has_kind(value):
+            return False
+        if self.kind is list:
+            if (self.length is not None and len(value) != self.length) or len(value) < self.min_items:
                 return False
             return all(self.item.allows(v) for v in value) if self.item else True
-        elif not isinstance(value, self.kind):
-            return False
         if self.choices is not None:
             return value in self.choices
+        if self.pattern is not None:
+            return bool(value) and all(c in self.pattern for c in value) and len(set(value)) == len(value)
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
             return False
         return True
+
+    def problem(self, name: str, value) -> str | None:
+        """Why ``value`` is not allowed for the parameter ``name`` (one line naming the value and
+        what is allowed), or None when it is allowed."""
+        if self.allows(value):
+            return None
+        if value is None:
+            return f"{name}=None is not allowed ({self.describe()})"
+        if not self.has_kind(value):
+            return f"{name}={value!r} is a {type(value).__name__}, expected {self.describe()}"
+        if self.kind in (int, float):
+            return f"{name}={value!r} is out of range ({self.describe()})"
+        if self.kind is list:
+            if len(value) < self.min_items:
+                return f"{name}={value!r} needs at least {self.min_items} item(s)"
+            if self.length is not None and len(value) != self.length:
+                return f"{name}={value!r} needs exactly {self.length} item(s)"
+            bad = next(v for v in value if not self.item.allows(v))
+            if not self.item.has_kind(bad):
+                return f"{name}: item {bad!r} is a {type(bad).__name__}, expected {self.item.describe()}"
+            allowed = f"allowed items: {list(self.item.choices)}" if self.item.choices is not None else self.item.describe()
+            return f"{name}: item {bad!r} is not allowed ({allowed})"
+        return f"{name}={value!r} is not allowed ({self.describe()})"
 
 
 PROBABILITY = Rule(float, 0, 1, high_open=True)  # dropout rates
@@ -86,44 +132,13 @@ NON_NEGATIVE = Rule(float, 0)  # exponents, loss weights, penalties
 SIZE = Rule(int, 1)  # widths, layers, heads, counts
 FLAG = Rule(bool)
 
-_COMPM = {"row": Rule(str, choices=("CoMPM", "+ global speaker ID", "+ speaker behaviour", "+ unnormalised weighted CE",
-                                    "+ normalised weighted CE")),
-          "window": SIZE, "max_context_tokens": SIZE, "max_utterance_tokens": SIZE, "n_speaker_tags": SIZE,
-          "input_dim": SIZE, "d_model": SIZE, "n_layers": SIZE, "n_heads": SIZE,
-          "d_ff": Rule(int, 1, nullable=True), "dropout": PROBABILITY, "gru_layers": SIZE, "gru_dropout": PROBABILITY,
-          "pm_hidden": Rule(int, 1, nullable=True), "pm_projection": FLAG, "encoder": Rule(str),
-          "finetune": Rule(str, choices=("full", "lora")), "lora_r": SIZE, "lora_alpha": POSITIVE,
-          "lora_dropout": PROBABILITY, "lora_targets": Rule(list, item=Rule(str)), "freeze_pm": FLAG,
-          "chunk_tokens": Rule(int, 1, nullable=True)}
-
-#: Model name (:data:`erc_lib.zoo.MODELS`) -> builder argument -> :class:`Rule`.
-MODEL_RULES: dict[str, dict[str, Rule]] = {
-    "logreg": {"C": POSITIVE, "class_weighted": FLAG},
-    "bigru": {"hidden": SIZE, "input_dropout": PROBABILITY, "dropout": PROBABILITY, "class_weighted": FLAG},
-    "sdt": {"d_model": SIZE, "n_heads": SIZE, "d_ff": Rule(int, 1, nullable=True), "dropout": PROBABILITY,
-            "temperature": POSITIVE, "gammas": Rule(list, length=3, item=NON_NEGATIVE), "self_distillation": FLAG,
-            "bios_dim": Rule(int, 1, nullable=True), "unimodal_gate": Rule(str, choices=("learned", "identity")),
-            "scale_kl_by_t2": FLAG, "detach_teacher": FLAG, "pack_utterances": FLAG, "class_weighted": FLAG,
-            "speaker_roles": FLAG,
-            "n_speakers": SIZE},
-    "mister_e": {"variant": Rule(str, choices=("mister_e", "speech", "text", "multimodal", "monolithic", "feat_moe",
-                                               "no_loss_moe")),
-                 "can_hidden": SIZE, "gru_layers": SIZE, "can_dropout": PROBABILITY, "input_dropout": PROBABILITY,
-                 "fusion_layers": SIZE, "fusion_hidden": SIZE, "fusion_heads": SIZE, "fusion_dropout": PROBABILITY,
-                 "gate_hidden": SIZE, "gate_temperature": POSITIVE,
-                 "kl_form": Rule(str, choices=("symmetric", "directional")), "focal_gamma": NON_NEGATIVE,
-                 "lambda_con": NON_NEGATIVE, "con_temperature": POSITIVE, "con_per_dialogue": FLAG,
-                 "alpha_kl": NON_NEGATIVE},
-    "compm": _COMPM, "emonet": _COMPM, "compm_finetune": _COMPM,
-}
-
 #: :class:`erc_lib.training.TrainConfig` field -> :class:`Rule`.
 TRAIN_RULES: dict[str, Rule] = {
     "epochs": SIZE, "lr": Rule(float, 0, 1, low_open=True), "weight_decay": NON_NEGATIVE, "batch_size": SIZE,
     "patience": Rule(int, 1, nullable=True), "grad_clip": Rule(float, 0, low_open=True, nullable=True),
     "optimizer": Rule(str, choices=("adam", "adamw")), "schedule": Rule(str, choices=("constant", "linear")),
     "warmup_epochs": NON_NEGATIVE, "selection_window": SIZE, "selection": Rule(str, choices=("dev", "last")),
-    "seed": Rule(int, 0), "device": Rule(str, choices=("auto", "cpu", "cuda")), "progress": FLAG,
+    "seed": Rule(int, 0), "device": Rule(str, choices=DEVICES), "progress": FLAG,
     "bucket_by_length": FLAG, "amp": Rule(str, choices=("off", "bf16")), "pin_memory": FLAG, "compile": FLAG,
     "fused_optimizer": FLAG,
 }
@@ -141,11 +156,11 @@ def problems(rules: dict[str, Rule], values: dict, what: str) -> list[str]:
     return out
 
 
-def check_settings(model: str, model_args: dict, train_args: dict) -> None:
-    """Check a model's builder arguments and training settings against :data:`MODEL_RULES` and
-    :data:`TRAIN_RULES`. Raises ``ValueError`` listing every bad or unknown setting with its
-    value and allowed range (no-op for a model without rules)."""
-    found = problems(MODEL_RULES.get(model, {}), model_args, f"{model} model") if model in MODEL_RULES else []
+def check_settings(model: str, model_args: dict, train_args: dict, model_rules: dict[str, Rule]) -> None:
+    """Check a model's builder arguments against ``model_rules`` (its entry's ``rules`` in
+    :data:`erc_lib.zoo.MODELS`) and its training settings against :data:`TRAIN_RULES`. Raises
+    ``ValueError`` listing every bad or unknown setting with its value and allowed range."""
+    found = problems(model_rules, model_args, f"{model} model")
     found += problems(TRAIN_RULES, train_args, f"{model} training")
     if found:
         raise ValueError("bad settings (from configs/defaults.yaml, a tuned file or the overrides):\n  - "

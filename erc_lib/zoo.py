@@ -8,7 +8,11 @@ dataset and those settings into a spec for :func:`erc_lib.experiment.run_experim
 notebooks, the tuner and the benchmark all build their models here, so "the same model" means
 the same code and the same settings everywhere.
 
-Models: ``logreg`` and ``bigru`` (:mod:`erc_lib.models.baselines`), ``sdt``
+The model table :data:`MODELS` holds one :class:`ModelEntry` per model name: its display name,
+builder, config class, value rules and search space (both beside the config class in the model's
+own module), its row of ``configs/defaults.yaml`` and how its spec is made. Every lookup by model
+name (:func:`model_spec`, :func:`settings`, :mod:`erc_lib.tune`, the notebooks' override checks)
+reads this table. Models: ``logreg`` and ``bigru`` (:mod:`erc_lib.models.baselines`), ``sdt``
 (:mod:`erc_lib.models.sdt`), ``mister_e`` (:mod:`erc_lib.models.mister_e`), ``compm``, ``emonet``
 (the last EmoNet ablation row; both frozen-encoder, sharing CoMPM's defaults) and
 ``compm_finetune`` (:mod:`erc_lib.models.compm`, the fine-tuned encoder).
@@ -16,22 +20,57 @@ Models: ``logreg`` and ``bigru`` (:mod:`erc_lib.models.baselines`), ``sdt``
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
 from .data import SATURATED_DEV, ERCData, canonical_modalities
 from .experiment import RunSpec
+from .features.text import encoder_fingerprint
+from .models import baselines, compm, mister_e, sdt
 from .paths import REPO_ROOT
-from .ranges import check_settings
+from .ranges import Rule, check_settings
 
-MODELS = ("logreg", "bigru", "sdt", "mister_e", "compm", "emonet", "compm_finetune")
 CONFIG_DIR = REPO_ROOT / "configs"
-MODEL_NAMES = {"logreg": "logistic regression (no context)", "bigru": "BiGRU (context)", "sdt": "SDT",
-               "mister_e": "MiSTER-E", "compm": "CoMPM", "emonet": "EmoNet", "compm_finetune": "CoMPM"}
-#: The EmoNet ablation row each CoMPM-family model name trains by default.
-DEFAULT_ROWS = {"compm": "CoMPM", "emonet": "+ normalised weighted CE", "compm_finetune": "CoMPM"}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the table :data:`MODELS`.
+
+    Attributes:
+        name: the model name (``configs/defaults.yaml`` section, tuned-file prefix, fit-cache key).
+        display: the display name (the ``model`` column of results, e.g. ``"SDT"``).
+        builder: the builder (``builder(data, inputs, **model_args)``; CoMPM: ``(data, row, mode, ...)``).
+        config: the config dataclass whose fields ``model_args`` set (None: the builder's arguments are all).
+        rules: builder argument -> :class:`~erc_lib.ranges.Rule` (beside ``config`` in its module).
+        space: the :mod:`erc_lib.tune` search space, or None with ``untuned`` saying why.
+        make_spec: ``make_spec(entry, data, inputs, name, args, keep, common) -> RunSpec`` (:func:`model_spec`).
+        defaults: its section of ``configs/defaults.yaml`` (EmoNet shares CoMPM's).
+        experts: its inputs are MiSTER-E expert names (``speech``/``text``), not dataset modalities.
+        row, encoder_mode: CoMPM family: the EmoNet ablation row trained by default and the encoder mode.
+        untuned: why the model has no search space.
+    """
+
+    name: str
+    display: str
+    builder: Callable
+    config: type | None
+    rules: dict[str, Rule]
+    space: dict | None
+    make_spec: Callable
+    defaults: str = ""
+    experts: bool = False
+    row: str | None = None
+    encoder_mode: str | None = None
+    untuned: str | None = None
+
+    def __post_init__(self):
+        if not self.defaults:
+            object.__setattr__(self, "defaults", self.name)
 
 
 def read_yaml(path: Path) -> dict:
@@ -76,9 +115,8 @@ def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | N
             to make one) or on a dataset in :data:`erc_lib.data.SATURATED_DEV`; a setting outside
             its range or unknown (:func:`erc_lib.ranges.check_settings`: field, value, range).
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
-    table = read_yaml(CONFIG_DIR / "defaults.yaml").get("compm" if model == "emonet" else model, {})
+    entry = model_entry(model)
+    table = read_yaml(CONFIG_DIR / "defaults.yaml").get(entry.defaults, {})
     m, t = {}, {}
     for row in (table.get("all", {}), table.get(dataset, {})):
         m.update(copy.deepcopy(row.get("model", {}) or {}))
@@ -98,7 +136,7 @@ def settings(model: str, dataset: str, tuned: bool = False, model_args: dict | N
         t.update(best.get("train", {}) or {})
     m.update(model_args or {})
     t.update(train_args or {})
-    check_settings(model, m, t)  # every value in its range before any training (erc_lib.ranges)
+    check_settings(model, m, t, entry.rules)  # every value in its range before any training (erc_lib.ranges)
     return m, t
 
 
@@ -121,7 +159,7 @@ def baseline_specs(data: ERCData, dataset: str, inputs: list[str], use_tuned: bo
     inputs = canonical_modalities(inputs)  # one order: the same inputs share fits and numbers across notebooks
     key = inputs if sorted(inputs) != sorted(data.modalities) else None
     specs, defaults = [], []
-    for model in ("logreg", "bigru"):
+    for model in BASELINES:
         m, t, source = resolve(model, dataset, use_tuned, key, train_args=train_args)
         specs.append(model_spec(model, data, inputs, model_args=m, train_args=t,
                                 columns={**(columns or {}), "settings": source}))
@@ -141,7 +179,7 @@ def default_row(name: str) -> str:
 def default_inputs(model: str, data: ERCData) -> list[str]:
     """The inputs a model reads by default: MiSTER-E's experts (``speech``/``text``, or ``text``
     on text-only data), every modality of the dataset for the others."""
-    if model == "mister_e":
+    if model_entry(model).experts:
         return ["speech", "text"] if "audio" in data.modalities else ["text"]
     return list(data.modalities)
 
@@ -168,43 +206,77 @@ def model_spec(model: str, data: ERCData, inputs: list[str] | None = None, varia
     The spec's ``identity`` (the fit cache's key, :mod:`erc_lib.fitcache`) is ``model``,
     ``model_args`` and ``inputs`` (plus the encoder's fingerprint for ``compm_finetune``).
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
+    entry = model_entry(model)
     args = dict(model_args or {})
     inputs = list(inputs) if inputs is not None else default_inputs(model, data)
-    name = variant or MODEL_NAMES[model]
-    common = dict(model=model_name or MODEL_NAMES[model], train=dict(train_args or {}), columns=dict(columns or {}),
+    name = variant or entry.display
+    common = dict(model=model_name or entry.display, train=dict(train_args or {}), columns=dict(columns or {}),
                   identity={"model": model, "model_args": copy.deepcopy(args), "inputs": inputs})  # the fit cache's key
-    if model == "logreg":
-        from .models.baselines import build_logistic_regression
+    return entry.make_spec(entry, data, inputs, name, args, keep, common)
 
-        return RunSpec(name, partial(build_logistic_regression, data, inputs, **args), inputs, **common)
-    if model == "bigru":
-        from .models.baselines import build_bigru
 
-        return RunSpec(name, partial(build_bigru, data, inputs, **args), inputs, **common)
-    if model == "sdt":
-        from .models.sdt import build_sdt, parse_modalities
+def modality_spec(entry: ModelEntry, data: ERCData, inputs: list[str], name: str, args: dict,
+                  keep: tuple[str, ...] | None, common: dict) -> RunSpec:
+    """The spec of a model that reads the dataset's modalities ``inputs`` (the baselines)."""
+    return RunSpec(name, partial(entry.builder, data, inputs, **args), inputs, **common)
 
-        names = parse_modalities(inputs)
-        common["identity"]["inputs"] = names  # "ta" and ["text", "audio"] are one model
-        return RunSpec(name, partial(build_sdt, data, names, **args), names,
-                       keep=keep if keep is not None else tuple(f"logits_{m}" for m in names) + ("gate",), **common)
-    if model == "mister_e":
-        from .models.mister_e import build_mister_e, expert_features, kept_outputs
 
-        variant_name = args.get("variant", "text" if inputs == ["text"] else "mister_e")
-        return RunSpec(name, partial(build_mister_e, data, inputs, **args), expert_features(inputs),
-                       keep=keep if keep is not None else kept_outputs(variant_name), **common)
-    from .models.compm import build_compm, compm_splits
+def sdt_spec(entry: ModelEntry, data: ERCData, inputs: list[str], name: str, args: dict,
+             keep: tuple[str, ...] | None, common: dict) -> RunSpec:
+    """SDT's spec: modality codes or names are one model; keeps every student's logits and the gate."""
+    names = sdt.parse_modalities(inputs)
+    common["identity"]["inputs"] = names  # "ta" and ["text", "audio"] are one model
+    return RunSpec(name, partial(entry.builder, data, names, **args), names,
+                   keep=keep if keep is not None else tuple(f"logits_{m}" for m in names) + ("gate",), **common)
 
-    mode = "finetune" if model == "compm_finetune" else "frozen"
-    row, window = args.pop("row", DEFAULT_ROWS[model]), args.pop("window", 11)
+
+def mister_e_spec(entry: ModelEntry, data: ERCData, inputs: list[str], name: str, args: dict,
+                  keep: tuple[str, ...] | None, common: dict) -> RunSpec:
+    """MiSTER-E's spec: expert inputs, the experts' outputs kept for the variant."""
+    variant_name = args.get("variant", "text" if inputs == ["text"] else "mister_e")
+    return RunSpec(name, partial(entry.builder, data, inputs, **args), mister_e.expert_features(inputs),
+                   keep=keep if keep is not None else mister_e.kept_outputs(variant_name), **common)
+
+
+def compm_spec(entry: ModelEntry, data: ERCData, inputs: list[str], name: str, args: dict,
+               keep: tuple[str, ...] | None, common: dict) -> RunSpec:
+    """The CoMPM family's spec: the EmoNet ``row`` and speaker ``window`` come out of ``args``; the
+    fine-tuned encoder is keyed by its content."""
+    mode = entry.encoder_mode
+    row, window = args.pop("row", entry.row), args.pop("window", 11)
     token_args = {k: args.pop(k) for k in ("max_context_tokens", "max_utterance_tokens") if k in args}
     encoder = args.get("encoder", "all-MiniLM-L6-v2")
     if mode == "finetune":  # the encoder's weights are trained here: key them by content, not name
-        from .features.text import encoder_fingerprint
-
         common["identity"]["encoder"] = encoder_fingerprint(encoder)
-    return RunSpec(name, partial(build_compm, data, row, mode, **args),
-                   partial(compm_splits, data, row, mode, window, encoder, **token_args), keep=keep or (), **common)
+    return RunSpec(name, partial(entry.builder, data, row, mode, **args),
+                   partial(compm.compm_splits, data, row, mode, window, encoder, **token_args), keep=keep or (), **common)
+
+
+_COMPM = dict(builder=compm.build_compm, config=compm.CoMPMConfig, rules=compm.COMPM_RULES, make_spec=compm_spec)
+#: The model table: model name -> :class:`ModelEntry`, in the order the models are listed everywhere.
+MODELS: dict[str, ModelEntry] = {e.name: e for e in (
+    ModelEntry("logreg", "logistic regression (no context)", baselines.build_logistic_regression, None,
+               baselines.LOGREG_RULES, baselines.LOGREG_SEARCH_SPACE, modality_spec),
+    ModelEntry("bigru", "BiGRU (context)", baselines.build_bigru, baselines.BiGRUConfig, baselines.BIGRU_RULES,
+               baselines.BIGRU_SEARCH_SPACE, modality_spec),
+    ModelEntry("sdt", "SDT", sdt.build_sdt, sdt.SDTConfig, sdt.SDT_RULES, sdt.SEARCH_SPACE, sdt_spec),
+    ModelEntry("mister_e", "MiSTER-E", mister_e.build_mister_e, mister_e.MiSTEREConfig, mister_e.MISTER_E_RULES,
+               mister_e.SEARCH_SPACE, mister_e_spec, experts=True),
+    ModelEntry("compm", "CoMPM", space=compm.SEARCH_SPACE, row="CoMPM", encoder_mode="frozen", **_COMPM),
+    ModelEntry("emonet", "EmoNet", space=compm.EMONET_SEARCH_SPACE, defaults="compm", row="+ normalised weighted CE",
+               encoder_mode="frozen", **_COMPM),
+    ModelEntry("compm_finetune", "CoMPM", space=None, row="CoMPM", encoder_mode="finetune", **_COMPM,
+               untuned="it fine-tunes the encoder (GPU only) with the authors' recipe; tune the frozen mode 'compm' "
+                       "instead"),
+)}
+#: Model name -> display name (read from :data:`MODELS`).
+MODEL_NAMES = {name: entry.display for name, entry in MODELS.items()}
+#: The models of the rows that open every results table (:func:`baseline_specs`).
+BASELINES = ("logreg", "bigru")
+
+
+def model_entry(model: str) -> ModelEntry:
+    """The :class:`ModelEntry` of ``model``. Raises ValueError for an unknown model (naming the known ones)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; expected one of {tuple(MODELS)}")
+    return MODELS[model]

@@ -240,7 +240,7 @@ def test_last_epoch_selection_never_reads_dev():
     from erc_lib.experiment import run_experiment
     from erc_lib.training import TrainConfig
 
-    from test_tune import synthetic
+    from tune_helpers import synthetic
 
     data = synthetic()
     spec = zoo.model_spec("bigru", data, model_args={"hidden": 16},

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import papermill_refusal
-from erc_lib.notebook import NOTEBOOKS, ParameterError, apply_smoke, start, validate
+from erc_lib.notebook import NOTEBOOKS, ParameterError, apply_smoke, parameter_problems, start, validate
 from erc_lib.paths import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -127,3 +127,18 @@ def test_notebooks_import_error_points_to_a_readme_section_that_exists():
         text = "".join(c.source for c in nbformat.read(path, as_version=4).cells)
         for section in text.split("(README.md, ")[1:]:
             assert section.split(")")[0] in headings, (path.name, section.split(")")[0], headings)
+
+
+def test_dataset_and_device_parameters_take_the_library_lists():
+    """One list of dataset names (erc_lib.data) and one of devices (erc_lib.runtime) serve the
+    notebooks: written here by hand, each accepted, and a name outside them refused."""
+    for dataset in ("iemocap", "meld", "emorynlp", "mosi", "mosi-clean", "iemocap-sdt", "meld-sdt"):
+        assert parameter_problems("03_sdt", {"dataset": dataset}) == []
+    assert parameter_problems("01_data", {"datasets": ["iemocap", "meld-sdt"]}) == []
+    assert parameter_problems("03_sdt", {"dataset": "imdb"})[0].startswith("dataset='imdb' is not allowed (one of ['iemocap',")
+    assert parameter_problems("01_data", {"datasets": ["imdb"]}) == [
+        "datasets: item 'imdb' is not allowed (allowed items: ['iemocap', 'meld', 'emorynlp', 'mosi', 'mosi-clean', "
+        "'iemocap-sdt', 'meld-sdt'])"]
+    for device in ("auto", "cpu", "cuda"):
+        assert parameter_problems("03_sdt", {"device": device}) == []
+    assert parameter_problems("03_sdt", {"device": "gpu"}) == ["device='gpu' is not allowed (one of ['auto', 'cpu', 'cuda'])"]

@@ -26,6 +26,7 @@ from ..data import canonical_modalities
 from ..fit_result import FitResult
 from ..losses import class_weights_for, masked_cross_entropy
 from ..metrics import classification_metrics
+from ..ranges import FLAG, POSITIVE, PROBABILITY, SIZE
 
 
 def _modalities(data, modalities) -> list[str]:
@@ -97,6 +98,12 @@ def build_logistic_regression(data, modalities, C: float = 1.0, class_weighted: 
     return LogisticRegressionBaseline(C=C, class_weighted=class_weighted)
 
 
+#: :func:`build_logistic_regression` argument -> allowed values (:mod:`erc_lib.ranges`).
+LOGREG_RULES = {"C": POSITIVE, "class_weighted": FLAG}
+#: Search space of :mod:`erc_lib.tune` (format: :data:`erc_lib.models.sdt.SEARCH_SPACE`).
+LOGREG_SEARCH_SPACE = {"model": {"C": ("log", 1e-3, 10.0), "class_weighted": ("choice", [False, True])}, "train": {}}
+
+
 # ----------------------------------------------------------------------------- context
 @dataclass
 class BiGRUConfig:
@@ -116,6 +123,18 @@ class BiGRUConfig:
     hidden: int = 128
     input_dropout: float = 0.5
     dropout: float = 0.3
+
+
+#: :func:`build_bigru` argument (:class:`BiGRUConfig` field or builder flag) -> allowed values (:mod:`erc_lib.ranges`).
+BIGRU_RULES = {"hidden": SIZE, "input_dropout": PROBABILITY, "dropout": PROBABILITY, "class_weighted": FLAG}
+
+#: Search space of :mod:`erc_lib.tune` (format: :data:`erc_lib.models.sdt.SEARCH_SPACE`).
+BIGRU_SEARCH_SPACE = {
+    "model": {"hidden": ("choice", [64, 128, 256]), "input_dropout": ("float", 0.0, 0.6),
+              "dropout": ("float", 0.0, 0.6), "class_weighted": ("choice", [False, True])},
+    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
+              "patience": ("choice", [5, 10, 15])},
+}
 
 
 class ContextBiGRU(nn.Module):
@@ -158,13 +177,3 @@ def build_bigru(data, modalities, class_weighted: bool = False, **overrides) -> 
     dims = data.feature_dims()
     config = BiGRUConfig(input_dims={m: dims[m] for m in names}, n_classes=data.n_classes, **overrides)
     return ContextBiGRU(config, _class_weights(data, class_weighted))
-
-
-#: Search spaces of :mod:`erc_lib.tune` (format: :data:`erc_lib.models.sdt.SEARCH_SPACE`).
-LOGREG_SEARCH_SPACE = {"model": {"C": ("log", 1e-3, 10.0), "class_weighted": ("choice", [False, True])}, "train": {}}
-BIGRU_SEARCH_SPACE = {
-    "model": {"hidden": ("choice", [64, 128, 256]), "input_dropout": ("float", 0.0, 0.6),
-              "dropout": ("float", 0.0, 0.6), "class_weighted": ("choice", [False, True])},
-    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
-              "patience": ("choice", [5, 10, 15])},
-}

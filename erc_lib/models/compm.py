@@ -52,6 +52,7 @@ from torch import nn
 
 from ..data import SPLITS, ERCData
 from ..losses import class_weights_for, weighted_cross_entropy
+from ..ranges import FLAG, POSITIVE, PROBABILITY, SIZE, Rule
 from ..speakers import HISTORY_SCOPES, speaker_history, speaker_tags, utterance_offsets, utterance_table
 from .compm_encoder import CoMPMBatch, CoMPMDataset, collate_compm, first_token_state, load_encoder
 from .layers import SinusoidalPositionalEncoding
@@ -198,6 +199,29 @@ class CoMPMConfig:
     def __post_init__(self):
         if self.chunk_tokens is not None and (not isinstance(self.chunk_tokens, int) or self.chunk_tokens < 1):
             raise ValueError(f"chunk_tokens must be None or an integer >= 1, got {self.chunk_tokens!r}")
+
+
+#: :func:`build_compm` / :func:`compm_splits` argument (:class:`CoMPMConfig` field, the EmoNet ablation ``row``,
+#: the speaker ``window``, the token limits) -> allowed values (:mod:`erc_lib.ranges`); every CoMPM-family model.
+COMPM_RULES = {"row": Rule(str, choices=tuple(EMONET_ABLATION)),
+               "window": SIZE, "max_context_tokens": SIZE, "max_utterance_tokens": SIZE, "n_speaker_tags": SIZE,
+               "input_dim": SIZE, "d_model": SIZE, "n_layers": SIZE, "n_heads": SIZE,
+               "d_ff": Rule(int, 1, nullable=True), "dropout": PROBABILITY, "gru_layers": SIZE,
+               "gru_dropout": PROBABILITY, "pm_hidden": Rule(int, 1, nullable=True), "pm_projection": FLAG,
+               "encoder": Rule(str), "finetune": Rule(str, choices=("full", "lora")), "lora_r": SIZE,
+               "lora_alpha": POSITIVE, "lora_dropout": PROBABILITY, "lora_targets": Rule(list, item=Rule(str)),
+               "freeze_pm": FLAG, "chunk_tokens": Rule(int, 1, nullable=True)}
+
+#: Search space of :mod:`erc_lib.tune` for CoMPM in the frozen encoder mode (format:
+#: :data:`erc_lib.models.sdt.SEARCH_SPACE`); EmoNet adds its speaker-behaviour window.
+SEARCH_SPACE = {
+    "model": {"d_model": ("choice", [64, 128, 256]), "pm_hidden": ("choice", [32, 64, 128]),
+              "dropout": ("float", 0.1, 0.6)},
+    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
+              "patience": ("choice", [3, 5, 8])},
+}
+EMONET_SEARCH_SPACE = {"model": {**SEARCH_SPACE["model"], "window": ("choice", [3, 5, 11, 20])},
+                       "train": SEARCH_SPACE["train"]}
 
 
 def causal_mask(n: int, device=None) -> torch.Tensor:
@@ -358,15 +382,3 @@ def build_compm(data: ERCData, options: EmoNetOptions | str = "CoMPM", encoder_m
     cfg = CoMPMConfig(n_classes=data.n_classes, n_speaker_tags=n_speaker_tags, encoder_mode=encoder_mode,
                       input_dim=input_dim, class_weights=None if weights is None else weights.tolist())
     return CoMPM(replace(cfg, **overrides))
-
-
-#: Search space of :mod:`erc_lib.tune` for CoMPM in the frozen encoder mode (format:
-#: :data:`erc_lib.models.sdt.SEARCH_SPACE`); EmoNet adds its speaker-behaviour window.
-SEARCH_SPACE = {
-    "model": {"d_model": ("choice", [64, 128, 256]), "pm_hidden": ("choice", [32, 64, 128]),
-              "dropout": ("float", 0.1, 0.6)},
-    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
-              "patience": ("choice", [3, 5, 8])},
-}
-EMONET_SEARCH_SPACE = {"model": {**SEARCH_SPACE["model"], "window": ("choice", [3, 5, 11, 20])},
-                       "train": SEARCH_SPACE["train"]}

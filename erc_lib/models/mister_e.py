@@ -51,6 +51,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..losses import focal_loss, masked_kl_distillation, supervised_contrastive_loss
+from ..ranges import FLAG, NON_NEGATIVE, POSITIVE, PROBABILITY, SIZE, Rule
 
 EXPERT_MODALITIES = ("speech", "text")
 FEATURE_OF = {"speech": "audio", "text": "text"}
@@ -123,6 +124,27 @@ class MiSTEREConfig:
             raise ValueError(f"kl_form must be one of {KL_FORMS}, got {self.kl_form!r}")
         if self.can_hidden % 2 or self.fusion_hidden % self.fusion_heads:
             raise ValueError("can_hidden must be even and fusion_hidden divisible by fusion_heads")
+
+
+#: :func:`build_mister_e` argument (:class:`MiSTEREConfig` field) -> allowed values (:mod:`erc_lib.ranges`).
+MISTER_E_RULES = {"variant": Rule(str, choices=MISTER_E_VARIANTS),
+                  "can_hidden": SIZE, "gru_layers": SIZE, "can_dropout": PROBABILITY, "input_dropout": PROBABILITY,
+                  "fusion_layers": SIZE, "fusion_hidden": SIZE, "fusion_heads": SIZE, "fusion_dropout": PROBABILITY,
+                  "gate_hidden": SIZE, "gate_temperature": POSITIVE,
+                  "kl_form": Rule(str, choices=KL_FORMS), "focal_gamma": NON_NEGATIVE,
+                  "lambda_con": NON_NEGATIVE, "con_temperature": POSITIVE, "con_per_dialogue": FLAG,
+                  "alpha_kl": NON_NEGATIVE}
+
+#: Search space of :mod:`erc_lib.tune` (see :data:`erc_lib.models.sdt.SEARCH_SPACE` for the format).
+SEARCH_SPACE = {
+    "model": {"can_hidden": ("choice", [64, 128, 256]), "can_dropout": ("float", 0.0, 0.6),
+              "input_dropout": ("float", 0.0, 0.6),
+              "fusion_dropout": ("float", 0.1, 0.6), "focal_gamma": ("choice", [0.0, 1.0, 2.0, 3.0]),
+              "lambda_con": ("choice", [0.0, 0.5, 1.0, 2.0]), "alpha_kl": ("log", 1e-3, 1.0),
+              "gate_temperature": ("choice", [1.0, 2.0])},
+    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
+              "patience": ("choice", [5, 8, 12])},
+}
 
 
 # ----------------------------------------------------------------------------- 1. CAN
@@ -393,13 +415,3 @@ def kept_outputs(variant: str) -> tuple[str, ...]:
     return ("gate",) + experts
 
 
-#: Search space of :mod:`erc_lib.tune` (see :data:`erc_lib.models.sdt.SEARCH_SPACE` for the format).
-SEARCH_SPACE = {
-    "model": {"can_hidden": ("choice", [64, 128, 256]), "can_dropout": ("float", 0.0, 0.6),
-              "input_dropout": ("float", 0.0, 0.6),
-              "fusion_dropout": ("float", 0.1, 0.6), "focal_gamma": ("choice", [0.0, 1.0, 2.0, 3.0]),
-              "lambda_con": ("choice", [0.0, 0.5, 1.0, 2.0]), "alpha_kl": ("log", 1e-3, 1.0),
-              "gate_temperature": ("choice", [1.0, 2.0])},
-    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
-              "patience": ("choice", [5, 8, 12])},
-}

@@ -41,6 +41,7 @@ from torch import nn
 
 from ..data import canonical_modalities
 from ..losses import class_weights_for, masked_cross_entropy, masked_kl_distillation
+from ..ranges import FLAG, NON_NEGATIVE, POSITIVE, PROBABILITY, SIZE, Rule
 from .layers import PackedUtterances, SinusoidalPositionalEncoding
 
 MODALITY_CODES = {"t": "text", "a": "audio", "v": "visual"}
@@ -111,6 +112,25 @@ class SDTConfig:
             raise ValueError(f"unimodal_gate must be one of {UNIMODAL_GATES}, got {self.unimodal_gate!r}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+
+#: :func:`build_sdt` argument (:class:`SDTConfig` field or builder flag) -> allowed values (:mod:`erc_lib.ranges`).
+SDT_RULES = {"d_model": SIZE, "n_heads": SIZE, "d_ff": Rule(int, 1, nullable=True), "dropout": PROBABILITY,
+             "temperature": POSITIVE, "gammas": Rule(list, length=3, item=NON_NEGATIVE), "self_distillation": FLAG,
+             "bios_dim": Rule(int, 1, nullable=True), "unimodal_gate": Rule(str, choices=UNIMODAL_GATES),
+             "scale_kl_by_t2": FLAG, "detach_teacher": FLAG, "pack_utterances": FLAG, "class_weighted": FLAG,
+             "speaker_roles": FLAG, "n_speakers": SIZE}
+
+#: Search space of :mod:`erc_lib.tune` (same budget for every model): ``model`` entries are
+#: :func:`build_sdt` arguments, ``train`` entries :class:`erc_lib.training.TrainConfig` fields.
+#: ``("log", a, b)`` log-uniform, ``("float", a, b)`` uniform, ``("int", a, b)``, ``("choice", [...])``.
+SEARCH_SPACE = {
+    "model": {"d_model": ("choice", [64, 128, 256]), "dropout": ("float", 0.1, 0.6),
+              "temperature": ("choice", [1.0, 2.0, 4.0, 8.0]), "gammas": ("choice", [[1.0, 1.0, 1.0], [1.0, 0.5, 0.5],
+                                                                                      [1.0, 1.0, 2.0]])},
+    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [2, 4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
+              "patience": ("choice", [5, 10, 15])},
+}
 
 
 class CrossModalTransformerLayer(nn.Module):
@@ -363,13 +383,3 @@ def build_sdt(data, modalities: str | list[str], class_weighted: bool = False, s
     return SDT(config)
 
 
-#: Search space of :mod:`erc_lib.tune` (same budget for every model): ``model`` entries are
-#: :func:`build_sdt` arguments, ``train`` entries :class:`erc_lib.training.TrainConfig` fields.
-#: ``("log", a, b)`` log-uniform, ``("float", a, b)`` uniform, ``("int", a, b)``, ``("choice", [...])``.
-SEARCH_SPACE = {
-    "model": {"d_model": ("choice", [64, 128, 256]), "dropout": ("float", 0.1, 0.6),
-              "temperature": ("choice", [1.0, 2.0, 4.0, 8.0]), "gammas": ("choice", [[1.0, 1.0, 1.0], [1.0, 0.5, 0.5],
-                                                                                      [1.0, 1.0, 2.0]])},
-    "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [2, 4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
-              "patience": ("choice", [5, 10, 15])},
-}

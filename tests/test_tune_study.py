@@ -1,7 +1,9 @@
-"""Equal-budget tuning (erc_lib.tune): a real 2-trial smoke study, every search space builds
-and trains, the IEMOCAP tuning split, shared studies, determinism, dev-only objective, errors."""
+"""One study (erc_lib.tune.study): a real 2-trial smoke study, the defaults as trial 0, re-scoring,
+saturation, shared studies across processes, determinism, a dev-only objective, protected
+committed files, errors before any work."""
 from __future__ import annotations
 
+import math
 import shutil
 
 import numpy as np
@@ -12,49 +14,14 @@ import yaml
 
 from erc_lib import tune as tuning
 from erc_lib import zoo
-from erc_lib.data import Dialogue, ERCData, load_dataset
-from erc_lib.experiment import run_experiment
+from erc_lib.paths import REPO_ROOT, results_dir
 from erc_lib.training import TrainConfig
+from erc_lib.tune import study as tune_study
 
 from conftest import require_dataset
-
-TUNABLE = [m for m in zoo.MODELS if m != "compm_finetune"]
-NAMES = ["Ses01_M", "Ses01_F", "Ses02_M", "Ses02_F"]
+from tune_helpers import synthetic, trials_of, dialogue_ids, SMALL_BUDGET, fake_data, fake_fits  # noqa: F401 (fixtures)
 
 
-def synthetic(name="meld", n=(8, 4, 4), seed=0, dim=16, n_classes=3, noise=0.5) -> ERCData:
-    """Dialogues with recurring speakers and label-dependent ``text`` features."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(n_classes, dim)).astype(np.float32)
-    splits = {}
-    for split, count in zip(("train", "dev", "test"), n):
-        dialogues = []
-        for i in range(count):
-            length = int(rng.integers(4, 9))
-            labels = rng.integers(0, n_classes, size=length).astype(np.int64)
-            labels[:n_classes] = np.arange(n_classes)
-            speakers = [NAMES[k] for k in rng.integers(0, len(NAMES), size=length)]
-            feats = centres[labels] + noise * rng.normal(size=(length, dim)).astype(np.float32)
-            dialogues.append(Dialogue(f"{split}_{i}", speakers, [f"utt {j}" for j in range(length)], labels,
-                                      {"text": feats}))
-        splits[split] = dialogues
-    return ERCData(name, [f"c{k}" for k in range(n_classes)], splits).validate()
-
-
-@pytest.fixture
-def fake_data(monkeypatch):
-    """``prepare_dataset`` returns synthetic data (no files read; noisy enough that dev is not
-    saturated); returns a setter for it."""
-    holder = {"data": lambda: synthetic(noise=3.0)}
-    monkeypatch.setattr("erc_lib.features.text.prepare_dataset", lambda name, **kw: holder["data"]())
-    return holder
-
-
-def _trials(result):
-    return [(t.params, t.value) for t in result.study.trials]
-
-
-# ----------------------------------------------------------------------------- (a) real smoke study
 @pytest.mark.slow
 def test_smoke_study_on_iemocap_records_defaults_fits_and_history(tmp_path):
     require_dataset("iemocap")
@@ -76,23 +43,6 @@ def test_smoke_study_on_iemocap_records_defaults_fits_and_history(tmp_path):
     assert sorted(tr.user_attrs["of"] for tr in study.trials if tr.user_attrs["kind"] == "rescore") == sorted({best, 0})
     assert all(tr.state == optuna.trial.TrialState.COMPLETE for tr in study.trials)
     assert [len(tr.user_attrs["dev_weighted_f1_per_fit"]) for tr in study.trials] == [2, 2] + [1] * len({best, 0})
-
-
-# ----------------------------------------------------------------------------- (b) every search space
-@pytest.mark.parametrize("sampler_seed", [0, 1, 2])
-@pytest.mark.parametrize("model", TUNABLE)
-def test_every_sampled_config_builds_and_trains(model, sampler_seed):
-    space = tuning.search_space(model)
-    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=sampler_seed)).ask()
-    model_args, train_args = tuning.sample(trial, space)
-    assert set(model_args) == set(space["model"]) and set(train_args) == set(space["train"])
-    data = synthetic()
-    m, t = zoo.settings(model, "iemocap", model_args=model_args, train_args={**train_args, "epochs": 1})
-    m.pop("speaker_roles", None)  # synthetic speakers carry no IEMOCAP M/F role
-    spec = zoo.model_spec(model, data, model_args=m, train_args=t)
-    exp = run_experiment(data, [spec], [0], TrainConfig(device="cpu"), progress=False)
-    fit = exp.fit(spec.variant)
-    assert len(fit.history) == 1 and 0 <= fit.dev["weighted_f1"] <= 100
 
 
 def test_compm_finetune_and_unknown_inputs_fail_before_work(tmp_path):
@@ -167,7 +117,7 @@ def test_a_short_study_never_overwrites_a_committed_tuned_file(tmp_path, monkeyp
     url = f"sqlite:///{tmp_path / 't.db'}"
     result = tuning.tune("logreg", "meld", 2, storage=url, log=lambda line: None)      # below the budget of 24
     assert committed.read_text() == "model: {C: 0.5}\n"
-    assert result.path == tuning.results_dir() / "tuned" / "logreg_meld.yaml" and result.path.exists()
+    assert result.path == results_dir() / "tuned" / "logreg_meld.yaml" and result.path.exists()
     with pytest.raises(ValueError, match="would overwrite the committed"):
         tuning.tune("logreg", "meld", 2, storage=url, out=committed)
     assert committed.read_text() == "model: {C: 0.5}\n"
@@ -177,46 +127,6 @@ def test_a_short_study_never_overwrites_a_committed_tuned_file(tmp_path, monkeyp
     assert m == {**zoo.settings("logreg", "meld")[0], **forced.model_args}
 
 
-# ----------------------------------------------------------------------------- (c) tuning split
-def _ids(dialogues):
-    return [d.dialogue_id for d in dialogues]
-
-
-def test_iemocap_tuning_splits_are_seeded_disjoint_20_percent_and_differ_by_repeat():
-    require_dataset("iemocap")
-    data = load_dataset("iemocap")
-    split, again = tuning.tuning_split(data), tuning.tuning_split(load_dataset("iemocap"))
-    pool = set(_ids(data.splits["train"] + data.splits["dev"]))
-    test = set(_ids(data.splits["test"]))
-    assert _ids(split.splits["dev"]) == _ids(again.splits["dev"]), "the split must be seeded"
-    assert set(_ids(split.splits["train"])) | set(_ids(split.splits["dev"])) == pool
-    assert not set(_ids(split.splits["train"])) & set(_ids(split.splits["dev"]))
-    assert not (set(_ids(split.splits["train"])) | set(_ids(split.splits["dev"]))) & test
-    assert len(split.splits["dev"]) == round(0.2 * len(pool)) == 24  # 20 % of 108 + 12 dialogues
-    assert set(_ids(split.splits["dev"])) != set(_ids(data.splits["dev"]))
-    assert _ids(split.splits["test"]) == _ids(data.splits["test"]) and "20%" in split.notes
-    other = tuning.tuning_split(data, repeat=1)
-    assert set(_ids(other.splits["dev"])) != set(_ids(split.splits["dev"])), "repeat r is another holdout"
-    assert not (set(_ids(other.splits["dev"])) | set(_ids(other.splits["train"]))) & test
-    standard = tuning.tuning_split(data, "standard")
-    assert _ids(standard.splits["dev"]) == _ids(data.splits["dev"])
-
-
-def test_tuning_splits_standardise_copies_never_the_callers_features():
-    data = synthetic("iemocap-sdt", n=(16, 4, 5))
-    before = data.splits["train"][0].features["text"].copy()
-    a, b = tuning.tuning_split(data, repeat=0), tuning.tuning_split(data, repeat=1)
-    assert np.array_equal(data.splits["train"][0].features["text"], before)
-    train = np.concatenate([d.features["text"] for d in a.splits["train"]])
-    assert np.allclose(train.mean(0), 0, atol=1e-5)                    # z-scored on its own train split
-    assert len(b.splits["dev"]) == 4 and len(b.splits["train"]) == 16 and len(b.splits["test"]) == 5
-    with pytest.raises(ValueError, match="validation"):
-        tuning.tuning_split(synthetic(), "test")
-    with pytest.raises(ValueError, match="repeat"):
-        tuning.tuning_split(synthetic(), repeat=-1)
-
-
-# ----------------------------------------------------------------------------- (d) shared studies
 def _worker(url, name, out, trials):
     import erc_lib.tune as t
 
@@ -259,11 +169,11 @@ def test_two_processes_share_one_study_without_losing_or_repeating_a_trial(tmp_p
 def test_a_killed_worker_trial_is_failed_and_re_run(tmp_path, fake_data, monkeypatch):
     """A trial left running by a killed worker (heartbeat stopped) is marked failed after the grace
     period and the study still reaches its budget of completed trials."""
-    monkeypatch.setattr(tuning, "HEARTBEAT_SECONDS", 1)
-    monkeypatch.setattr(tuning, "GRACE_SECONDS", 2)
+    monkeypatch.setattr(tune_study, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(tune_study, "GRACE_SECONDS", 2)
     url = f"sqlite:///{tmp_path / 'k.db'}"
     run = tuning.make_run("bigru", "meld", 3, 1, 0, 0, study_name="killed", epochs=1, out=tmp_path / "k.yaml")
-    study = tuning._open_study(run, url)
+    study = tune_study._open_study(run, url)
     study.enqueue_trial({}, user_attrs={"kind": "defaults"})
     orphan = study.ask()                                                # "killed": one heartbeat, then nothing
     study._storage.record_heartbeat(orphan._trial_id)
@@ -290,7 +200,7 @@ def test_same_call_same_trials_and_test_labels_never_matter(tmp_path, fake_data)
     fake_data["data"] = scrambled
     b = tuning.tune("bigru", "meld", 3, seeds_per_trial=2, rescore_seeds=0, storage=f"sqlite:///{tmp_path / 'b.db'}",
                     out=tmp_path / "b.yaml", epochs=2, log=lambda line: None)
-    assert _trials(a) == _trials(b)
+    assert trials_of(a) == trials_of(b)
 
 
 def test_saved_config_is_read_by_zoo_settings(tmp_path, monkeypatch, fake_data):
@@ -306,73 +216,6 @@ def test_saved_config_is_read_by_zoo_settings(tmp_path, monkeypatch, fake_data):
     assert table.loc[0, "trials"] == 3 and table.loc[0, "tuned (dev)"] >= table.loc[0, "defaults (dev)"]
     curve = tuning.best_so_far(result.path)
     assert list(curve["trial"]) == [0, 1, 2] and curve["best so far"].is_monotonic_increasing
-
-
-def test_only_runs_the_named_studies_in_the_given_order_and_refuses_unknown_names(capsys):
-    import argparse
-
-    args = argparse.Namespace(all=True, only=["sdt_iemocap", "logreg_iemocap", "sdt_iemocap"])
-    assert tuning._selected(args) == [("sdt", "iemocap", None), ("logreg", "iemocap", None)]
-    with pytest.raises(SystemExit):
-        tuning.main(["--all", "--only", "sdt_imocap"])
-    assert "no study named sdt_imocap" in capsys.readouterr().err
-
-
-# ----------------------------------------------------------------------------- (e) invariants on a fake objective
-# The study machinery with every fit replaced by a recorded call (no training): which settings,
-# which seed, which train / dev / test dialogues each fit was given, and what it scored. The
-# budget is a small one written into a copy of configs/defaults.yaml.
-import math  # noqa: E402
-
-SMALL_BUDGET = {"trials": 4, "seeds_per_trial": 2, "rescore_top": 2, "rescore_seeds": 2, "saturation_trials": 3}
-
-
-class _DevOnlyFit:
-    """A fit whose test scores cannot be read: the objective must read dev only."""
-
-    def __init__(self, dev: float):
-        self.dev = {"weighted_f1": dev}
-
-    @property
-    def test(self):
-        raise AssertionError("tuning read a test score")
-
-    @property
-    def test_outputs(self):
-        raise AssertionError("tuning read test outputs")
-
-
-@pytest.fixture
-def fake_fits(tmp_path, monkeypatch, fake_data):
-    """Every fit is a recorded call; ``holder["objective"](call, index)`` gives its dev score."""
-    configs = tmp_path / "configs"
-    (configs / "tuned").mkdir(parents=True)
-    defaults = yaml.safe_load((zoo.CONFIG_DIR / "defaults.yaml").read_text())
-    defaults["tuning"] = dict(SMALL_BUDGET)
-    (configs / "defaults.yaml").write_text(yaml.safe_dump(defaults))
-    monkeypatch.setattr(zoo, "CONFIG_DIR", configs)
-    monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path / "results"))
-    calls, holder = [], {"objective": lambda call, index: 50.0}
-
-    def run_experiment(data, specs, seeds, config, progress=True, cache=True):
-        (spec,) = specs
-        call = {"dataset": data.name, "seeds": list(seeds), "config": config, "cache": cache,
-                "model_args": dict(spec.identity["model_args"]),
-                **{split: tuple(_ids(data.splits[split])) for split in ("train", "dev", "test")}}
-        value = holder["objective"](call, len(calls))
-        calls.append({**call, "value": value})
-
-        class Result:
-            def seed_fits(self, variant):
-                assert variant == spec.variant
-                return [_DevOnlyFit(value)]
-        return Result()
-
-    monkeypatch.setattr("erc_lib.experiment.run_experiment", run_experiment)
-    holder["calls"] = calls
-    holder["storage"] = f"sqlite:///{tmp_path / 'fake.db'}"
-    holder["configs"] = configs
-    return holder
 
 
 def test_trial_0_is_the_defaults_and_every_fit_of_a_trial_has_its_own_seed(fake_fits):
@@ -403,29 +246,10 @@ def test_trial_0_is_the_defaults_and_every_fit_of_a_trial_has_its_own_seed(fake_
     assert position == len(calls) == 8 + 2 * len(result.config["tuning"]["rescored_trials"])
     # meld validates on its own dev split, every fit; test dialogues never in train or dev
     data = synthetic(noise=3.0)
-    assert all(c["dev"] == tuple(_ids(data.splits["dev"])) and c["test"] == tuple(_ids(data.splits["test"]))
+    assert all(c["dev"] == tuple(dialogue_ids(data.splits["dev"])) and c["test"] == tuple(dialogue_ids(data.splits["test"]))
                for c in calls)
     assert result.path == fake_fits["configs"] / "tuned" / "logreg_meld.yaml"    # the full budget: committed file
     assert result.config["tuning"]["validation"] == "standard dev split; fit r trains with seed r"
-
-
-def test_iemocap_fits_validate_on_distinct_seeded_holdouts(fake_fits, fake_data):
-    fake_fits_data = lambda: synthetic("iemocap", n=(16, 4, 5), noise=3.0)
-    fake_data["data"] = fake_fits_data
-    result = tuning.tune("logreg", "iemocap", storage=fake_fits["storage"], log=lambda line: None)
-    data = fake_fits_data()
-    pool = set(_ids(data.splits["train"] + data.splits["dev"]))
-    holdouts = {}
-    for c in fake_fits["calls"]:
-        (seed,) = c["seeds"]
-        holdouts.setdefault(seed, set()).add(c["dev"])
-        assert len(c["dev"]) == 4 and set(c["dev"]) | set(c["train"]) == pool and not set(c["dev"]) & set(c["train"])
-        assert c["test"] == tuple(_ids(data.splits["test"]))
-        expected = tuning.tuning_split(data, "holdout", seed)          # fit r: holdout r (random_state=r)
-        assert c["dev"] == tuple(_ids(expected.splits["dev"])) and c["train"] == tuple(_ids(expected.splits["train"]))
-    assert sorted(holdouts) == [0, 1, 2, 3] and all(len(v) == 1 for v in holdouts.values())
-    assert len({next(iter(v)) for v in holdouts.values()}) == 4, "each fit number validates on its own holdout"
-    assert result.config["tuning"]["validation"].startswith("holdout: fit r validates on a seeded 20%")
 
 
 def test_rescoring_decides_the_winner_by_the_mean_of_all_its_fits(fake_fits):
@@ -480,7 +304,7 @@ def test_a_short_or_smoke_study_never_writes_configs_tuned(change, fake_fits):
     above = tuning.make_run("logreg", "meld", trials=5, seeds_per_trial=3, rescore_top=3, rescore_seeds=3)
     assert above.out == committed                                      # more than the budget is not short
     short = tuning.make_run("logreg", "meld", **change)
-    assert short.out == tuning.results_dir() / "tuned" / "logreg_meld.yaml"
+    assert short.out == results_dir() / "tuned" / "logreg_meld.yaml"
     with pytest.raises(ValueError, match=r"^a study below the budget \{'trials': 4, 'seeds_per_trial': 2, "
                                          r"'rescore_top': 2, 'rescore_seeds': 2\} \(or at smoke size\) would overwrite "
                                          r"the committed .*logreg_meld.yaml; pass force=True \(--force\) or another out$"):
@@ -489,22 +313,6 @@ def test_a_short_or_smoke_study_never_writes_configs_tuned(change, fake_fits):
     result = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None, **change)
     assert result.path == short.out and result.path.exists() and not committed.exists()
     assert result.config["tuning"]["smoke"] == ("n_dialogues" in change or "epochs" in change)
-
-
-def test_smoke_cli_sizes_and_the_budget_file(fake_fits):
-    assert tuning.budget() == SMALL_BUDGET
-    table = yaml.safe_load((fake_fits["configs"] / "defaults.yaml").read_text())
-    for key, bad in (("trials", 0), ("seeds_per_trial", 0), ("rescore_top", -1), ("rescore_seeds", -1),
-                     ("saturation_trials", 0), ("trials", 2.5)):
-        (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {**SMALL_BUDGET,
-                                                                                                  key: bad}}))
-        with pytest.raises(ValueError, match=f"^configs/defaults.yaml tuning.{key} must be an integer >= "
-                                             f"{0 if key.startswith('rescore') else 1}, got {bad!r}$"):
-            tuning.budget()
-    (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {"rescore_top": 0}}))
-    assert tuning.budget() == {"trials": 24, "seeds_per_trial": 2, "rescore_top": 0, "rescore_seeds": 3,
-                               "saturation_trials": 3}
-    assert tuning.SMOKE_DIALOGUES == {"train": 10, "dev": 4, "test": 4} and tuning.SMOKE_EPOCHS == 2
 
 
 @pytest.mark.parametrize("scores, saturated", [
@@ -549,131 +357,10 @@ def test_a_failing_fit_fails_its_trial_and_says_which(fake_fits):
     assert again.config["tuning"]["trials"] == 4
 
 
-# ----------------------------------------------------------------------------- (f) files and tables
 def test_storage_written_into_a_tuned_file_is_portable_and_never_a_password():
-    inside = f"sqlite:///{tuning.REPO_ROOT / 'results' / 'tuning.db'}"
-    assert tuning._portable(inside) == "sqlite:///results/tuning.db"
-    assert tuning._portable("sqlite:////elsewhere/studies/tuning.db") == "sqlite:///tuning.db"
-    assert tuning._portable("postgresql://user:secret@db.example.org/studies") == "db.example.org/studies"
-    assert tuning._portable("postgresql://db.example.org/studies") == "postgresql://db.example.org/studies"
-    assert tuning.default_storage() == f"sqlite:///{tuning.results_dir() / 'tuning.db'}"
-
-
-def test_model_inputs_read_speech_as_audio_except_for_mister_e_experts():
-    assert tuning._model_inputs("bigru", ["speech", "text"]) == ["audio", "text"]
-    assert tuning._model_inputs("mister_e", ["speech", "text"]) == ["speech", "text"]
-    assert tuning._model_inputs("sdt", None) is None and tuning._model_inputs("mister_e", None) is None
-    assert tuning.resolve_validation("iemocap", "auto") == "holdout" == tuning.resolve_validation("iemocap-sdt", "auto")
-    assert tuning.resolve_validation("meld", "auto") == "standard" == tuning.resolve_validation("iemocap", "standard")
-    assert tuning.resolve_validation("meld", "holdout") == "holdout"
-
-
-def test_summary_table_and_best_so_far_read_the_tuning_block(tmp_path):
-    path = tmp_path / "bigru_meld.yaml"
-    path.write_text(yaml.safe_dump({"model": {"hidden": 64}, "train": {}, "tuning": {
-        "trials": 3, "seeds_per_trial": 2, "rescored_trials": [0, 2], "rescore_seeds": 3, "trial_seconds": 150.0,
-        "default_dev_weighted_f1": 50.5, "best_dev_weighted_f1": 52.25, "best_is_defaults": False,
-        "validation": "holdout: fit r validates on ...",
-        "history": [[0, "defaults", 50.0], [1, "search", 49.0], [2, "search", 53.0]]}}))
-    old = tmp_path / "logreg_meld.yaml"                               # an earlier file listing its seeds
-    old.write_text(yaml.safe_dump({"model": {}, "train": {}, "tuning": {"trials": 12, "seeds": [0, 1, 2],
-                                                                        "validation": "standard dev split; fit r"}}))
-    table = tuning.summary_table([path, old])
-    assert table.to_dict("records")[0] == {
-        "study": "bigru_meld", "trials": 3, "fits per trial": 2, "re-scored": 2, "re-score fits": 3, "CPU min": 2.5,
-        "defaults (dev)": 50.5, "tuned (dev)": 52.25, "defaults won": False, "validation": "holdout"}
-    second = table.iloc[1]
-    assert (second["study"], second["trials"], second["fits per trial"], second["re-scored"], second["CPU min"],
-            second["validation"]) == ("logreg_meld", 12, 3, 0, 0.0, "standard dev split")
-    assert second[["re-score fits", "defaults (dev)", "tuned (dev)", "defaults won"]].isna().all()
-    curve = tuning.best_so_far(path)
-    assert curve.to_dict("list") == {"trial": [0, 1, 2], "kind": ["defaults", "search", "search"],
-                                     "score": [50.0, 49.0, 53.0], "best so far": [50.0, 50.0, 53.0]}
-
-
-def test_the_command_line_runs_a_smoke_study_in_process(fake_fits, monkeypatch, capsys):
-    """``main`` with one job: every study checked first, then run by one in-process worker; the smoke
-    flag passes the smoke sizes and writes to results/tuned/; ``--all`` at full size writes SUMMARY.md."""
-    prepared, setups = [], []
-    monkeypatch.setattr("erc_lib.features.text.prepare_dataset",
-                        lambda name, **kw: prepared.append((name, kw)) or synthetic(noise=3.0))
-    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: setups.append((device, threads)))
-    configs, url = fake_fits["configs"], fake_fits["storage"]
-    assert tuning.main(["--model", "logreg", "--dataset", "meld", "--storage", url, "--smoke", "--cpu-threads", "2",
-                        "--trials", "3", "--seeds-per-trial", "1", "--rescore-seeds", "1", "--worker-id", "7"]) == 0
-    assert setups == [("cpu", 2)]
-    assert len(optuna.load_study(study_name="logreg_meld", storage=url).trials) >= 3      # the given storage
-    assert prepared[0] == ("meld", {"n_dialogues": {"train": 10, "dev": 4, "test": 4}, "device": "cpu",
-                                    "standardize": False, "progress": False})
-    smoke = tuning.results_dir() / "tuned" / "logreg_meld.yaml"
-    assert smoke.exists() and not (configs / "tuned" / "logreg_meld.yaml").exists()
-    assert all(c["config"].epochs == 2 for c in fake_fits["calls"])              # SMOKE_EPOCHS
-    t = yaml.safe_load(smoke.read_text())["tuning"]
-    assert (t["trials"], t["seeds_per_trial"], t["rescore_seeds"]) == (3, 1, 1) and t["smoke"]
-    out = capsys.readouterr().out
-    assert out.startswith("[worker 7] study logreg_meld: 3 trials x 1 fits -> ")    # a worker's lines are tagged
-    assert "studies, " not in out                                        # a worker prints no summary
-    with pytest.raises(SystemExit):
-        tuning.main(["--model", "logreg", "--dataset", "meld", "--jobs", "0"])
-
-
-def test_the_command_line_with_all_writes_the_summary_of_every_tuned_file(fake_fits, monkeypatch, capsys):
-    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: None)
-    configs = fake_fits["configs"]
-    assert tuning.main(["--all", "--only", "logreg_meld", "--storage", fake_fits["storage"]]) == 0
-    assert (configs / "tuned" / "logreg_meld.yaml").exists() and all(c["config"].epochs != 2 for c in fake_fits["calls"])
-    summary = (configs / "tuned" / "SUMMARY.md").read_text()
-    assert summary.startswith("# Tuning summary (generated by `python -m erc_lib.tune --all`)\n\nBudget (configs/defaults.yaml): ")
-    assert "logreg_meld" in summary and str(SMALL_BUDGET) in summary and summary.endswith("|\n")
-    out = capsys.readouterr().out
-    assert out.startswith("study logreg_meld: 4 trials x 2 fits -> ") and "\n1 studies, " in out
-    # write_summary tables exactly the files it is given
-    (configs / "tuned" / "bigru_meld.yaml").write_text((configs / "tuned" / "logreg_meld.yaml").read_text())
-    only = tuning.write_summary([configs / "tuned" / "bigru_meld.yaml"]).read_text()
-    assert "bigru_meld" in only and "logreg_meld" not in only
-
-
-def test_a_worker_returns_the_studies_written_and_fails_loudly(fake_fits, monkeypatch, capsys):
-    """``_worker`` (one process of ``--jobs``): the studies it wrote, the input selection kept in the
-    file name, and a broken study reported by name and turned into exit status 1 after the others."""
-    import argparse
-
-    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: None)
-    args = lambda **kw: argparse.Namespace(**{
-        "all": False, "only": None, "model": "logreg", "dataset": "meld", "inputs": None, "trials": None,
-        "seeds_per_trial": None, "rescore_seeds": None, "storage": fake_fits["storage"], "validation": "auto",
-        "smoke": False, "force": False, "device": "cpu", "cpu_threads": 1, "worker_id": None, **kw})
-    assert tuning._worker(args(inputs=["text"])) == 1
-    assert (fake_fits["configs"] / "tuned" / "logreg_meld_t.yaml").exists()
-    capsys.readouterr()
-
-    def broken(call, i):
-        raise RuntimeError("boom")
-
-    fake_fits["objective"] = broken
-    with pytest.raises(SystemExit) as stop:
-        tuning._worker(args(storage=fake_fits["storage"].replace("fake.db", "broken.db")))
-    assert stop.value.code == 1
-    out = capsys.readouterr().out.splitlines()
-    assert "study logreg_meld stopped: RuntimeError: boom" in out and out[-1] == "FAILED logreg_meld: RuntimeError: boom"
-
-
-def test_study_selection_display_and_help(capsys):
-    import argparse
-
-    assert tuning._selected(argparse.Namespace(all=True, only=None)) == list(tuning.STUDIES)
-    assert tuning._selected(argparse.Namespace(all=False, model="bigru", dataset="meld", inputs=["speech", "text"])) == [
-        ("bigru", "meld", ("speech", "text"))]
-    assert tuning._selected(argparse.Namespace(all=False, model="sdt", dataset="meld", inputs=None)) == [
-        ("sdt", "meld", None)]
-    with pytest.raises(ValueError, match=r"^--only: no study named sdt_x, emonet_y; the studies are logreg_iemocap, "
-                                         r"bigru_iemocap, sdt_iemocap, "):
-        tuning._selected(argparse.Namespace(all=True, only=["sdt_x", "emonet_y"]))
-    assert tuning._display(tuning.REPO_ROOT / "configs" / "tuned" / "x.yaml") == "configs/tuned/x.yaml"
-    assert tuning._display(tuning.Path("/elsewhere/x.yaml")) == "/elsewhere/x.yaml"
-    with pytest.raises(SystemExit):
-        tuning.main(["--help"])
-    out = capsys.readouterr().out
-    assert out.startswith("usage: python -m erc_lib.tune ")
-    assert ("Equal-budget hyper-parameter tuning with Optuna: one budget for every model, shown to be enough."
-            in " ".join(out.split()))                                   # the module's first line, wrapped
+    inside = f"sqlite:///{REPO_ROOT / 'results' / 'tuning.db'}"
+    assert tune_study._portable(inside) == "sqlite:///results/tuning.db"
+    assert tune_study._portable("sqlite:////elsewhere/studies/tuning.db") == "sqlite:///tuning.db"
+    assert tune_study._portable("postgresql://user:secret@db.example.org/studies") == "db.example.org/studies"
+    assert tune_study._portable("postgresql://db.example.org/studies") == "postgresql://db.example.org/studies"
+    assert tuning.default_storage() == f"sqlite:///{results_dir() / 'tuning.db'}"

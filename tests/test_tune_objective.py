@@ -1,0 +1,91 @@
+"""The tuning objective (erc_lib.tune.objective): the budget, the seeded IEMOCAP tuning split,
+a fit per repeat on its own holdout, and the inputs a study's model reads."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from erc_lib import tune as tuning
+from erc_lib.data import load_dataset
+
+from conftest import require_dataset
+from tune_helpers import synthetic, dialogue_ids, SMALL_BUDGET, fake_data, fake_fits  # noqa: F401 (fixtures)
+
+
+def test_iemocap_tuning_splits_are_seeded_disjoint_20_percent_and_differ_by_repeat():
+    require_dataset("iemocap")
+    data = load_dataset("iemocap")
+    split, again = tuning.tuning_split(data), tuning.tuning_split(load_dataset("iemocap"))
+    pool = set(dialogue_ids(data.splits["train"] + data.splits["dev"]))
+    test = set(dialogue_ids(data.splits["test"]))
+    assert dialogue_ids(split.splits["dev"]) == dialogue_ids(again.splits["dev"]), "the split must be seeded"
+    assert set(dialogue_ids(split.splits["train"])) | set(dialogue_ids(split.splits["dev"])) == pool
+    assert not set(dialogue_ids(split.splits["train"])) & set(dialogue_ids(split.splits["dev"]))
+    assert not (set(dialogue_ids(split.splits["train"])) | set(dialogue_ids(split.splits["dev"]))) & test
+    assert len(split.splits["dev"]) == round(0.2 * len(pool)) == 24  # 20 % of 108 + 12 dialogues
+    assert set(dialogue_ids(split.splits["dev"])) != set(dialogue_ids(data.splits["dev"]))
+    assert dialogue_ids(split.splits["test"]) == dialogue_ids(data.splits["test"]) and "20%" in split.notes
+    other = tuning.tuning_split(data, repeat=1)
+    assert set(dialogue_ids(other.splits["dev"])) != set(dialogue_ids(split.splits["dev"])), "repeat r is another holdout"
+    assert not (set(dialogue_ids(other.splits["dev"])) | set(dialogue_ids(other.splits["train"]))) & test
+    standard = tuning.tuning_split(data, "standard")
+    assert dialogue_ids(standard.splits["dev"]) == dialogue_ids(data.splits["dev"])
+
+
+def test_tuning_splits_standardise_copies_never_the_callers_features():
+    data = synthetic("iemocap-sdt", n=(16, 4, 5))
+    before = data.splits["train"][0].features["text"].copy()
+    a, b = tuning.tuning_split(data, repeat=0), tuning.tuning_split(data, repeat=1)
+    assert np.array_equal(data.splits["train"][0].features["text"], before)
+    train = np.concatenate([d.features["text"] for d in a.splits["train"]])
+    assert np.allclose(train.mean(0), 0, atol=1e-5)                    # z-scored on its own train split
+    assert len(b.splits["dev"]) == 4 and len(b.splits["train"]) == 16 and len(b.splits["test"]) == 5
+    with pytest.raises(ValueError, match="validation"):
+        tuning.tuning_split(synthetic(), "test")
+    with pytest.raises(ValueError, match="repeat"):
+        tuning.tuning_split(synthetic(), repeat=-1)
+
+
+def test_iemocap_fits_validate_on_distinct_seeded_holdouts(fake_fits, fake_data):
+    fake_fits_data = lambda: synthetic("iemocap", n=(16, 4, 5), noise=3.0)
+    fake_data["data"] = fake_fits_data
+    result = tuning.tune("logreg", "iemocap", storage=fake_fits["storage"], log=lambda line: None)
+    data = fake_fits_data()
+    pool = set(dialogue_ids(data.splits["train"] + data.splits["dev"]))
+    holdouts = {}
+    for c in fake_fits["calls"]:
+        (seed,) = c["seeds"]
+        holdouts.setdefault(seed, set()).add(c["dev"])
+        assert len(c["dev"]) == 4 and set(c["dev"]) | set(c["train"]) == pool and not set(c["dev"]) & set(c["train"])
+        assert c["test"] == tuple(dialogue_ids(data.splits["test"]))
+        expected = tuning.tuning_split(data, "holdout", seed)          # fit r: holdout r (random_state=r)
+        assert c["dev"] == tuple(dialogue_ids(expected.splits["dev"])) and c["train"] == tuple(dialogue_ids(expected.splits["train"]))
+    assert sorted(holdouts) == [0, 1, 2, 3] and all(len(v) == 1 for v in holdouts.values())
+    assert len({next(iter(v)) for v in holdouts.values()}) == 4, "each fit number validates on its own holdout"
+    assert result.config["tuning"]["validation"].startswith("holdout: fit r validates on a seeded 20%")
+
+
+def test_smoke_cli_sizes_and_the_budget_file(fake_fits):
+    assert tuning.budget() == SMALL_BUDGET
+    table = yaml.safe_load((fake_fits["configs"] / "defaults.yaml").read_text())
+    for key, bad in (("trials", 0), ("seeds_per_trial", 0), ("rescore_top", -1), ("rescore_seeds", -1),
+                     ("saturation_trials", 0), ("trials", 2.5)):
+        (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {**SMALL_BUDGET,
+                                                                                                  key: bad}}))
+        with pytest.raises(ValueError, match=f"^configs/defaults.yaml tuning.{key} must be an integer >= "
+                                             f"{0 if key.startswith('rescore') else 1}, got {bad!r}$"):
+            tuning.budget()
+    (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {"rescore_top": 0}}))
+    assert tuning.budget() == {"trials": 24, "seeds_per_trial": 2, "rescore_top": 0, "rescore_seeds": 3,
+                               "saturation_trials": 3}
+    assert tuning.SMOKE_DIALOGUES == {"train": 10, "dev": 4, "test": 4} and tuning.SMOKE_EPOCHS == 2
+
+
+def test_model_inputs_read_speech_as_audio_except_for_mister_e_experts():
+    assert tuning.model_inputs("bigru", ["speech", "text"]) == ["audio", "text"]
+    assert tuning.model_inputs("mister_e", ["speech", "text"]) == ["speech", "text"]
+    assert tuning.model_inputs("sdt", None) is None and tuning.model_inputs("mister_e", None) is None
+    assert tuning.resolve_validation("iemocap", "auto") == "holdout" == tuning.resolve_validation("iemocap-sdt", "auto")
+    assert tuning.resolve_validation("meld", "auto") == "standard" == tuning.resolve_validation("iemocap", "standard")
+    assert tuning.resolve_validation("meld", "holdout") == "holdout"
