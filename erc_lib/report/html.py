@@ -258,7 +258,7 @@ _READER_PATTERNS = {
 
 def reader_problems(text: str) -> dict[str, list[str]]:
     """What in an HTML page or a Markdown document reads as Python rather than as a table for
-    readers (:data:`_READER_PATTERNS`, and count columns (:data:`erc_lib.notebook.COUNT_COLUMNS`)
+    readers (:data:`_READER_PATTERNS`, and count columns (:data:`erc_lib.tables.COUNT_COLUMNS`)
     holding ``1.0``): kind -> up to 5 examples; ``{}`` when clean. Scripts, styles, embedded images
     and formulas (``$...$``) are not read."""
     text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
