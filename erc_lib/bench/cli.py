@@ -17,7 +17,8 @@ from .summaries import print_report
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """The command line (see the package docstring, :mod:`erc_lib.bench`); returns the report."""
-    p = argparse.ArgumentParser(prog="python -m erc_lib.bench", description=sys.modules[__package__].__doc__.split("\n\n")[0])
+    description = sys.modules[__package__].__doc__.split("\n\n")[0]  # the package docstring's first paragraph
+    p = argparse.ArgumentParser(prog="python -m erc_lib.bench", description=description)
     p.add_argument("--quick", action="store_true", help="a subset: < 3 minutes on a 2-core CPU")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     p.add_argument("--amp", default="off", choices=("off", "bf16"), help="bf16 autocast (CUDA only)")

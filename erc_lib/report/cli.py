@@ -18,7 +18,8 @@ from .runner import duration_text, run_all
 def main(argv: list[str] | None = None) -> int:
     """The command line (see the package docstring, :mod:`erc_lib.report`). Returns 0 when every run succeeded, 1 when
     one failed, 2 for a config error (printed before any work)."""
-    ap = argparse.ArgumentParser(prog="python -m erc_lib.report", description=sys.modules[__package__].__doc__.split("\n\n")[0])
+    description = sys.modules[__package__].__doc__.split("\n\n")[0]  # the package docstring's first paragraph
+    ap = argparse.ArgumentParser(prog="python -m erc_lib.report", description=description)
     ap.add_argument("--config", required=True, help="YAML file with the runs (configs/smoke.yaml, full.yaml, gpu.yaml)")
     ap.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
     ap.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 03,05 (99_report always runs)")
