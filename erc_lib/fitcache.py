@@ -57,7 +57,7 @@ MODES = ("on", "off", "refresh")
 FORMAT = 1
 #: Modules of ``erc_lib`` that cannot change a fit's numbers (reporting, tuning, benchmarking,
 #: tables, folders; an entry ending in ``/`` is a whole package); every other module is in :func:`code_hash`.
-NOT_TRAINING_CODE = ("report.py", "bench.py", "tune/", "claims.py", "claim_table.py", "verdict.py", "published.py",
+NOT_TRAINING_CODE = ("report/", "bench/", "tune/", "claims.py", "claim_table.py", "verdict.py", "published.py",
                      "plots.py", "describe.py", "notebook.py", "results.py", "paths.py", "crossval.py", "tables.py")
 #: TrainConfig fields that never change the numbers (the device enters the key as its kind).
 _NOT_RESULT_FIELDS = ("progress", "pin_memory", "device")

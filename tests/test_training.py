@@ -5,14 +5,21 @@ improvement, the stored test outputs and weights are those of the selected epoch
 accuracy per epoch are set by hand (tests/toy_models.py)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from erc_lib.data import DialogueDataset
-from erc_lib.training import TrainConfig, fit, make_optimizer, predict, make_loader
+from erc_lib.bench import measure
+from erc_lib.data import DialogueDataset, collate_dialogues
+from erc_lib.experiment import RunSpec, run_experiment
+from erc_lib.models.sdt import build_sdt
+from erc_lib.runtime import seed_everything
+from erc_lib.training import (BucketBatchSampler, LengthSortedSampler, TrainConfig, _accumulate, fit, make_loader,
+                              make_optimizer, padding_share, predict)
 
-from toy_models import ScriptedModel, toy_data
+from toy_models import ScriptedModel, spread_data, toy_data
 
 R, W = True, False  # every utterance right / wrong
 
@@ -184,3 +191,132 @@ def test_gradient_clipping_caps_the_gradient_norm():
         result[clip] = float(model.w.detach())
     assert result[1.0] == pytest.approx(-0.2, abs=1e-6)
     assert -0.2 < result[None] < -0.15
+
+
+# ----------------------------------------------------------------------------- batching, steps and fit of the trainer
+# (moved from the benchmark's tests: length-bucketed batching, dataset-order predictions, the speed options)
+SKEWED = [2, 3, 2, 90, 4, 3, 80, 2, 5, 3, 100, 2, 3, 4, 70, 2, 3, 2, 60, 5, 4, 3, 2, 95]
+
+
+def _epochs(sampler, n=3):
+    return [list(sampler) for _ in range(n)]
+
+
+def test_bucket_sampler_yields_every_index_once_per_epoch():
+    sampler = BucketBatchSampler(SKEWED, batch_size=5, seed=0)
+    for batches in _epochs(sampler):
+        assert len(batches) == len(sampler) == math.ceil(len(SKEWED) / 5)
+        assert sorted(i for b in batches for i in b) == list(range(len(SKEWED)))
+        assert all(1 <= len(b) <= 5 for b in batches)
+
+
+def test_bucket_sampler_is_seeded():
+    a, b, other = (_epochs(BucketBatchSampler(SKEWED, 4, seed=s)) for s in (0, 0, 1))
+    assert a == b
+    assert a != other
+    assert a[0] != a[1]  # a new order every epoch
+
+
+def test_bucketing_reduces_padding_on_skewed_lengths():
+    shuffled = make_loader(measure._LengthsOnly(SKEWED), 4, True, seed=0).batch_sampler
+    bucketed = make_loader(measure._LengthsOnly(SKEWED), 4, True, seed=0, bucket_by_length=True).batch_sampler
+    plain = np.mean([padding_share(SKEWED, list(shuffled)) for _ in range(5)])
+    sorted_ = np.mean([padding_share(SKEWED, list(bucketed)) for _ in range(5)])
+    assert sorted_ < plain / 2
+    assert padding_share([3, 3], [[0, 1]]) == 0.0 and padding_share([1, 3], [[0, 1]]) == pytest.approx(1 / 3)
+
+
+def test_eval_loader_sorts_by_length_and_predict_restores_dataset_order():
+    data = spread_data()
+    ds = DialogueDataset(data.splits["test"], ["text"])
+    loader = make_loader(ds, 3, False, bucket_by_length=True)
+    assert isinstance(loader.sampler, LengthSortedSampler)
+    assert [len(ds.dialogues[i]) for i in loader.sampler.order] == sorted(len(d) for d in ds.dialogues)
+    torch.manual_seed(0)
+    model = build_sdt(data, "t", d_model=8, n_heads=2).eval()
+    plain = predict(model, make_loader(ds, 3, False), torch.device("cpu"), keep=("gate",))
+    bucketed = predict(model, loader, torch.device("cpu"), keep=("gate",))
+    truth = np.concatenate([d.labels for d in data.splits["test"]])
+    assert np.array_equal(bucketed["y_true"], truth) and np.array_equal(plain["y_true"], truth)
+    assert np.allclose(bucketed["logits"], plain["logits"], atol=1e-5)  # padding never changes a prediction
+    assert bucketed["gate"].shape == plain["gate"].shape
+
+
+def test_batch_size_one_is_the_plain_loader():
+    ds = DialogueDataset(spread_data().splits["train"], ["text"])
+    a, b = make_loader(ds, 1, True, 3), make_loader(ds, 1, True, 3, bucket_by_length=True)
+    assert [x.dialogue_ids for x in a] == [x.dialogue_ids for x in b]
+
+
+def test_bucketing_needs_dialogues():
+    with pytest.raises(ValueError, match="dialogues"):
+        make_loader(torch.utils.data.TensorDataset(torch.zeros(4, 2)), 2, True, bucket_by_length=True)
+
+
+def _fit_sdt(data, bucket: bool, batch_size: int, seed: int = 0):
+    spec = RunSpec("t", lambda: build_sdt(data, "t", d_model=8, n_heads=2), ["text"], keep=("gate",))
+    cfg = TrainConfig(epochs=3, lr=3e-3, batch_size=batch_size, seed=seed, device="cpu", progress=False,
+                      bucket_by_length=bucket)
+    return run_experiment(data, [spec], [seed], cfg, progress=False).fit("t", seed)
+
+
+def test_fit_same_metrics_with_and_without_bucketing_at_batch_size_one():
+    data = spread_data()
+    off, on = _fit_sdt(data, False, 1), _fit_sdt(data, True, 1)
+    assert [h["train_total"] for h in off.history] == [h["train_total"] for h in on.history]
+    assert off.test == on.test and off.dev == on.dev and off.best_epoch == on.best_epoch
+    assert np.array_equal(off.test_outputs["y_pred"], on.test_outputs["y_pred"])
+
+
+def test_fit_with_buckets_is_seeded_and_reports_test_in_dataset_order():
+    data = spread_data()
+    a, b = _fit_sdt(data, True, 3), _fit_sdt(data, True, 3)
+    assert [h["train_total"] for h in a.history] == [h["train_total"] for h in b.history]
+    assert np.array_equal(a.test_outputs["y_true"], np.concatenate([d.labels for d in data.splits["test"]]))
+    assert len(a.epoch_train_seconds) == len(a.history)
+    assert {"train_total", "dev_weighted_f1", "test_weighted_f1", "dev_selection_score"} <= set(a.history[0])
+
+
+def test_loss_sums_on_device_equal_python_float_sums():
+    values = torch.randn(50, generator=torch.Generator().manual_seed(0)).float()
+    sums = {}
+    for v in values:
+        _accumulate(sums, {"total": v})
+    expected = 0.0
+    for v in values:
+        expected += float(v)
+    assert float(sums["total"]) == expected
+
+
+def test_speed_options_are_checked():
+    with pytest.raises(ValueError, match="amp"):
+        TrainConfig(amp="fp16")
+    with pytest.raises(ValueError, match="bucket_by_length"):
+        TrainConfig(bucket_by_length=1)
+    data = spread_data()
+    ds = DialogueDataset(data.splits["train"], ["text"])
+    with pytest.raises(ValueError, match="CUDA"):
+        fit(build_sdt(data, "t", d_model=8, n_heads=2), ds, ds, ds, data.label_names,
+            TrainConfig(epochs=1, device="cpu", amp="bf16", progress=False))
+
+
+def test_fused_optimizer_trains_and_stays_close_to_the_default():
+    data = spread_data()
+    results = []
+    for fused in (False, True):
+        seed_everything(0)
+        model = build_sdt(data, "t", d_model=8, n_heads=2)
+        sets = [DialogueDataset(data.splits[s], ["text"]) for s in ("train", "dev", "test")]
+        results.append(fit(model, *sets, data.label_names, TrainConfig(epochs=2, lr=1e-3, batch_size=2, device="cpu",
+                                                                       progress=False, fused_optimizer=fused)))
+    assert results[0].history[0]["train_total"] == pytest.approx(results[1].history[0]["train_total"], rel=1e-4)
+
+
+def test_batch_lengths_stay_on_the_cpu():
+    ds = DialogueDataset(spread_data().splits["train"], ["text"])
+    batch = collate_dialogues([ds[i] for i in range(3)])
+    assert batch.lengths.tolist() == [len(d) for d in ds.dialogues[:3]]
+    moved = batch.to("cpu", non_blocking=True)
+    assert moved.lengths.device.type == "cpu" and moved.n_utterances == int(batch.mask.sum())
+    by_hand = type(batch)(batch.features, batch.labels, batch.mask, batch.speakers, batch.global_speakers, batch.dialogue_ids)
+    assert by_hand.n_utterances == batch.n_utterances  # without lengths: counted from the mask

@@ -27,6 +27,22 @@ def toy_data(dev_labels=((0, 1, 2, 0), (1, 2)), test_labels=((0, 1, 2), (0, 1, 2
     return ERCData(name, [f"c{k}" for k in range(N_CLASSES)], splits).validate()
 
 
+
+def spread_data(n_dialogues=7, seed=0, name="toy") -> ERCData:
+    """``n_dialogues`` dialogues per split of 2 to 10 utterances (lengths spread, for batching and the
+    benchmark), labels ``0, 1, 2, ...`` in turn and 6 random ``text`` features shifted by the label."""
+    rng = np.random.default_rng(seed)
+
+    def dialogue(i, split):
+        n = 2 + (i * 5) % 9
+        labels = np.arange(n) % 3
+        feats = {"text": (rng.normal(size=(n, 6)) + labels[:, None]).astype(np.float32)}
+        return Dialogue(f"{split}{i}", [["A", "B"][j % 2] for j in range(n)], ["u"] * n, labels, feats)
+
+    return ERCData(name, ["x", "y", "z"], {s: [dialogue(i, s) for i in range(n_dialogues)]
+                                           for s in ("train", "dev", "test")}).validate()
+
+
 class ScriptedModel(torch.nn.Module):
     """Right or wrong on dev and test by epoch, as ``script`` says.
 

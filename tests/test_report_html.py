@@ -1,0 +1,63 @@
+"""The report page (erc_lib.report.html): cleaned cells, the parameters each section ran with, the
+reading order and the references of every citation key."""
+from __future__ import annotations
+
+import re
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from erc_lib.claims import CLAIMS
+from erc_lib.notebook import RUN_MIME
+from erc_lib.published import REFERENCES, citation_keys
+from erc_lib.report import html as report_html
+from erc_lib.report.config import Run
+from erc_lib.report.html import header_parameters, ran_with, reading_order
+from report_sandbox import NOTEBOOKS, full_size_folders  # noqa: F401 (fixtures)
+
+
+def test_clean_cells_drops_errors_stderr_widgets_and_figure_reprs():
+    outputs = [nbformat.v4.new_output("stream", name="stdout", text="kept"),
+               nbformat.v4.new_output("stream", name="stderr", text="100%|####| 3/3"),
+               nbformat.v4.new_output("error", ename="E", evalue="v", traceback=["tb"]),
+               nbformat.v4.new_output("display_data", data={"text/plain": "HBox()", report_html._WIDGET: {}}),
+               nbformat.v4.new_output("execute_result", data={"text/plain": "<Figure size 640x480 with 1 Axes>"},
+                                      execution_count=1),
+               nbformat.v4.new_output("execute_result", data={"text/plain": "<Figure size 1>", "image/png": "iVBO"},
+                                      execution_count=2)]
+    cells = report_html._clean_cells([new_code_cell("x", outputs=outputs)])
+    assert [o.get("text") or o.get("data", {}).get("image/png") for o in cells[0].outputs] == ["kept", "iVBO"]
+
+
+def test_header_shows_the_parameters_that_ran():
+    """The header reads the executed notebook: the values start() used (smoke sizes included),
+    not the config's, and papermill's injected names."""
+    nb = new_notebook(cells=[new_code_cell("max_new_tokens = 64\nseeds = 5\nsmoke = False", metadata={"tags": ["parameters"]}),
+                             new_code_cell("smoke = True", metadata={"tags": ["injected-parameters"]}),
+                             new_code_cell("nb = start()", outputs=[nbformat.v4.new_output(
+                                 "display_data", data={"text/plain": "p", RUN_MIME: {"parameters": {
+                                     "max_new_tokens": 12, "seeds": 1, "smoke": True}}})])],
+                      metadata={"papermill": {"parameters": {"smoke": True}}})
+    assert ran_with(nb) == ({"max_new_tokens": 12, "seeds": 1, "smoke": True}, {"smoke": True})
+    assert header_parameters(nb) == "smoke=True; smoke sizes: max_new_tokens=12, seeds=1"
+    nb.cells[2].outputs = []  # failed before start(): what papermill injected
+    assert header_parameters(nb) == "smoke=True"
+    assert "parameters of this run" not in str(report_html._clean_cells(
+        [new_code_cell("x", outputs=[nbformat.v4.new_output("display_data", data={"text/plain": "parameters of this run",
+                                                                                  RUN_MIME: {}})])]))
+
+
+def test_reading_order_puts_the_front_page_first_then_by_number():
+    runs = [Run(n, {}, n) for n in ("05_emonet", "02_features", "99_report", "01_data", "03_sdt")]
+    assert [r.name for r in reading_order(runs)] == ["99_report", "01_data", "02_features", "03_sdt", "05_emonet"]
+
+
+def test_every_citation_key_in_the_notebooks_and_claims_has_a_reference():
+    """A bracketed key that looks like a citation ([SEED000], [EMONET thesis ...]) in a notebook or in the
+    claims is defined in erc_lib.published.REFERENCES; "seed paper NNN" is written as its key."""
+    texts = [c.source for p in sorted(NOTEBOOKS.glob("*.ipynb")) for c in nbformat.read(p, as_version=4).cells]
+    texts += [str(getattr(c, "published", "")) for c in CLAIMS]
+    cited = {m for t in texts for m in re.findall(r"\[([A-Z][A-Z0-9]{2,})[\] ]", t)} - {"CLS"}
+    assert cited and cited <= set(REFERENCES), cited - set(REFERENCES)
+    assert not [t for t in texts if re.search(r"\bseed paper \d{3}", t)]
+    assert citation_keys("as in [SEED000] Table 7 and seed 003") == ["SEED000", "MISTERE"]
