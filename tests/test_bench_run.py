@@ -100,3 +100,15 @@ def test_set_cpu_threads_auto_and_bad_values(monkeypatch, tmp_path):
             set_cpu_threads("cpu", "many")
     finally:
         torch.set_num_threads(before)
+
+
+def test_every_benchmark_model_is_a_model_of_the_one_table():
+    """The benchmark names no model of its own but ``sdt_bios`` (SDT with random descriptions): each
+    of its models reads its builder, settings and rules from :data:`erc_lib.zoo.MODELS`, and every
+    model of the table but EmoNet (CoMPM's network with other settings) is benchmarked."""
+    from erc_lib import zoo
+    from erc_lib.bench.specs import MODELS, ZOO_MODEL
+
+    assert set(MODELS) == set(ZOO_MODEL) and len(MODELS) == len(set(MODELS))
+    assert set(ZOO_MODEL.values()) == set(zoo.MODELS) - {"emonet"}
+    assert ZOO_MODEL["sdt_bios"] == "sdt" and all(ZOO_MODEL[m] == m for m in MODELS if m != "sdt_bios")

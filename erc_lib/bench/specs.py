@@ -7,7 +7,11 @@ from ..experiment import RunSpec
 from .sizes import SIZES, SizeFn
 from .synthetic import BIOS_DIM, random_bios
 
+#: The benchmark's models, in its own order: every model of the table (:data:`erc_lib.zoo.MODELS`) but EmoNet
+#: (CoMPM's network with other settings), plus ``sdt_bios`` (SDT with random speaker descriptions).
 MODELS = ("logreg", "bigru", "sdt", "sdt_bios", "compm", "compm_finetune", "mister_e")
+#: Benchmark model -> its model in the table.
+ZOO_MODEL = {**{m: m for m in zoo.MODELS if m != "emonet"}, "sdt_bios": "sdt"}
 
 
 def bench_spec(model: str, size: str, data: ERCData, train_overrides: dict, sizes: dict[str, SizeFn] | None = None) -> RunSpec:
@@ -20,13 +24,14 @@ def bench_spec(model: str, size: str, data: ERCData, train_overrides: dict, size
     sizes = sizes or SIZES
     if size not in sizes:
         raise ValueError(f"unknown size {size!r}; expected one of {list(sizes)}")
-    zoo_model = "sdt" if model == "sdt_bios" else model
+    zoo_model = ZOO_MODEL[model]
+    entry = zoo.model_entry(zoo_model)
     model_args, train_args = zoo.settings(zoo_model, data.name)
     size_model, size_train = sizes[size](model, data)
     model_args.update(size_model)
     train_args.update(size_train)
-    inputs = {"mister_e": ["speech", "text"], "sdt": ["text"], "sdt_bios": ["text"],
-              "bigru": ["text"], "logreg": ["text"]}.get(model)
+    # MiSTER-E reads its experts, the CoMPM family its own token batches, every other model the text
+    inputs = ["speech", "text"] if entry.experts else None if entry.row else ["text"]
     if model == "sdt_bios":
         model_args["bios_dim"] = BIOS_DIM
     spec = zoo.model_spec(zoo_model, data, inputs, variant=f"{model}/{size}", model_args=model_args,
