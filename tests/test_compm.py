@@ -14,7 +14,7 @@ from erc_lib.features.text import load_tokenizer
 from erc_lib.losses import class_weights_for, weighted_cross_entropy
 from erc_lib.models.compm import EMONET_ABLATION, CoMPMDataset, build_compm, collate_compm, compm_splits
 from erc_lib.runtime import seed_everything
-from erc_lib.speakers import speaker_history, speaker_tags, utterance_offsets
+from erc_lib.data.speakers import speaker_history, speaker_tags, utterance_offsets
 from erc_lib.training import TrainConfig
 
 from conftest import require_dataset

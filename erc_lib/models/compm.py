@@ -37,8 +37,8 @@ Two encoder modes share this code path (:class:`CoMPM`):
   not grow with the dialogue (see :class:`CoMPM`).
 
 EmoNet's options (:class:`EmoNetOptions`; :data:`EMONET_ABLATION` holds the thesis's ablation
-rows): global speaker identity (:func:`erc_lib.speakers.speaker_tags`), speaker behaviour across
-dialogues (:func:`erc_lib.speakers.speaker_history`), and weighted cross-entropy
+rows): global speaker identity (:func:`erc_lib.data.speakers.speaker_tags`), speaker behaviour across
+dialogues (:func:`erc_lib.data.speakers.speaker_history`), and weighted cross-entropy
 (:func:`erc_lib.losses.weighted_cross_entropy`).
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ..data import SPLITS, Dialogue, ERCData
 from ..losses import class_weights_for, weighted_cross_entropy
-from ..speakers import HISTORY_SCOPES, speaker_history, speaker_tags, utterance_offsets, utterance_table
+from ..data.speakers import HISTORY_SCOPES, speaker_history, speaker_tags, utterance_offsets, utterance_table
 from .layers import SinusoidalPositionalEncoding
 
 ENCODER_MODES = ("frozen", "finetune")
