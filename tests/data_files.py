@@ -1,5 +1,5 @@
 """Constructed datasets and data files shared by the data-layer tests (tests/test_records.py,
-test_batches.py and the per-corpus loader tests), and the helpers that read a known row back."""
+test_batches.py, the per-corpus loader tests and the SDT notebook's smoke run), and the helpers that read a known row back."""
 from __future__ import annotations
 
 import csv
@@ -107,3 +107,26 @@ def write_mosi_toy(root, audio_dim=73, folds=None, transcript_rows=None, nan_at=
     folds = folds or {"train": ["vidA", "vidC"], "valid": ["vidB"], "test": ["vidD"]}
     (root / "mosi" / "cmu_mosi_standard_folds.json").write_text(json.dumps(folds))
     return root
+
+
+# ----------------------------------------------------------------------------- constructed SDT pickles
+def write_sdt_pickle(path, kind: str, n_train=10, n_test=3, text_dim=1024, audio_dim=None):
+    """A small file in exactly the SDT authors' format (see shared/data/README.md)."""
+    rng = np.random.default_rng(1)
+    audio_dim = audio_dim or (1582 if kind == "iemocap" else 300)
+    ids = [f"Ses0{1 + i % 5}F_impro0{i}" if kind == "iemocap" else i for i in range(n_train + n_test)]
+    lens = {v: 2 + i % 4 for i, v in enumerate(ids)}
+    if kind == "iemocap":
+        speakers = {v: ["M", "F"] * 3 for v in ids}
+    else:
+        speakers = {v: [list(np.eye(9)[j % 3]) for j in range(6)] for v in ids}
+    speakers = {v: s[: lens[v]] for v, s in speakers.items()}
+    labels = {v: list(rng.integers(0, 6, lens[v])) for v in ids}
+    feats = lambda d: {v: [list(r) for r in rng.normal(size=(lens[v], d))] for v in ids}
+    text = feats(text_dim)
+    fields = [ids, speakers, labels, text, text, text, text, feats(audio_dim), feats(342),
+              {v: [f"utt {j}" for j in range(lens[v])] for v in ids}, ids[:n_train], ids[n_train:]]
+    if kind == "meld":
+        fields.append(None)
+    with open(path, "wb") as f:
+        pickle.dump(tuple(fields), f, protocol=2)

@@ -148,7 +148,7 @@ def test_class_weights_sum_to_one_are_sdt_constants():
         class_weights_for(labels, 6, "sum_to_one")
 
 
-# ============================================================================ speakers.py
+# ======================================================================= data/speakers.py
 def _one_speaker_data(n_train: int) -> ERCData:
     def dia(name, speakers, dim=2):
         n = len(speakers)

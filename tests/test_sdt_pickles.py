@@ -7,35 +7,14 @@ import pickle
 import numpy as np
 import pytest
 
+from data_files import write_sdt_pickle
 from erc_lib.data import SDT_NOTES, DataError, load_dataset, load_sdt_pickle
-
-
-def _write_sdt_pickle(path, kind: str, n_train=10, n_test=3, text_dim=1024, audio_dim=None):
-    """A small file in exactly the SDT authors' format (see shared/data/README.md)."""
-    rng = np.random.default_rng(1)
-    audio_dim = audio_dim or (1582 if kind == "iemocap" else 300)
-    ids = [f"Ses0{1 + i % 5}F_impro0{i}" if kind == "iemocap" else i for i in range(n_train + n_test)]
-    lens = {v: 2 + i % 4 for i, v in enumerate(ids)}
-    if kind == "iemocap":
-        speakers = {v: ["M", "F"] * 3 for v in ids}
-    else:
-        speakers = {v: [list(np.eye(9)[j % 3]) for j in range(6)] for v in ids}
-    speakers = {v: s[: lens[v]] for v, s in speakers.items()}
-    labels = {v: list(rng.integers(0, 6, lens[v])) for v in ids}
-    feats = lambda d: {v: [list(r) for r in rng.normal(size=(lens[v], d))] for v in ids}
-    text = feats(text_dim)
-    fields = [ids, speakers, labels, text, text, text, text, feats(audio_dim), feats(342),
-              {v: [f"utt {j}" for j in range(lens[v])] for v in ids}, ids[:n_train], ids[n_train:]]
-    if kind == "meld":
-        fields.append(None)
-    with open(path, "wb") as f:
-        pickle.dump(tuple(fields), f, protocol=2)
 
 
 @pytest.mark.parametrize("kind", ["iemocap", "meld"])
 def test_sdt_pickle_loader(tmp_path, kind):
     (tmp_path / "sdt").mkdir()
-    _write_sdt_pickle(tmp_path / "sdt" / f"{kind}_multimodal_features.pkl", kind)
+    write_sdt_pickle(tmp_path / "sdt" / f"{kind}_multimodal_features.pkl", kind)
     data = load_dataset(f"{kind}-sdt", root=tmp_path)
     assert data.modalities == ["text", "audio", "visual"]
     assert data.feature_dims() == {"text": 1024, "audio": 1582 if kind == "iemocap" else 300, "visual": 342}
@@ -47,7 +26,7 @@ def test_sdt_pickle_loader(tmp_path, kind):
 
 def test_sdt_pickle_loader_rejects_wrong_dims(tmp_path):
     (tmp_path / "sdt").mkdir()
-    _write_sdt_pickle(tmp_path / "sdt" / "iemocap_multimodal_features.pkl", "iemocap", text_dim=768)
+    write_sdt_pickle(tmp_path / "sdt" / "iemocap_multimodal_features.pkl", "iemocap", text_dim=768)
     with pytest.raises(DataError, match="768-d, expected 1024-d"):
         load_dataset("iemocap-sdt", root=tmp_path)
 

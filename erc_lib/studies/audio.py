@@ -90,7 +90,7 @@ def audio_study(files: pd.DataFrame, feature_sets: Sequence[str], C_grid: Sequen
     (:func:`time_extraction`), and the leave-one-speaker-out classifier (:func:`speaker_cv`).
 
     Args:
-        files: ``path``, ``speaker``, ``emotion`` columns (e.g. :func:`load_emodb`).
+        files: ``path``, ``speaker``, ``emotion`` columns (e.g. :func:`erc_lib.data.emodb.load_emodb`).
         feature_sets: openSMILE set names.
 
     Returns:
