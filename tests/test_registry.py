@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from erc_lib.data import DataError, available_datasets, load_dataset
+from erc_lib.data import DATASETS, DataError, available_datasets, load_dataset, registry
 
 
 def test_missing_file_error_names_file_and_source(tmp_path):
@@ -53,3 +53,31 @@ def test_available_datasets_looks_for_each_datasets_own_file(tmp_path, monkeypat
     assert available_datasets(tmp_path / "all") == list(markers)
     monkeypatch.setenv("ERC_DATA_DIR", str(tmp_path / "meld"))
     assert available_datasets() == ["meld"]
+
+
+def test_each_name_calls_its_own_loader_with_the_root_and_the_trust_flag(tmp_path, monkeypatch):
+    """The table, written out by hand: which loader each name calls and with which arguments (the SDT
+    pickles by their path under ``sdt/``; MELD and EmoryNLP read no pickle, so they get no trust flag).
+    DATASETS is the table's order."""
+    calls = []
+    for loader in ("load_iemocap", "load_meld", "load_emorynlp", "load_mosi", "load_mosi_clean", "load_sdt_pickle"):
+        monkeypatch.setattr(registry, loader, lambda *args, _name=loader, **kw: calls.append((_name, args, kw)) or _name)
+    expected = {
+        "iemocap": ("load_iemocap", (tmp_path, "T"), {}),
+        "meld": ("load_meld", (tmp_path,), {}),
+        "emorynlp": ("load_emorynlp", (tmp_path,), {}),
+        "mosi": ("load_mosi", (tmp_path,), {"trust_pickle": "T"}),
+        "mosi-clean": ("load_mosi_clean", (tmp_path,), {"trust_pickle": "T"}),
+        "iemocap-sdt": ("load_sdt_pickle", (tmp_path / "sdt" / "iemocap_multimodal_features.pkl", "iemocap-sdt"),
+                        {"trust_pickle": "T"}),
+        "meld-sdt": ("load_sdt_pickle", (tmp_path / "sdt" / "meld_multimodal_features.pkl", "meld-sdt"),
+                     {"trust_pickle": "T"}),
+    }
+    assert DATASETS == tuple(expected) == tuple(registry.REGISTRY)
+    for name, call in expected.items():
+        calls.clear()
+        assert load_dataset(name, root=str(tmp_path), trust_pickle="T") == call[0]
+        assert calls == [call], name
+    for bad in ("IEMOCAP", "", ["iemocap"]):
+        with pytest.raises(ValueError, match="unknown dataset"):
+            load_dataset(bad, root=tmp_path)
