@@ -2,7 +2,7 @@
 power, and what tuning on the standard split leaks into the other folds.
 
 A claim on the standard split sees one test set (31 IEMOCAP dialogues, 31 MOSI videos, 85 EmoryNLP
-scenes); :func:`run_folds` trains the claim's rows on every fold of :mod:`erc_lib.folds` (the one
+scenes); :func:`run_folds` trains the claim's rows on every fold of :mod:`erc_lib.data.folds` (the one
 experiment loop, :func:`erc_lib.experiment.run_experiment`, once per fold), and
 :func:`evaluate_claims_cv` judges each claim on all test dialogues at once
 (:func:`erc_lib.experiment.cross_validated_difference`, a fold-stratified paired bootstrap) by the
@@ -25,7 +25,7 @@ import pandas as pd
 from .claims import CLAIMS, MIN_SEEDS, Z_ALPHA, judge_comparison, stable_comparison
 from .data import ERCData, standardize_features
 from .experiment import Experiment, RunSpec, cross_validated_difference, merge, pooled_test_set, run_experiment
-from .folds import STANDARD_FOLD, fold_data, n_folds
+from .data.folds import STANDARD_FOLD, fold_data, n_folds
 from .metrics import paired_bootstrap, seed_variance_share
 from .training import TrainConfig
 

@@ -60,7 +60,7 @@ def cross_validated_difference(experiment: Experiment, variant_a: str, variant_b
         experiment: the folds' runs merged into one (:func:`erc_lib.experiment.merge`), keyed ``"<dataset>@fold<k>"``.
         variant_a, variant_b: the two rows.
         dataset: the dataset's name (``"iemocap"``).
-        folds: the folds to pool (e.g. ``range(erc_lib.folds.n_folds(dataset))``).
+        folds: the folds to pool (e.g. ``range(erc_lib.data.folds.n_folds(dataset))``).
         metric, n_resamples, seed, output: as :func:`paired_difference`.
 
     Returns:

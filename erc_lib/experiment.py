@@ -273,7 +273,7 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
 
     Args:
         data: the dataset (its name and label names label the rows). A fold of a dataset
-            (:func:`erc_lib.folds.fold_data`) is keyed by ``data.key`` (``"iemocap@fold2"``) in the
+            (:func:`erc_lib.data.folds.fold_data`) is keyed by ``data.key`` (``"iemocap@fold2"``) in the
             rows' ``dataset`` column, :attr:`Experiment.fits` and :attr:`Experiment.test_truth`, and
             its rows carry a ``fold`` column, so the folds of one dataset merge (:func:`merge`) into
             one experiment for :func:`cross_validated_difference`.
@@ -309,7 +309,7 @@ def run_experiment(data: ERCData, specs: Sequence[RunSpec], seeds: int | Sequenc
     cache_mode = fitcache.mode(cache and not keep_models and on_epoch is None)
     data_fp = None  # computed once, for the first spec that can be cached
     result = Experiment()
-    name = data.key  # the dataset's name, with its fold when it is one (erc_lib.folds)
+    name = data.key  # the dataset's name, with its fold when it is one (erc_lib.data.folds)
     fold_column = {} if data.fold is None else {"fold": data.fold}
     bar = progress_bar(total=len(specs) * len(seed_list), desc=desc or f"{name} runs", disable=not progress)
     try:

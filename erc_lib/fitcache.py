@@ -58,7 +58,7 @@ FORMAT = 1
 #: Modules of ``erc_lib`` that cannot change a fit's numbers (reporting, tuning, benchmarking,
 #: tables, folders; an entry ending in ``/`` is a whole package); every other module is in :func:`code_hash`.
 NOT_TRAINING_CODE = ("report/", "bench/", "tune/", "claims.py", "claim_table.py", "verdict.py", "published.py",
-                     "plots.py", "describe.py", "notebook.py", "results.py", "paths.py", "crossval.py", "tables.py")
+                     "plots.py", "data/describe.py", "notebook.py", "results.py", "paths.py", "crossval.py", "tables.py")
 #: TrainConfig fields that never change the numbers (the device enters the key as its kind).
 _NOT_RESULT_FIELDS = ("progress", "pin_memory", "device")
 _PACKAGES = ("torch", "numpy", "scikit-learn")
@@ -120,7 +120,7 @@ def data_fingerprint(data: ERCData) -> str:
     speakers, texts, labels and feature arrays (sorted by name). One pass over the arrays
     (IEMOCAP with three modalities: well under a second)."""
     h = hashlib.sha256(json.dumps([data.name, list(data.label_names)]).encode())
-    if data.fold:  # folds 1 .. k-1 (erc_lib.folds); fold 0 is the standard split and shares its fits
+    if data.fold:  # folds 1 .. k-1 (erc_lib.data.folds); fold 0 is the standard split and shares its fits
         h.update(f"\x00fold:{data.fold}".encode())
     for split in SPLITS:
         h.update(f"\x00split:{split}:{len(data.splits[split])}".encode())

@@ -226,7 +226,7 @@ def plot_projection(projections: dict[str, np.ndarray], labels, title: str = "",
 
 def plot_label_distribution(labels: pd.DataFrame, name: str | None = None) -> None:
     """One panel per dataset: the share of each label per split (``dataset``, ``label``,
-    ``split``, ``share %`` columns; :func:`erc_lib.describe.label_table`), splits told apart
+    ``split``, ``share %`` columns; :func:`erc_lib.data.describe.label_table`), splits told apart
     by hatch; one legend beside the last panel."""
     datasets = list(dict.fromkeys(labels["dataset"]))
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.4 * len(datasets) + 1.2, 3.8), squeeze=False)
@@ -244,7 +244,7 @@ def plot_label_distribution(labels: pd.DataFrame, name: str | None = None) -> No
 
 def plot_dialogue_lengths(lengths: pd.DataFrame, name: str | None = None, bins: int = 30) -> None:
     """One panel per dataset: histograms of utterances per dialogue per split (``dataset``,
-    ``split``, ``utterances`` columns; :func:`erc_lib.describe.length_table`), each split an
+    ``split``, ``utterances`` columns; :func:`erc_lib.data.describe.length_table`), each split an
     outline of its own line style."""
     datasets = list(dict.fromkeys(lengths["dataset"]))
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.4 * len(datasets) + 1.2, 3.4), squeeze=False)

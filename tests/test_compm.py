@@ -13,7 +13,7 @@ from erc_lib.experiment import RunSpec, run_experiment
 from erc_lib.losses import class_weights_for, weighted_cross_entropy
 from erc_lib.models.compm import EMONET_ABLATION, build_compm, compm_splits
 from erc_lib.models.compm_encoder import CoMPMDataset, collate_compm
-from erc_lib.speakers import speaker_history, speaker_tags, utterance_offsets
+from erc_lib.data.speakers import speaker_history, speaker_tags, utterance_offsets
 from erc_lib.training import TrainConfig
 
 from conftest import require_dataset

@@ -1,4 +1,4 @@
-"""openSMILE functionals (dims, bad files, cache) and LoRA text encoders (frozen base weights,
+"""openSMILE functionals (dims, bad files, cache; erc_lib/features/audio.py) and LoRA text encoders (frozen base weights,
 adapter-only training, cached embeddings equal fresh ones)."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 from erc_lib.data import DataError, Dialogue, ERCData
+from erc_lib.data.emodb import load_emodb
 from erc_lib.features import audio as A
 from erc_lib.paths import data_dir
 
@@ -24,28 +25,7 @@ def require_emodb():
 @pytest.fixture(scope="module")
 def emodb():
     require_emodb()
-    return A.load_emodb()
-
-
-# ----------------------------------------------------------------------------- EmoDB loader
-def test_load_emodb_counts(emodb):
-    assert len(emodb) == 535
-    assert emodb.speaker.nunique() == 10
-    counts = emodb.emotion.value_counts().to_dict()
-    assert counts == {"anger": 127, "boredom": 81, "disgust": 46, "fear": 69, "happiness": 71,
-                      "sadness": 62, "neutral": 79}
-    row = emodb[emodb.path.str.endswith("03a01Wa.wav")].iloc[0]
-    assert (row.speaker, row.text, row.emotion) == ("03", "a01", "anger")
-
-
-def test_load_emodb_errors(tmp_path):
-    with pytest.raises(DataError, match="not found"):
-        A.load_emodb(tmp_path / "nowhere")
-    with pytest.raises(DataError, match="no .wav"):
-        A.load_emodb(tmp_path)
-    sf.write(tmp_path / "hello.wav", np.zeros(100), 16000)
-    with pytest.raises(DataError, match="hello.wav"):
-        A.load_emodb(tmp_path)
+    return load_emodb()
 
 
 # ----------------------------------------------------------------------------- openSMILE
@@ -138,23 +118,6 @@ def test_cache_key_tracks_file_changes(tmp_path):
     before = A.audio_cache_path([f], "IS09", tmp_path)
     sf.write(f, 0.2 * np.sin(np.arange(16001) / 5), 16000)
     assert A.audio_cache_path([f], "IS09", tmp_path) != before
-
-
-def test_speaker_cv_leaves_speakers_out():
-    rng = np.random.default_rng(0)
-    y = np.repeat(["a", "b", "c"], 40)
-    X = rng.normal(size=(120, 5))
-    X[:, 0] += 3 * (y == "a")
-    X[:, 1] += 3 * (y == "b")
-    speakers = np.tile(np.arange(6), 20).astype(str)
-    cv = A.speaker_cv(X, y, speakers, ["a", "b", "c"], C_grid=(0.1, 1.0), progress=False)
-    assert sorted(cv["folds"].speaker) == sorted(set(speakers))
-    assert np.asarray(cv["confusion"]).sum() == 120
-    assert cv["weighted_f1"] > 80  # separable classes
-    # labels carry no signal -> near chance
-    cv0 = A.speaker_cv(rng.normal(size=(120, 5)), rng.permutation(y), speakers, ["a", "b", "c"], C_grid=(1.0,),
-                       progress=False)
-    assert cv0["weighted_f1"] < 60
 
 
 # ----------------------------------------------------------------------------- LoRA text encoders

@@ -1,4 +1,4 @@
-"""Cross-validation folds (erc_lib.folds): every dialogue tested exactly once, fold 0 the standard
+"""Cross-validation folds (erc_lib.data.folds): every dialogue tested exactly once, fold 0 the standard
 split, dev never from a fold's test, file order kept, fold in the fit-cache key.
 
 Expected values come from the data files (IEMOCAP's sessions in its dialogue ids, the standard
@@ -12,7 +12,7 @@ import pytest
 
 from erc_lib import fitcache
 from erc_lib.data import SPLITS, Dialogue, ERCData, load_dataset, standardize_features
-from erc_lib.folds import FOLDS, STANDARD_FOLD, fold_data, fold_of_dialogues, n_folds
+from erc_lib.data.folds import FOLDS, STANDARD_FOLD, fold_data, fold_of_dialogues, n_folds
 from conftest import require_dataset, toy
 
 

@@ -148,7 +148,7 @@ def test_class_weights_sum_to_one_are_sdt_constants():
         class_weights_for(labels, 6, "sum_to_one")
 
 
-# ============================================================================ speakers.py
+# ======================================================================= data/speakers.py
 def _one_speaker_data(n_train: int) -> ERCData:
     def dia(name, speakers, dim=2):
         n = len(speakers)
@@ -162,7 +162,7 @@ def test_speaker_history_defaults_are_emonets_dataset_window_of_eleven():
     """Called without arguments the history is EmoNet's (thesis 3.2.2.2-3.2.2.3): the speaker's
     last N = 11 utterances across dialogues. Ann speaks 4 times in each of 4 train dialogues
     (16 turns), so her first test utterance reads exactly her last 11 train turns."""
-    from erc_lib.speakers import speaker_history, utterance_offsets
+    from erc_lib.data.speakers import speaker_history, utterance_offsets
 
     data = _one_speaker_data(4)
     history = speaker_history(data)
@@ -176,7 +176,7 @@ def test_speaker_history_defaults_are_emonets_dataset_window_of_eleven():
 def test_speaker_tags_and_utterance_table_dtypes():
     """Speaker tags index an embedding (int64) and the utterance table is the float32 matrix
     the models read, whatever the dtype of the stored features."""
-    from erc_lib.speakers import speaker_tags, utterance_table
+    from erc_lib.data.speakers import speaker_tags, utterance_table
 
     data = _one_speaker_data(2)
     for global_ids in (True, False):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import require_dataset
-from erc_lib.features.audio import FEATURE_DIMS, feature_set, load_emodb
+from erc_lib.data.emodb import load_emodb
+from erc_lib.features.audio import FEATURE_DIMS, feature_set
 from erc_lib.paths import data_dir
 
 

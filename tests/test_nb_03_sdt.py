@@ -37,11 +37,11 @@ def test_sdt_notebook_smoke_metrics(notebook_results):
 
 def test_sdt_notebook_runs_on_authors_pickle_format(tmp_path, monkeypatch):
     """`-p dataset iemocap-sdt` end to end, on a small file written in the authors' format."""
-    from test_data import _write_sdt_pickle
+    from data_files import write_sdt_pickle
     from conftest import run_notebook_smoke
 
     (tmp_path / "data" / "sdt").mkdir(parents=True)
-    _write_sdt_pickle(tmp_path / "data" / "sdt" / "iemocap_multimodal_features.pkl", "iemocap", n_train=20, n_test=4)
+    write_sdt_pickle(tmp_path / "data" / "sdt" / "iemocap_multimodal_features.pkl", "iemocap", n_train=20, n_test=4)
     for name, value in {"ERC_DATA_DIR": tmp_path / "data", "ERC_RESULTS_DIR": tmp_path / "results",
                         "ERC_FIGURES_DIR": tmp_path / "figures", "ERC_NOTEBOOK_OUT": tmp_path}.items():
         value.mkdir(exist_ok=True)

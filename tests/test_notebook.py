@@ -103,7 +103,7 @@ def test_an_unknown_name_that_is_no_setting_lists_the_parameters_only():
 
 
 def test_a_modality_the_dataset_lacks_is_refused_before_any_work():
-    """mosi-clean has audio and text (erc_lib/data.py's table); video needs mosi or the SDT pickles."""
+    """mosi-clean has audio and text (erc_lib/data/registry.py's table); video needs mosi or the SDT pickles."""
     base = notebook_defaults("03_sdt")
     with pytest.raises(ParameterError, match="mosi-clean has none of them"):
         validate("03_sdt", {**base, "dataset": "mosi-clean", "modalities": "v"})

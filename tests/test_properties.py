@@ -249,7 +249,7 @@ def test_speaker_history_is_the_last_window_earlier_turns_of_the_speaker(data, s
     """Every history holds only flat indices of EARLIER utterances (never the current or a later
     one) by the SAME speaker, at most ``window`` of them, oldest first; dev never reads test and
     test never reads dev; and it is exactly the brute-force history from the definition."""
-    from erc_lib.speakers import speaker_history, utterance_offsets
+    from erc_lib.data.speakers import speaker_history, utterance_offsets
 
     history = speaker_history(data, scope=scope, window=window)
     offsets = utterance_offsets(data)

@@ -99,7 +99,7 @@ def test_cuda_without_cuda_is_a_clear_error(outputs):
 
 # ----------------------------------------------------------------------------- data
 def test_no_data_folder_names_the_folder(tmp_path, monkeypatch):
-    from erc_lib.describe import load_present
+    from erc_lib.data.describe import load_present
 
     monkeypatch.setenv("ERC_DATA_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match="ERC_DATA_DIR") as err:

@@ -1,4 +1,4 @@
-"""Speaker identities and histories (erc_lib.speakers) on a constructed dataset whose every
+"""Speaker identities and histories (erc_lib.data.speakers) on a constructed dataset whose every
 answer is written by hand.
 
 The dataset (flat utterance index in brackets, file order train -> dev -> test):
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from erc_lib.data import Dialogue, ERCData
-from erc_lib.speakers import speaker_history, speaker_tags, utterance_offsets, utterance_table
+from erc_lib.data.speakers import speaker_history, speaker_tags, utterance_offsets, utterance_table
 
 LAYOUT = {"train": [("d1", ["Ann", "Bob", "Ann", "Ann"]), ("d2", ["Bob", "Ann"])],
           "dev": [("d3", ["Cy", "Bob"])],

@@ -38,8 +38,8 @@ Two encoder modes share this code path (:class:`CoMPM`):
   :mod:`erc_lib.models.compm_encoder`).
 
 EmoNet's options (:class:`EmoNetOptions`; :data:`EMONET_ABLATION` holds the thesis's ablation
-rows): global speaker identity (:func:`erc_lib.speakers.speaker_tags`), speaker behaviour across
-dialogues (:func:`erc_lib.speakers.speaker_history`), and weighted cross-entropy
+rows): global speaker identity (:func:`erc_lib.data.speakers.speaker_tags`), speaker behaviour across
+dialogues (:func:`erc_lib.data.speakers.speaker_history`), and weighted cross-entropy
 (:func:`erc_lib.losses.weighted_cross_entropy`).
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ from torch import nn
 from ..data import SPLITS, ERCData
 from ..losses import class_weights_for, weighted_cross_entropy
 from ..ranges import FLAG, POSITIVE, PROBABILITY, SIZE, Rule
-from ..speakers import HISTORY_SCOPES, speaker_history, speaker_tags, utterance_offsets, utterance_table
+from ..data.speakers import HISTORY_SCOPES, speaker_history, speaker_tags, utterance_offsets, utterance_table
 from .compm_encoder import CoMPMBatch, CoMPMDataset, collate_compm, first_token_state, load_encoder
 from .layers import SinusoidalPositionalEncoding
 

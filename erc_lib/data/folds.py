@@ -38,7 +38,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.model_selection import KFold, LeaveOneGroupOut, train_test_split
 
-from .data import SPLITS, DataError, Dialogue, ERCData
+from .records import SPLITS, DataError, Dialogue, ERCData
 
 #: Datasets measured by cross-validation -> number of folds (fold 0 = the standard split).
 FOLDS = {"iemocap": 5, "mosi-clean": 3, "emorynlp": 5}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .data import DataError, ERCData, available_datasets, load_dataset
-from .paths import data_dir
+from .records import DataError, ERCData
+from .registry import available_datasets, load_dataset
+from ..paths import data_dir
 
 
 def load_present(names: list[str]) -> dict[str, ERCData]:

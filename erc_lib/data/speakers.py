@@ -15,7 +15,7 @@ from collections import deque
 
 import numpy as np
 
-from .data import SPLITS, ERCData
+from .records import SPLITS, ERCData
 
 HISTORY_SCOPES = ("dialogue", "dataset")
 
