@@ -53,6 +53,9 @@ class ModelEntry:
         experts: its inputs are MiSTER-E expert names (``speech``/``text``), not dataset modalities.
         row, encoder_mode: CoMPM family: the EmoNet ablation row trained by default and the encoder mode.
         untuned: why the model has no search space.
+        paper_size: ``paper_size(data) -> (model_args, train_args)``: the paper's size (the
+            benchmark's "paper" size), beside the config in the model's module; None: no size to set
+            (logistic regression; the fine-tuned encoder fixes CoMPM's width).
     """
 
     name: str
@@ -67,6 +70,7 @@ class ModelEntry:
     row: str | None = None
     encoder_mode: str | None = None
     untuned: str | None = None
+    paper_size: Callable | None = None
 
     def __post_init__(self):
         if not self.defaults:
@@ -258,11 +262,13 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("logreg", "logistic regression (no context)", baselines.build_logistic_regression, None,
                baselines.LOGREG_RULES, baselines.LOGREG_SEARCH_SPACE, modality_spec),
     ModelEntry("bigru", "BiGRU (context)", baselines.build_bigru, baselines.BiGRUConfig, baselines.BIGRU_RULES,
-               baselines.BIGRU_SEARCH_SPACE, modality_spec),
-    ModelEntry("sdt", "SDT", sdt.build_sdt, sdt.SDTConfig, sdt.SDT_RULES, sdt.SEARCH_SPACE, sdt_spec),
+               baselines.BIGRU_SEARCH_SPACE, modality_spec, paper_size=lambda data: baselines.BIGRU_PAPER_SIZE),
+    ModelEntry("sdt", "SDT", sdt.build_sdt, sdt.SDTConfig, sdt.SDT_RULES, sdt.SEARCH_SPACE, sdt_spec,
+               paper_size=lambda data: sdt.PAPER_SIZE),
     ModelEntry("mister_e", "MiSTER-E", mister_e.build_mister_e, mister_e.MiSTEREConfig, mister_e.MISTER_E_RULES,
-               mister_e.SEARCH_SPACE, mister_e_spec, experts=True),
-    ModelEntry("compm", "CoMPM", space=compm.SEARCH_SPACE, row="CoMPM", encoder_mode="frozen", **_COMPM),
+               mister_e.SEARCH_SPACE, mister_e_spec, experts=True, paper_size=lambda data: mister_e.PAPER_SIZE),
+    ModelEntry("compm", "CoMPM", space=compm.SEARCH_SPACE, row="CoMPM", encoder_mode="frozen", **_COMPM,
+               paper_size=compm.paper_size),
     ModelEntry("emonet", "EmoNet", space=compm.EMONET_SEARCH_SPACE, defaults="compm", row="+ normalised weighted CE",
                encoder_mode="frozen", **_COMPM),
     ModelEntry("compm_finetune", "CoMPM", space=None, row="CoMPM", encoder_mode="finetune", **_COMPM,

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .. import zoo
 from ..data import ERCData
+
+#: The benchmark's models, in its own order: every model of the table (:data:`erc_lib.zoo.MODELS`) but EmoNet
+#: (CoMPM's network with other settings), plus ``sdt_bios`` (SDT with random speaker descriptions).
+MODELS = ("logreg", "bigru", "sdt", "sdt_bios", "compm", "compm_finetune", "mister_e")
+#: Benchmark model -> its model in the table.
+ZOO_MODEL = {**{m: m for m in zoo.MODELS if m != "emonet"}, "sdt_bios": "sdt"}
 
 SizeFn = Callable[[str, ERCData], tuple[dict, dict]]
 
@@ -14,23 +21,12 @@ def notebook_size(model: str, data: ERCData) -> tuple[dict, dict]:
 
 
 def paper_size(model: str, data: ERCData) -> tuple[dict, dict]:
-    """``(model_args, train_args)`` overrides for the papers' sizes.
-
-    SDT: d_model 1024, 8 heads, d_ff 1024, batch 16 (IEMOCAP). MiSTER-E: CAN 1024 (BiGRU
-    2 x 512), 3 GRU layers, batch 16. CoMPM frozen: CoM width = the encoder's (the text
-    features' width) and the GRU as wide (CoMPM). BiGRU baseline: 512 per direction (as
-    MiSTER-E's BiGRU). CoMPM fine-tuned: the encoder fixes the width (no override).
-    Logistic regression has no size.
-    """
-    if model in ("sdt", "sdt_bios"):
-        return {"d_model": 1024, "n_heads": 8, "d_ff": 1024}, {"batch_size": 16}
-    if model == "mister_e":
-        return {"can_hidden": 1024, "gru_layers": 3}, {"batch_size": 16}
-    if model == "compm":
-        return {"d_model": data.feature_dims()["text"], "pm_hidden": None}, {}
-    if model == "bigru":
-        return {"hidden": 512}, {}
-    return {}, {}
+    """``(model_args, train_args)`` overrides for the papers' sizes: the model table's
+    ``paper_size`` (:class:`erc_lib.zoo.ModelEntry`, written beside each model's config); ``({}, {})``
+    for a model without one (logistic regression, the fine-tuned CoMPM whose encoder fixes the width)."""
+    size = zoo.model_entry(ZOO_MODEL[model]).paper_size
+    model_args, train_args = size(data) if size is not None else ({}, {})
+    return dict(model_args), dict(train_args)
 
 
 SIZES: dict[str, SizeFn] = {"notebook": notebook_size, "paper": paper_size}

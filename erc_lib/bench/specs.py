@@ -4,14 +4,9 @@ from __future__ import annotations
 from .. import zoo
 from ..data import ERCData
 from ..experiment import RunSpec
-from .sizes import SIZES, SizeFn
+from .sizes import MODELS, SIZES, ZOO_MODEL, SizeFn
 from .synthetic import BIOS_DIM, random_bios
 
-#: The benchmark's models, in its own order: every model of the table (:data:`erc_lib.zoo.MODELS`) but EmoNet
-#: (CoMPM's network with other settings), plus ``sdt_bios`` (SDT with random speaker descriptions).
-MODELS = ("logreg", "bigru", "sdt", "sdt_bios", "compm", "compm_finetune", "mister_e")
-#: Benchmark model -> its model in the table.
-ZOO_MODEL = {**{m: m for m in zoo.MODELS if m != "emonet"}, "sdt_bios": "sdt"}
 
 
 def bench_spec(model: str, size: str, data: ERCData, train_overrides: dict, sizes: dict[str, SizeFn] | None = None) -> RunSpec:

@@ -135,6 +135,8 @@ BIGRU_SEARCH_SPACE = {
     "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
               "patience": ("choice", [5, 10, 15])},
 }
+#: The BiGRU at the papers' size: 512 per direction, as MiSTER-E's BiGRU (the benchmark's "paper" size).
+BIGRU_PAPER_SIZE = ({"hidden": 512}, {})
 
 
 class ContextBiGRU(nn.Module):

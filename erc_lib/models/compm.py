@@ -224,6 +224,13 @@ EMONET_SEARCH_SPACE = {"model": {**SEARCH_SPACE["model"], "window": ("choice", [
                        "train": SEARCH_SPACE["train"]}
 
 
+def paper_size(data) -> tuple[dict, dict]:
+    """CoMPM's size in the paper, frozen encoder: the context model as wide as the encoder (the text
+    features' width, ``data.feature_dims()["text"]``) and the pre-trained memory's GRU as wide;
+    ``(model_args, train_args)`` for the benchmark's "paper" size (:mod:`erc_lib.bench`)."""
+    return {"d_model": data.feature_dims()["text"], "pm_hidden": None}, {}
+
+
 def causal_mask(n: int, device=None) -> torch.Tensor:
     """``(n, n)`` bool mask, True above the diagonal: utterance t attends to 1..t only."""
     return torch.triu(torch.ones(n, n, dtype=torch.bool, device=device), diagonal=1)

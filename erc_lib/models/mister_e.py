@@ -145,6 +145,9 @@ SEARCH_SPACE = {
     "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
               "patience": ("choice", [5, 8, 12])},
 }
+#: The paper's size (CAN 1024 = BiGRU 2 x 512, 3 GRU layers, batch 16): ``(model_args, train_args)`` for the
+#: benchmark's "paper" size (:mod:`erc_lib.bench`); the notebooks use ``configs/defaults.yaml``.
+PAPER_SIZE = ({"can_hidden": 1024, "gru_layers": 3}, {"batch_size": 16})
 
 
 # ----------------------------------------------------------------------------- 1. CAN

@@ -131,6 +131,9 @@ SEARCH_SPACE = {
     "train": {"lr": ("log", 1e-4, 3e-3), "batch_size": ("choice", [2, 4, 8, 16]), "weight_decay": ("log", 1e-6, 1e-3),
               "patience": ("choice", [5, 10, 15])},
 }
+#: The paper's size (Ma et al. 2023, Sec. 4.2, IEMOCAP): ``(model_args, train_args)`` for the benchmark's
+#: "paper" size (:mod:`erc_lib.bench`); the notebooks use ``configs/defaults.yaml``.
+PAPER_SIZE = ({"d_model": 1024, "n_heads": 8, "d_ff": 1024}, {"batch_size": 16})
 
 
 class CrossModalTransformerLayer(nn.Module):
