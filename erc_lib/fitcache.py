@@ -48,6 +48,7 @@ import numpy as np
 
 from .data import SPLITS, ERCData
 from .paths import atomic_write, cache_dir
+from .runtime import resolve_device
 from .training import FitResult, TrainConfig
 
 #: The environment variable that switches the cache, and its values.
@@ -155,8 +156,6 @@ def _qualname(fn) -> str | None:
 
 def device_kind(device: str) -> str:
     """``"cpu"`` or ``"cuda"`` for a :class:`TrainConfig` device (``auto`` resolved)."""
-    from .runtime import resolve_device
-
     try:
         return resolve_device(device).type
     except Exception:  # noqa: BLE001 - the trainer raises the proper error; the key only needs a name

@@ -3,6 +3,7 @@ majority-class floor, and paired bootstrap confidence intervals over test dialog
 from __future__ import annotations
 
 import numpy as np
+from sklearn.dummy import DummyClassifier
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 
@@ -42,8 +43,6 @@ def majority_baseline(train_labels, test_labels, label_names: list[str]) -> dict
     """Test metrics of always predicting the most frequent TRAIN class (scikit-learn's
     ``DummyClassifier``): the floor any model must clear. Returns
     :func:`classification_metrics` plus ``"label"`` (the predicted class name)."""
-    from sklearn.dummy import DummyClassifier
-
     y_train, y_test = np.asarray(train_labels).reshape(-1), np.asarray(test_labels).reshape(-1)
     dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(y_train), 1)), y_train)
     pred = dummy.predict(np.zeros((len(y_test), 1)))

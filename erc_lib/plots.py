@@ -8,6 +8,9 @@ line style and marker or hatch as well as colour, so they read in greyscale
 (``tests/test_plots.py`` checks all of this on every function)."""
 from __future__ import annotations
 
+import io
+
+import matplotlib.patches as mpatches
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -16,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from .paths import figures_dir
+from .runtime import in_kernel
 
 METRIC_LABELS = {"weighted_f1": "weighted F1 (%)", "accuracy": "accuracy (%)", "macro_f1": "macro F1 (%)"}
 #: Line styles and markers given in turn to the curves of one legend (distinct in greyscale).
@@ -41,8 +45,6 @@ def outside_legend(ax, title: str | None = None, **kwargs):
 def hatch_groups(ax, legend=None) -> None:
     """Give each bar group of ``ax`` (a seaborn ``hue`` level, in hue order) its own hatch, and
     the same hatch to the matching entries of ``legend``."""
-    import matplotlib.patches as mpatches
-
     for i, container in enumerate(ax.containers):
         for bar in container:
             if isinstance(bar, mpatches.Rectangle):
@@ -56,10 +58,6 @@ def hatch_groups(ax, legend=None) -> None:
 def show_figure(fig, name: str | None) -> None:
     """Save (``figures/<name>.png``), show once inside a notebook as a PNG (whatever the
     matplotlib backend, e.g. ``MPLBACKEND=Agg``), close."""
-    import io
-
-    from .runtime import in_kernel
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     if name:

