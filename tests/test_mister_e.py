@@ -1,17 +1,17 @@
-"""MiSTER-E: gate weights, padding invariance, every variant trains."""
+"""MiSTER-E: gate weights, padding invariance, every variant trains, the text-only mode (its losses:
+tests/test_losses.py)."""
 from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from erc_lib.data import DialogueBatch, Dialogue, ERCData
+from erc_lib.data import DialogueBatch
 from erc_lib.losses import focal_loss, supervised_contrastive_loss
 from erc_lib.models.mister_e import EXPERTS, MISTER_E_VARIANTS, MiSTEREConfig, MiSTERE, build_mister_e
-from toy_data import C, D_SPEECH, D_TEXT, random_dialogue_batch
+from toy_data import C, D_SPEECH, D_TEXT, random_dialogue_batch, random_text_only_data, zero_text_only_data
 
 
 def make_model(variant="mister_e", **kw) -> MiSTERE:
@@ -99,10 +99,7 @@ def test_bad_configuration_raises():
 
 
 def test_build_text_only_mode():
-    rng = np.random.default_rng(0)
-    dialogues = [Dialogue(f"d{i}", ["A"] * 3, ["x"] * 3, np.array([0, 1, 1]), {"text": rng.normal(size=(3, 4)).astype(np.float32)})
-                 for i in range(2)]
-    data = ERCData("toy", ["a", "b"], {"train": dialogues, "dev": dialogues[:1], "test": dialogues[1:]})
+    data = random_text_only_data()
     model = build_mister_e(data, ("text",))
     assert model.config.variant == "text" and list(model.cans) == ["text"]
     with pytest.raises(ValueError, match=r"^toy has no \['audio'\] features \(available: \['text'\]\); text features come "
@@ -268,3 +265,10 @@ def test_configuration_and_input_errors_say_what_is_wrong():
     for bad in ((), ("video",), ("speech", "video")):
         with pytest.raises(ValueError, match=r"^modalities must name MiSTER-E's experts: .*; got " + re.escape(repr(bad)) + "$"):
             expert_features(bad)
+
+
+def test_mister_e_text_only_builds_from_a_modality_name():
+    data = zero_text_only_data()
+    assert build_mister_e(data, "text", can_hidden=8, gru_layers=1).config.variant == "text"
+    with pytest.raises(ValueError, match=r"\('speech', 'text'\)"):
+        build_mister_e(data, "texts")

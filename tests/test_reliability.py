@@ -198,15 +198,3 @@ def test_killed_run_leaves_no_json_any_reader_takes_as_finished(outputs):
     assert claims["missing_results"] == [{"file": f"{name}.json", "status": "running"}]
 
 
-def test_mister_e_text_only_builds_from_a_modality_name():
-    from erc_lib.data import Dialogue, ERCData
-    from erc_lib.models.mister_e import build_mister_e
-
-    d = lambda i: Dialogue(f"d{i}", ["A"] * 3, ["a"] * 3, np.array([0, 1, 0]),
-                           {"text": np.zeros((3, 8), dtype=np.float32)})
-    data = ERCData("toy", ["x", "y"], {s: [d(i)] for i, s in enumerate(("train", "dev", "test"))})
-    assert build_mister_e(data, "text", can_hidden=8, gru_layers=1).config.variant == "text"
-    with pytest.raises(ValueError, match=r"\('speech', 'text'\)"):
-        build_mister_e(data, "texts")
-
-

@@ -170,6 +170,24 @@ def speaker_layout_data() -> ERCData:
     return ERCData("constructed", ["a", "b", "c"], splits)
 
 
+
+def random_text_only_data() -> ERCData:
+    """Two dialogues of three utterances (speaker A, labels 0, 1, 1) with random 4-d text features and no
+    audio: train both, dev the first, test the second (MiSTER-E's text-only mode)."""
+    rng = np.random.default_rng(0)
+    dialogues = [Dialogue(f"d{i}", ["A"] * 3, ["x"] * 3, np.array([0, 1, 1]), {"text": rng.normal(size=(3, 4)).astype(np.float32)})
+                 for i in range(2)]
+    return ERCData("toy", ["a", "b"], {"train": dialogues, "dev": dialogues[:1], "test": dialogues[1:]})
+
+
+def zero_text_only_data() -> ERCData:
+    """One dialogue per split of three utterances (speaker A, labels 0, 1, 0) with all-zero 8-d text features
+    and no audio."""
+    d = lambda i: Dialogue(f"d{i}", ["A"] * 3, ["a"] * 3, np.array([0, 1, 0]),
+                           {"text": np.zeros((3, 8), dtype=np.float32)})
+    return ERCData("toy", ["x", "y"], {s: [d(i)] for i, s in enumerate(("train", "dev", "test"))})
+
+
 # ----------------------------------------------------------------------------- datasets with transcripts only
 def greeting_text_data() -> ERCData:
     """Two dialogues per split of two utterances, ``"hello <i>"`` and ``"fine thanks <i>"`` (labels 0, 1), no
