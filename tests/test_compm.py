@@ -124,6 +124,7 @@ def test_global_ids_on_emorynlp():
 
 
 # ----------------------------------------------------------------------------- training
+@pytest.mark.slow  # runs all-MiniLM-L6-v2, a language model
 def test_finetune_forward_backward(tokenizer):
     data = recurring_speaker_data((2, 1, 1))
     for finetune in ("full", "lora"):

@@ -33,6 +33,7 @@ def tuned():
     return _tune(lora=True, epochs=2)
 
 
+@pytest.mark.slow  # trains or runs all-MiniLM-L6-v2, a language model
 def test_lora_trains_only_adapters_and_leaves_base_untouched(tuned):
     from erc_lib.features.lora import trainable_parameters
     from erc_lib.features.text import load_text_encoder
@@ -62,12 +63,14 @@ def test_lora_trains_only_adapters_and_leaves_base_untouched(tuned):
     assert fitted.best_epoch == max(fitted.history, key=lambda h: h["dev_weighted_f1"])["epoch"]
 
 
+@pytest.mark.slow  # trains or runs all-MiniLM-L6-v2, a language model
 def test_frozen_mode_trains_head_only():
     model, _, _ = _tune(lora=False, epochs=1)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert sorted(trainable) == ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]
 
 
+@pytest.mark.slow  # trains or runs all-MiniLM-L6-v2, a language model
 def test_tuned_embeddings_cache_equals_fresh(tuned, tmp_path):
     from erc_lib.features.lora import add_tuned_text_features, embed_utterances
     from erc_lib.features.text import utterance_texts
@@ -93,6 +96,7 @@ def test_tuned_embeddings_cache_equals_fresh(tuned, tmp_path):
         add_tuned_text_features(emotion_text_data(), model, tokenizer, "all-MiniLM-L6-v2", layer="fc2", cache_dir=tmp_path)
 
 
+@pytest.mark.slow  # trains or runs all-MiniLM-L6-v2, a language model
 def test_frozen_pooled_matches_sentence_transformers(tmp_path):
     """Frozen MiniLM mean pooling = the sentence-transformers embedding before its L2 norm."""
     from erc_lib.features.lora import add_frozen_text_features

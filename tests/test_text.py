@@ -27,6 +27,7 @@ def test_resolve_encoders():
     assert gguf == SMOLLM2_GGUF and os.path.isfile(os.path.join(folder, gguf))
 
 
+@pytest.mark.slow  # runs all-MiniLM-L6-v2, a language model
 def test_damaged_feature_cache_is_reported_and_rebuilt(tmp_path):
     from erc_lib.features.text import add_text_features
 
