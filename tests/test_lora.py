@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from erc_lib.data import DataError
+from erc_lib.experiment import RunSpec, run_experiment
+from erc_lib.features.lora import (add_frozen_text_features, add_tuned_text_features, build_utterance_classifier,
+                                  embed_utterances, trainable_parameters, utterance_splits)
+from erc_lib.features.text import encode_texts, load_text_encoder, load_tokenizer, utterance_texts
+from erc_lib.training import TrainConfig
 from toy_data import emotion_text_data
 
 
 def _tune(lora: bool, epochs: int):
-    from erc_lib.experiment import RunSpec, run_experiment
-    from erc_lib.features.lora import build_utterance_classifier, utterance_splits
-    from erc_lib.features.text import load_tokenizer
-    from erc_lib.training import TrainConfig
-
     data = emotion_text_data()
     tokenizer = load_tokenizer("all-MiniLM-L6-v2")
     spec = RunSpec("LoRA" if lora else "frozen",
@@ -35,9 +35,6 @@ def tuned():
 
 @pytest.mark.slow  # trains or runs all-MiniLM-L6-v2, a language model
 def test_lora_trains_only_adapters_and_leaves_base_untouched(tuned):
-    from erc_lib.features.lora import trainable_parameters
-    from erc_lib.features.text import load_text_encoder
-
     model, fitted, _ = tuned
     _, fresh = load_text_encoder("all-MiniLM-L6-v2")
     fresh_state = fresh.state_dict()
@@ -72,9 +69,6 @@ def test_frozen_mode_trains_head_only():
 
 @pytest.mark.slow  # trains or runs all-MiniLM-L6-v2, a language model
 def test_tuned_embeddings_cache_equals_fresh(tuned, tmp_path):
-    from erc_lib.features.lora import add_tuned_text_features, embed_utterances
-    from erc_lib.features.text import utterance_texts
-
     model, _, tokenizer = tuned
     data = emotion_text_data()
     label = add_tuned_text_features(data, model, tokenizer, "all-MiniLM-L6-v2", layer="fc1", max_length=16,
@@ -99,9 +93,6 @@ def test_tuned_embeddings_cache_equals_fresh(tuned, tmp_path):
 @pytest.mark.slow  # trains or runs all-MiniLM-L6-v2, a language model
 def test_frozen_pooled_matches_sentence_transformers(tmp_path):
     """Frozen MiniLM mean pooling = the sentence-transformers embedding before its L2 norm."""
-    from erc_lib.features.lora import add_frozen_text_features
-    from erc_lib.features.text import encode_texts
-
     data = emotion_text_data()
     add_frozen_text_features(data, "all-MiniLM-L6-v2", max_length=64, device="cpu", cache_dir=tmp_path, progress=False)
     texts = data.splits["train"][0].texts
@@ -115,9 +106,6 @@ def test_frozen_pooled_matches_sentence_transformers(tmp_path):
 
 
 def test_finetune_rejects_data_without_texts():
-    from erc_lib.features.lora import utterance_splits
-    from erc_lib.features.text import load_tokenizer
-
     data = emotion_text_data()
     data.splits["test"][0].texts = [""] * 6
     with pytest.raises(DataError, match="transcripts"):

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from erc_lib.data import DataError
+from erc_lib.features.text import (SMOLLM2_GGUF, add_text_features, encoder_fingerprint,
+                                  resolve_text_encoder)
 from toy_data import greeting_text_data
 
 
 def test_resolve_encoders():
-    from erc_lib.features.text import SMOLLM2_GGUF, resolve_text_encoder
-
     path, gguf = resolve_text_encoder("all-MiniLM-L6-v2")
     assert gguf is None and os.path.isdir(path)
     assert resolve_text_encoder("roberta-large") == ("roberta-large", None)
@@ -29,8 +30,6 @@ def test_resolve_encoders():
 
 @pytest.mark.slow  # runs all-MiniLM-L6-v2, a language model
 def test_damaged_feature_cache_is_reported_and_rebuilt(tmp_path):
-    from erc_lib.features.text import add_text_features
-
     data = add_text_features(greeting_text_data(), cache_dir=tmp_path, device="cpu", progress=False)
     (cache,) = tmp_path.glob("text_toy_*.npz")
     cache.write_bytes(cache.read_bytes()[:100])            # a truncated zip
@@ -42,10 +41,7 @@ def test_damaged_feature_cache_is_reported_and_rebuilt(tmp_path):
 
 
 def _tiny_encoder(folder: Path, seed: int) -> None:
-    import torch
-    from transformers import BertConfig, BertModel
-
-    from erc_lib.features.text import resolve_text_encoder
+    from transformers import BertConfig, BertModel  # optional heavy dependency, only this helper needs it
 
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -60,8 +56,6 @@ def _tiny_encoder(folder: Path, seed: int) -> None:
 
 
 def test_cache_is_never_used_for_another_model_at_the_same_path(tmp_path):
-    from erc_lib.features.text import add_text_features, encoder_fingerprint
-
     folder = tmp_path / "encoder"
     _tiny_encoder(folder, seed=1)
     first = add_text_features(greeting_text_data(), str(folder), cache_dir=tmp_path / "cache", device="cpu", progress=False)
