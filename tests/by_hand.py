@@ -1,9 +1,16 @@
-"""Reference computations written out with loops, shared by the tests that check the losses against them."""
+"""Reference computations written out with loops, shared by the tests that check the losses and models against them."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+
+def softmax(row: list[float], temperature: float = 1.0) -> list[float]:
+    """softmax(row / T) with ``math.exp``: ``exp(v_c / T) / sum_k exp(v_k / T)`` for one row of logits
+    (temperature ``T`` defaults to 1, where ``v / 1.0 == v`` exactly)."""
+    e = [math.exp(v / temperature) for v in row]
+    return [v / sum(e) for v in e]
 
 
 def supcon_by_hand(z: list[np.ndarray], y: list[int], tau: float) -> float:

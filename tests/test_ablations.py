@@ -11,25 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from erc_lib.data import Dialogue, DialogueDataset, ERCData, collate_dialogues
-
-DIMS = {"text": 6, "audio": 5, "visual": 4}
-
-
-def _multimodal(n=(3, 2, 2), n_classes=3, seed=0) -> ERCData:
-    rng = np.random.default_rng(seed)
-    splits = {}
-    for split, count in zip(("train", "dev", "test"), n):
-        ds = []
-        for i in range(count):
-            length = 3 + i
-            labels = np.arange(length) % n_classes
-            ds.append(Dialogue(f"{split}{i}", ["A", "B"] * 3 + ["A"], ["u"] * length, labels,
-                               {m: rng.normal(size=(length, k)).astype(np.float32) for m, k in DIMS.items()}))
-            ds[-1].speakers = ds[-1].speakers[:length]
-        splits[split] = ds
-    splits["train"][0].labels = np.array([0, 0, 1], dtype=np.int64)  # unequal class counts: 2, 3, 2
-    return ERCData("toy", [f"c{k}" for k in range(n_classes)], splits).validate()
+from erc_lib.data import DialogueDataset, collate_dialogues
+from toy_data import growing_three_modality_data
 
 
 def _batch(data, modalities):
@@ -75,7 +58,7 @@ def test_each_sdt_row_differs_from_the_full_model_in_its_named_component_only():
     from erc_lib.models.sdt import build_sdt
     from erc_lib.studies.sdt import sdt_ablation_variants
 
-    data = _multimodal()
+    data = growing_three_modality_data()
     rows = sdt_ablation_variants("tav")
     torch.manual_seed(0)
     full = build_sdt(data, **rows["text+audio+visual"], d_model=8, n_heads=2)
@@ -133,7 +116,7 @@ def test_each_mister_e_row_has_the_loss_terms_its_name_says():
     from erc_lib.models.mister_e import build_mister_e
     from erc_lib.studies.mister_e import MISTER_E_ROWS
 
-    data = _multimodal()
+    data = growing_three_modality_data()
     batch = _batch(data, ["audio", "text"])
     small = dict(can_hidden=8, fusion_hidden=8, fusion_heads=2, fusion_layers=1, gru_layers=1)
     full = build_mister_e(data, **small)
@@ -177,7 +160,7 @@ def test_each_emonet_row_builds_the_model_and_inputs_its_name_says():
     counted by hand below)."""
     from erc_lib.models.compm import EMONET_ABLATION, build_compm, compm_splits
 
-    data = _multimodal()
+    data = growing_three_modality_data()
     data.splits["train"][1].speakers = ["A", "C", "A", "C"]
     labels = [0, 0, 1] + [0, 1, 2, 0] + [0, 1, 2, 0, 1]  # train dialogues 0, 1, 2: n_c = 6, 4, 2; N = 12
     assert data.train_labels().tolist() == labels

@@ -2,28 +2,13 @@
 so the same settings on the same inputs give the same numbers whichever order a notebook names them in."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from erc_lib.data import MODALITIES, Dialogue, ERCData, canonical_modalities
+from erc_lib.data import MODALITIES, canonical_modalities
 from erc_lib.experiment import RunSpec, run_experiment
 from erc_lib.models.baselines import build_bigru, build_logistic_regression
 from erc_lib.training import TrainConfig
-
-
-def two_modality_data() -> ERCData:
-    """Six dialogues per split with random 3-d text and 2-d audio features whose sum decides the label."""
-    rng = np.random.default_rng(0)
-    splits = {}
-    for split, n in (("train", 12), ("dev", 4), ("test", 6)):
-        dialogues = []
-        for i in range(n):
-            text, audio = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 2)).astype(np.float32)
-            labels = (text.sum(1) + audio.sum(1) > 0).astype(np.int64)
-            dialogues.append(Dialogue(f"{split}{i}", ["A", "B"] * 2 + ["A"], ["u"] * 5, labels,
-                                      {"text": text, "audio": audio}))
-        splits[split] = dialogues
-    return ERCData("toy", ["neg", "pos"], splits).validate()
+from toy_data import two_modality_data
 
 
 def test_canonical_order_is_text_audio_visual_then_the_rest():

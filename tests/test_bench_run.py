@@ -1,5 +1,5 @@
-"""The benchmark's run (erc_lib.bench.run): the documented JSON of a tiny run, sections and merging;
-and the thread policy (erc_lib.runtime) that reads the run's best thread counts. No timing assertions:
+"""The benchmark's run (erc_lib.bench.run): the documented JSON of a tiny run, sections and merging (the
+thread policy that reads the run's best thread counts: tests/test_runtime.py). No timing assertions:
 speed is measured by ``python -m erc_lib.bench``, not tested."""
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from erc_lib.bench.measure import ROW_KEYS
 from erc_lib.bench.run import JSON_KEYS, merge_reports, run_benchmark
 from erc_lib.bench.summaries import tables
 from erc_lib.paths import write_json
-from erc_lib.runtime import measured_cpu_threads, set_cpu_threads
 from toy_models import spread_data
 
 
@@ -78,59 +77,3 @@ def test_merging_one_models_cells_keeps_the_other_models_rows():
     assert merge_reports(new, old)["rows"] == old["rows"]
 
 
-def test_auto_threads_reads_the_benchmark(tmp_path):
-    path = tmp_path / "bench.json"
-    path.write_text(json.dumps({"best_threads": {"sdt": 2, "bigru": 1, "mister_e": 1}}))
-    assert measured_cpu_threads("sdt", path)[0] == 2
-    assert measured_cpu_threads(None, path)[:1] == (1,)          # the majority
-    assert measured_cpu_threads("compm", path)[2] is True        # unmeasured model: the majority
-    threads, note, measured = measured_cpu_threads(None, tmp_path / "missing.json")
-    assert (threads, measured) == (1, False) and "missing.json" in note
-
-
-def test_set_cpu_threads_auto_and_bad_values(monkeypatch, tmp_path):
-    before = torch.get_num_threads()
-    try:
-        monkeypatch.setattr("erc_lib.runtime.measured_cpu_threads", lambda model=None: (1, "test", True))
-        assert set_cpu_threads("cpu", "auto") == 1
-        monkeypatch.setattr("erc_lib.runtime.measured_cpu_threads", lambda model=None: (1, "none found", False))
-        with pytest.warns(RuntimeWarning, match="none found"):
-            set_cpu_threads("cpu", "auto", model="sdt")
-        with pytest.raises(ValueError, match="auto"):
-            set_cpu_threads("cpu", "many")
-    finally:
-        torch.set_num_threads(before)
-
-
-def test_every_benchmark_model_is_a_model_of_the_one_table():
-    """The benchmark names no model of its own but ``sdt_bios`` (SDT with random descriptions): each
-    of its models reads its builder, settings and rules from :data:`erc_lib.zoo.MODELS`, and every
-    model of the table but EmoNet (CoMPM's network with other settings) is benchmarked."""
-    from erc_lib import zoo
-    from erc_lib.bench.sizes import MODELS, ZOO_MODEL
-
-    assert set(MODELS) == set(ZOO_MODEL) and len(MODELS) == len(set(MODELS))
-    assert set(ZOO_MODEL.values()) == set(zoo.MODELS) - {"emonet"}
-    assert ZOO_MODEL["sdt_bios"] == "sdt" and all(ZOO_MODEL[m] == m for m in MODELS if m != "sdt_bios")
-
-
-def test_the_papers_sizes_come_from_the_model_table_as_the_papers_give_them():
-    """By hand from the papers: SDT d_model 1024, 8 heads, d_ff 1024, batch 16 (Ma et al. 2023, IEMOCAP);
-    MiSTER-E CAN 1024 (BiGRU 2 x 512), 3 GRU layers, batch 16; the BiGRU baseline 512 per direction;
-    CoMPM's context model as wide as its encoder (384 for MiniLM features) and the memory's GRU as
-    wide; no size for logistic regression or the fine-tuned CoMPM (its encoder fixes the width)."""
-    from erc_lib.bench.sizes import paper_size
-
-    class Features:  # only the text width is read
-        def feature_dims(self):
-            return {"text": 384}
-
-    data = Features()
-    assert paper_size("sdt", data) == paper_size("sdt_bios", data) == ({"d_model": 1024, "n_heads": 8, "d_ff": 1024}, {"batch_size": 16})
-    assert paper_size("mister_e", data) == ({"can_hidden": 1024, "gru_layers": 3}, {"batch_size": 16})
-    assert paper_size("bigru", data) == ({"hidden": 512}, {})
-    assert paper_size("compm", data) == ({"d_model": 384, "pm_hidden": None}, {})
-    assert paper_size("logreg", data) == paper_size("compm_finetune", data) == ({}, {})
-    size, _ = paper_size("sdt", data)
-    size["d_model"] = 1                      # a caller's edit never reaches the table
-    assert paper_size("sdt", data)[0]["d_model"] == 1024

@@ -1,34 +1,20 @@
 """The benchmark's per-step table (erc_lib.bench.steps) on tiny three-modality data."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from erc_lib.bench import steps
 from erc_lib.bench.run import JSON_KEYS
 from erc_lib.bench.summaries import tables
-from erc_lib.data import Dialogue, ERCData
-
-
-def _three_modality_data() -> ERCData:
-    rng = np.random.default_rng(0)
-    dims = {"text": 6, "audio": 5, "visual": 4}
-
-    def dialogue(i, split):
-        n = 3 + i % 4
-        return Dialogue(f"{split}{i}", [["A", "B"][j % 2] for j in range(n)], ["u"] * n, np.arange(n) % 3,
-                        {m: rng.normal(size=(n, k)).astype(np.float32) for m, k in dims.items()})
-
-    return ERCData("toy", ["x", "y", "z"], {s: [dialogue(i, s) for i in range(6)]
-                                           for s in ("train", "dev", "test")}).validate()
+from toy_data import six_dialogue_three_modality_data
 
 
 @pytest.mark.slow
 def test_step_comparison_times_identical_batches_and_profiles_the_eager_step(monkeypatch):
     monkeypatch.setattr(steps, "paper_size", lambda model, data: ({"d_model": 8, "n_heads": 2, "d_ff": 8},
                                                                   {"batch_size": 2}))
-    data = _three_modality_data()
+    data = six_dialogue_three_modality_data()
     spec, batches = steps.step_batches("sdt", 3, data=data)
     assert len(batches) == 3 and all(set(b.features) == {"text", "audio", "visual"} for b in batches)
     again = steps.step_batches("sdt", 3, data=data)[1]

@@ -1,16 +1,13 @@
 """CoMPM / EmoNet (erc_lib.models.compm): speaker-behaviour history, global speaker ids,
-EmoNet's weighted CE and a fine-tuning step (the batches' padding masks and the chunked encoder:
+a fine-tuning step (EmoNet's weighted CE: tests/test_losses.py) (the batches' padding masks and the chunked encoder:
 tests/test_compm_encoder.py)."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import torch
 
 from erc_lib.experiment import RunSpec, run_experiment
-from erc_lib.losses import class_weights_for, weighted_cross_entropy
 from erc_lib.models.compm import EMONET_ABLATION, build_compm, compm_splits
 from erc_lib.models.compm_encoder import CoMPMDataset, collate_compm
 from erc_lib.data.speakers import speaker_history, speaker_tags, utterance_offsets
@@ -126,38 +123,8 @@ def test_global_ids_on_emorynlp():
     assert "Monica Geller" in test_names & train_names  # followed across splits
 
 
-# ----------------------------------------------------------------------------- loss
-def test_weighted_loss_equals_hand_computation():
-    logits = torch.tensor([[[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [9.0, 9.0, 9.0]],
-                           [[-1.0, 3.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]])
-    labels = torch.tensor([[0, 2, -100], [1, 1, -100]])
-    mask = labels != -100
-    w = torch.tensor([0.5, 1.0, 2.0])
-    terms = []
-    for b, t in [(0, 0), (0, 1), (1, 0), (1, 1)]:
-        z = logits[b, t].tolist()
-        y = int(labels[b, t])
-        ce = -(z[y] - math.log(sum(math.exp(v) for v in z)))
-        terms.append(w[y].item() * ce)
-    expected = sum(terms) / len(terms)  # EmoNet: mean of w_y * CE, not divided by sum of w
-    assert weighted_cross_entropy(logits, labels, mask, w).item() == pytest.approx(expected, rel=1e-6)
-    plain = weighted_cross_entropy(logits, labels, mask)
-    assert plain.item() == pytest.approx(sum(t / w[y].item() for t, y in zip(terms, [0, 2, 1, 1])) / 4, rel=1e-6)
-
-
-def test_class_weights_normalised_and_unnormalised():
-    data = recurring_speaker_data()
-    counts = np.bincount(data.train_labels(), minlength=data.n_classes)
-    norm = class_weights_for(data.train_labels(), data.n_classes, "normalised").numpy()
-    unnorm = class_weights_for(data.train_labels(), data.n_classes, "unnormalised").numpy()
-    assert np.allclose(norm, counts.min() / counts) and norm.max() == pytest.approx(1.0)
-    assert np.allclose(unnorm, counts.sum() / counts)
-    assert class_weights_for(data.train_labels(), data.n_classes, None) is None
-    with pytest.raises(ValueError):
-        class_weights_for(data.train_labels(), data.n_classes, "sqrt")
-
-
 # ----------------------------------------------------------------------------- training
+@pytest.mark.slow  # runs all-MiniLM-L6-v2, a language model
 def test_finetune_forward_backward(tokenizer):
     data = recurring_speaker_data((2, 1, 1))
     for finetune in ("full", "lora"):

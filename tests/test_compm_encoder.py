@@ -36,6 +36,7 @@ def test_frozen_batched_equals_one_by_one(variant):
         torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow  # runs all-MiniLM-L6-v2, a language model
 @pytest.mark.parametrize("finetune", ["full", "lora"])
 def test_finetune_batched_equals_one_by_one(tokenizer, finetune):
     data = recurring_speaker_data((3, 1, 1))

@@ -297,23 +297,6 @@ def test_reader_check_finds_reprs_index_columns_float_counts_and_escaped_newline
     assert set(report.reader_problems("| index | seeds |\n|---|---|\n| 0 | 5.0 |")) == {"index column", "float count"}
 
 
-def test_notebook_tables_render_for_readers():
-    """The notebooks' DataFrame formatter (erc_lib.notebook.reader_frame): no 0, 1, 2 index, a named index
-    kept as a column, counts as integers, mappings as text, line breaks as " / "."""
-    from erc_lib.tables import plain, reader_frame
-
-    frame = pd.DataFrame({"seeds": [1.0, None], "epochs run": [2.0, 3.0], "weighted F1": [60.0, 61.5], "text": ["a\nb", "c"],
-                          "dims": [{"text": 384, "audio": 73}, ["t", "a"]]}, index=pd.Index(["x", "y"], name="run"))
-    html = reader_frame(frame).to_html(index=False, na_rep="–")
-    assert report.reader_problems(html) == {}
-    shown = reader_frame(frame)
-    assert list(shown.columns) == ["run", "seeds", "epochs run", "weighted F1", "text", "dims"]
-    assert shown["seeds"].tolist() == [1, "–"] and shown["epochs run"].tolist() == [2, 3]
-    assert shown["weighted F1"].tolist() == [60.0, 61.5]
-    assert shown["text"].tolist() == ["a / b", "c"] and shown["dims"].tolist() == ["text 384, audio 73", "t, a"]
-    assert plain({"d_model": 32, "patience": None, "gammas": [1.0, 0.5]}) == "d_model 32, patience none, gammas [1, 0.5]"
-
-
 def test_results_doc_has_no_python_reprs():
     assert report.reader_problems((REPO_ROOT / "docs" / "results.md").read_text(encoding="utf-8")) == {}
 

@@ -11,31 +11,15 @@ import numpy as np
 import pytest
 
 from erc_lib import fitcache, zoo
-from erc_lib.data import Dialogue, ERCData
 from erc_lib.experiment import RunSpec, run_experiment
 from erc_lib.models.baselines import build_bigru
 from erc_lib.training import TrainConfig
+from toy_data import labelled_text_data
 
-NAMES = ["A", "B", "C"]
+
 MODEL_ARGS = {"hidden": 8, "input_dropout": 0.1, "dropout": 0.1}
 TRAIN_ARGS = {"epochs": 2, "batch_size": 4, "lr": 0.01}
 CONFIG = TrainConfig(device="cpu", progress=False)
-
-
-def tiny(seed: int = 0, n=(6, 3, 3), dim: int = 6, n_classes: int = 3) -> ERCData:
-    rng = np.random.default_rng(seed)
-    splits = {}
-    for split, count in zip(("train", "dev", "test"), n):
-        dialogues = []
-        for i in range(count):
-            length = int(rng.integers(3, 6))
-            labels = rng.integers(0, n_classes, size=length).astype(np.int64)
-            labels[:n_classes] = np.arange(n_classes)
-            feats = rng.normal(size=(length, dim)).astype(np.float32) + labels[:, None]
-            dialogues.append(Dialogue(f"{split}{i}", [NAMES[j % 3] for j in range(length)],
-                                      [f"u{j}" for j in range(length)], labels, {"text": feats}))
-        splits[split] = dialogues
-    return ERCData("tiny", [f"c{k}" for k in range(n_classes)], splits).validate()
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +45,7 @@ def statuses(exp) -> list[str]:
 
 @pytest.mark.parametrize("model", ["bigru", "logreg"])
 def test_hit_returns_exactly_what_training_returned(model, fresh_cache, capsys):
-    data = tiny()
+    data = labelled_text_data()
     first = run(data, [spec(data, model)], seeds=(0, 1))
     assert statuses(first) == ["trained", "trained"] and len(list(fresh_cache.glob("*.npz"))) == 2
     second = run(data, [spec(data, model, variant="renamed", columns={"notebook": "04"})], seeds=(0, 1))
@@ -98,7 +82,7 @@ def _changed_feature(data):
 
 @pytest.mark.parametrize("change", ["model_arg", "train_arg", "seed", "label", "feature", "code"])
 def test_any_change_misses(change, monkeypatch):
-    data = tiny()
+    data = labelled_text_data()
     base = run(data, [spec(data)])
     assert statuses(base) == ["trained"]
     assert statuses(run(data, [spec(data)])) == ["hit"]
@@ -121,7 +105,7 @@ def test_any_change_misses(change, monkeypatch):
 
 
 def test_device_kind_and_side_inputs_are_keyed():
-    data = tiny()
+    data = labelled_text_data()
     s = spec(data)
     key = lambda sp, **cfg: fitcache.fit_key(sp, dataclasses.replace(CONFIG, **cfg), 0, "d")
     assert key(s) != key(s, device="cuda") and key(s) == key(s, progress=True, pin_memory=False)
@@ -135,7 +119,7 @@ def test_device_kind_and_side_inputs_are_keyed():
 
 
 def test_damaged_entry_is_reported_and_recomputed(fresh_cache):
-    data = tiny()
+    data = labelled_text_data()
     first = run(data, [spec(data)]).fit("BiGRU (context)")
     (entry,) = fresh_cache.glob("*.npz")
     entry.write_bytes(entry.read_bytes()[:100])  # truncated
@@ -146,7 +130,7 @@ def test_damaged_entry_is_reported_and_recomputed(fresh_cache):
 
 
 def test_bypass_off_refresh_keep_models_and_no_identity(fresh_cache, monkeypatch):
-    data = tiny()
+    data = labelled_text_data()
     run(data, [spec(data)])
     stored = next(fresh_cache.glob("*.npz")).stat().st_mtime_ns
     assert statuses(run(data, [spec(data)], cache=False)) == ["uncached"]
@@ -168,7 +152,7 @@ def test_bypass_off_refresh_keep_models_and_no_identity(fresh_cache, monkeypatch
 
 
 def test_entries_are_pickle_free(fresh_cache):
-    data = tiny()
+    data = labelled_text_data()
     run(data, [spec(data)])
     (entry,) = fresh_cache.glob("*.npz")
     with np.load(entry, allow_pickle=False) as z:
@@ -176,7 +160,7 @@ def test_entries_are_pickle_free(fresh_cache):
 
 
 def test_zoo_identity_is_declared_content():
-    data = tiny()
+    data = labelled_text_data()
     sdt = lambda inputs, **kw: zoo.model_spec("sdt", data, inputs, model_args={"d_model": 8, **kw})
     assert sdt("t").identity == sdt(["text"]).identity == {"model": "sdt", "model_args": {"d_model": 8},
                                                           "inputs": ["text"]}
@@ -222,7 +206,7 @@ def _digest(s, config=BASE, seed=0, data_fp="data", extra_fp=None):
 
 
 def test_every_training_setting_changes_the_key_and_declared_non_result_fields_do_not():
-    data = tiny()
+    data = labelled_text_data()
     s = spec(data)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     # a new TrainConfig field must be declared here as changing the numbers or not
@@ -243,13 +227,13 @@ def test_device_kind_not_index_is_keyed():
     assert fitcache.device_kind("cpu") == "cpu"
     assert fitcache.device_kind("cuda:1") == fitcache.device_kind("cuda:0") == fitcache.device_kind("cuda") == "cuda"
     assert fitcache.device_kind("auto") in ("cpu", "cuda")
-    s = spec(tiny())
+    s = spec(labelled_text_data())
     on = lambda device: _digest(s, dataclasses.replace(BASE, device=device))
     assert on("cuda:0") == on("cuda:1") == on("cuda") != on("cpu")
 
 
 def test_spec_identity_builder_inputs_and_kept_outputs_change_the_key():
-    data = tiny()
+    data = labelled_text_data()
     s = spec(data)
     base = _digest(s, dataclasses.replace(BASE, **s.train))        # every digest with the spec's own settings
     variants = {
@@ -257,9 +241,9 @@ def test_spec_identity_builder_inputs_and_kept_outputs_change_the_key():
         "training override": spec(data, train_args={"batch_size": 2}),
         "model": spec(data, model="logreg"),
         "identity inputs": dataclasses.replace(s, identity={**s.identity, "inputs": ["audio"]}),
-        "builder": dataclasses.replace(s, build=tiny),
+        "builder": dataclasses.replace(s, build=labelled_text_data),
         "inputs": dataclasses.replace(s, inputs=("text", "audio")),
-        "callable inputs": dataclasses.replace(s, inputs=tiny),
+        "callable inputs": dataclasses.replace(s, inputs=labelled_text_data),
         "kept output": dataclasses.replace(s, keep=("logits_text",)),
     }
     seen = {base}
@@ -273,13 +257,13 @@ def test_spec_identity_builder_inputs_and_kept_outputs_change_the_key():
     assert fitcache.fit_key(dataclasses.replace(s, identity=None), BASE, 0, "data") is None
     key = fitcache.fit_key(s, BASE, 0, "data")
     assert key["builder"] == "erc_lib.models.baselines.build_bigru"         # the partial's function
-    assert fitcache.fit_key(dataclasses.replace(s, inputs=tiny), BASE, 0, "d")["inputs"] == "test_fitcache.tiny"
+    assert fitcache.fit_key(dataclasses.replace(s, inputs=labelled_text_data), BASE, 0, "d")["inputs"] == "toy_data.labelled_text_data"
 
 
 def test_package_versions_and_the_format_change_the_key(monkeypatch):
     from importlib import metadata
 
-    s = spec(tiny())
+    s = spec(labelled_text_data())
     key = fitcache.fit_key(s, BASE, 0, "data")
     assert key["versions"] == {name: metadata.version(name) for name in ("torch", "numpy", "scikit-learn")}
     assert key["format"] == fitcache.FORMAT and key["code"] == fitcache.code_hash()
@@ -399,14 +383,14 @@ def _apply(data, split, what, i, j):
 @FAST
 @given(change=data_change())
 def test_every_field_of_the_data_changes_the_fingerprint(change):
-    data = tiny()
+    data = labelled_text_data()
     base = fitcache.data_fingerprint(data)
     assert fitcache.data_fingerprint(copy.deepcopy(data)) == base
     assert fitcache.data_fingerprint(_apply(data, *change)) != base, change
 
 
 def test_data_fingerprint_ignores_feature_dict_order_and_reads_every_split():
-    data = tiny()
+    data = labelled_text_data()
     for d in data.splits["train"]:
         d.features["audio"] = d.features["text"] * 2
     base = fitcache.data_fingerprint(data)
@@ -419,7 +403,7 @@ def test_data_fingerprint_ignores_feature_dict_order_and_reads_every_split():
 
 
 def test_side_input_content_and_name_change_their_fingerprint():
-    data = tiny()
+    data = labelled_text_data()
     value = lambda target: (lambda d: np.full((len(d), 2), 2.0 if d.dialogue_id == target else 1.0, np.float32))
     base = fitcache.extra_fingerprint(data, {"bios": value(None)})
     for split in ("train", "dev", "test"):
@@ -432,7 +416,7 @@ def test_side_input_content_and_name_change_their_fingerprint():
 
 
 def test_entry_path_names_dataset_row_seed_and_digest(fresh_cache):
-    data = tiny()
+    data = labelled_text_data()
     key = fitcache.fit_key(spec(data), BASE, 4, "data")
     path = fitcache.entry_path(key, "iemocap-sdt", "SDT (text+audio)")
     assert path.parent == fresh_cache
@@ -447,7 +431,7 @@ def test_entry_path_names_dataset_row_seed_and_digest(fresh_cache):
 def test_a_stored_fit_is_read_back_only_under_its_own_key(fresh_cache):
     from erc_lib.training import FitResult
 
-    data = tiny()
+    data = labelled_text_data()
     key = fitcache.fit_key(spec(data), BASE, 0, "data")
     fit = FitResult([{"epoch": 1, "dev_weighted_f1": 50.0}], 1, {"weighted_f1": 50.0, "per_class_f1": {"b": 1, "a": 2}},
                     {"weighted_f1": 40.0}, {"y_true": np.array([0, 1]), "y_pred": np.array([1, 1]),
@@ -485,7 +469,7 @@ def test_cache_mode_from_the_environment(value, cache, expected, monkeypatch):
 def test_each_kind_of_data_change_changes_the_fingerprint(what, split):
     """Every kind of change, in every split, at the last utterance of the last dialogue (the
     property test above draws the positions)."""
-    data = tiny()
+    data = labelled_text_data()
     assert fitcache.data_fingerprint(_apply(data, split, what, -1, -1)) != fitcache.data_fingerprint(data)
 
 
@@ -504,7 +488,7 @@ def test_digest_is_canonical_json_of_the_key():
     assert fitcache._qualname(lambda: 0).startswith("test_fitcache.test_digest_is_canonical_json_of_the_key.")
     import functools
 
-    assert fitcache._qualname(functools.partial(tiny, 1)) == "test_fitcache.tiny"
+    assert fitcache._qualname(functools.partial(labelled_text_data, 1)) == "toy_data.labelled_text_data"
     assert fitcache._qualname(object()) is None
 
 
@@ -514,7 +498,7 @@ def test_an_entry_holding_a_pickled_array_is_never_unpickled(fresh_cache):
     import json
     import warnings as w
 
-    key = fitcache.fit_key(spec(tiny()), BASE, 0, "data")
+    key = fitcache.fit_key(spec(labelled_text_data()), BASE, 0, "data")
     path = fresh_cache / "pickled.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"key": key, "history": [], "best_epoch": 1, "dev": {}, "test": {}, "seconds": 1.0,

@@ -10,152 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from erc_lib.data import Dialogue, ERCData
-from erc_lib.losses import (class_weights_for, focal_loss, inverse_frequency_weights, masked_kl_distillation,
-                            supervised_contrastive_loss)
-from by_hand import supcon_by_hand
-
-
-def _softmax(row, t=1.0):
-    e = [math.exp(v / t) for v in row]
-    return [v / sum(e) for v in e]
-
-
-# ============================================================================ losses.py
-STUDENT = torch.tensor([[[1.0, 0.0, -2.0], [0.0, 2.0, 1.0]]], dtype=torch.float64)
-TEACHER = torch.tensor([[[0.0, 1.5, 0.5], [1.0, 1.0, -1.0]]], dtype=torch.float64)
-MASK = torch.tensor([[True, True]])
-
-
-def _kl_by_hand(t: float) -> float:
-    """(1/n) sum_i KL(softmax(teacher_i / T) || softmax(student_i / T))."""
-    total = 0.0
-    for s, q_logits in zip(STUDENT[0].tolist(), TEACHER[0].tolist()):
-        p, q = _softmax(s, t), _softmax(q_logits, t)
-        total += sum(qc * math.log(qc / pc) for pc, qc in zip(p, q))
-    return total / 2
-
-
-def test_kl_distillation_default_is_temperature_one_without_t2_and_not_detached():
-    """Defaults as documented (SDT's code): T = 1, no T^2 factor, the teacher not detached."""
-    teacher = TEACHER.clone().requires_grad_(True)
-    got = masked_kl_distillation(STUDENT, teacher, MASK)
-    assert got.item() == pytest.approx(_kl_by_hand(1.0), rel=1e-12)
-    (grad,) = torch.autograd.grad(got, teacher)
-    assert grad.abs().sum().item() > 1e-3          # gradient reaches the teacher by default
-
-
-def test_kl_distillation_t2_factor_is_t_squared():
-    """``scale_by_t2`` multiplies by T^2 (Hinton et al.), checked at T = 3 where T^2 = 9 differs
-    from 2 T = 6."""
-    got = masked_kl_distillation(STUDENT, TEACHER, MASK, temperature=3.0, scale_by_t2=True)
-    assert got.item() == pytest.approx(9.0 * _kl_by_hand(3.0), rel=1e-12)
-
-
-@pytest.mark.parametrize("temperature", [0.0, -1.0])
-def test_kl_distillation_rejects_a_non_positive_temperature_with_its_message(temperature):
-    with pytest.raises(ValueError, match=r"^temperature must be > 0$"):
-        masked_kl_distillation(STUDENT, TEACHER, MASK, temperature=temperature)
-
-
-def test_focal_default_gamma_is_two():
-    """The documented default focusing parameter is gamma = 2 (Lin et al. 2017):
-    FL = -(1 - p_y)^2 log p_y, averaged over real utterances."""
-    labels = torch.tensor([[2, 1]])
-    expected = 0.0
-    for row, y in zip(STUDENT[0].tolist(), [2, 1]):
-        p = _softmax(row)[y]
-        expected += -((1 - p) ** 2) * math.log(p)
-    assert focal_loss(STUDENT, labels, MASK).item() == pytest.approx(expected / 2, rel=1e-12)
-
-
-def test_focal_errors_say_what_is_wrong():
-    labels = torch.tensor([[2, 1]])
-    with pytest.raises(ValueError, match=r"^focal gamma must be >= 0, got -1.0$"):
-        focal_loss(STUDENT, labels, MASK, gamma=-1.0)
-    with pytest.raises(ValueError, match=r"^focal_loss: the mask selects no utterance$"):
-        focal_loss(STUDENT, labels, torch.zeros_like(MASK))
-
-
-def _supcon_case():
-    """Two dialogues of one view each, with an anchor that has no positive in its dialogue (its
-    label occurs once there) but has one across the batch, and a padded slot."""
-    g = torch.Generator().manual_seed(3)
-    views = torch.randn(2, 4, 1, 3, generator=g, dtype=torch.float64)
-    labels = torch.tensor([[0, 0, 1, 2], [1, 2, 2, -100]])
-    return views, labels, labels != -100
-
-
-def test_contrastive_skips_anchors_without_a_positive_and_pools_the_batch_when_asked():
-    """Per dialogue (Eq. 14) an anchor counts only if its dialogue holds another vector of its
-    label; with ``per_dialogue=False`` positives and contrast sets span every real vector of the
-    batch. Both against the loops of the formula, on a case where the two differ."""
-    views, labels, mask = _supcon_case()
-    for tau in (1.0, 0.5):
-        per_dialogue = []
-        for b in range(2):
-            z = [views[b, k, 0].numpy() for k in range(4) if mask[b, k]]
-            y = [int(labels[b, k]) for k in range(4) if mask[b, k]]
-            pos = [a for a in range(len(z)) if any(y[p] == y[a] for p in range(len(z)) if p != a)]
-            per_dialogue.append((supcon_by_hand(z, y, tau), len(pos)))
-        expected = sum(v * n for v, n in per_dialogue) / sum(n for _, n in per_dialogue)
-        got = supervised_contrastive_loss(views, labels, mask, temperature=tau).item()
-        assert got == pytest.approx(expected, rel=1e-9)
-        z_all = [views[b, k, 0].numpy() for b in range(2) for k in range(4) if mask[b, k]]
-        y_all = [int(labels[b, k]) for b in range(2) for k in range(4) if mask[b, k]]
-        pooled = supervised_contrastive_loss(views, labels, mask, temperature=tau, per_dialogue=False).item()
-        assert pooled == pytest.approx(supcon_by_hand(z_all, y_all, tau), rel=1e-9)
-    default = supervised_contrastive_loss(views, labels, mask).item()          # tau = 1 by default
-    assert default == pytest.approx(supervised_contrastive_loss(views, labels, mask, 1.0).item(), rel=1e-12)
-    assert default != pytest.approx(supervised_contrastive_loss(views, labels, mask, 2.0).item(), rel=1e-6)
-
-
-def test_contrastive_rejects_bad_temperature_and_shapes_with_a_message():
-    views, labels, mask = _supcon_case()
-    for tau in (0.0, -0.5):
-        with pytest.raises(ValueError, match=r"^temperature must be > 0$"):
-            supervised_contrastive_loss(views, labels, mask, temperature=tau)
-    shape_error = r"^views must be \(batch, L, V, d\) matching labels/mask \(batch, L\); got "
-    with pytest.raises(ValueError, match=shape_error + r"\(2, 4, 3\), \(2, 4\), \(2, 4\)$"):
-        supervised_contrastive_loss(views[:, :, 0], labels, mask)              # 3-D views
-    with pytest.raises(ValueError, match=shape_error + r"\(2, 4, 1, 3\), \(2, 3\), \(2, 3\)$"):
-        supervised_contrastive_loss(views, labels[:, :3], mask[:, :3])          # views vs labels
-    with pytest.raises(ValueError, match=shape_error):
-        supervised_contrastive_loss(views, labels, mask[:, :3])                 # labels vs mask
-
-
-def test_inverse_frequency_error_names_the_missing_classes():
-    with pytest.raises(ValueError, match=r"^class\(es\) \[1, 3\] never occur in the labels$"):
-        inverse_frequency_weights([0, 0, 2, 2, 2], 4)
-
-
-def test_class_weights_sum_to_one_are_sdt_constants():
-    """``"sum-to-one"``: ``(1/n_c) / sum_k (1/n_k)``. On IEMOCAP's train(+dev) counts
-    504/839/1324/933/742/1468 they are proportional to SDT's hard-coded ``1 / freq`` weights,
-    freq = [0.0867, 0.1444, 0.2279, 0.1606, 0.1277, 0.2527] (train.py:201-206), and sum to 1."""
-    counts = [504, 839, 1324, 933, 742, 1468]
-    labels = np.repeat(np.arange(6), counts)
-    inv = [1 / n for n in counts]
-    expected = [v / sum(inv) for v in inv]
-    got = class_weights_for(labels, 6, "sum-to-one").tolist()
-    assert got == pytest.approx(expected, rel=1e-6)
-    assert sum(got) == pytest.approx(1.0, rel=1e-6)
-    scaled = [w * f for w, f in zip(got, [0.0867, 0.1444, 0.2279, 0.1606, 0.1277, 0.2527])]
-    assert max(scaled) / min(scaled) == pytest.approx(1.0, abs=1e-3)   # w_c proportional to 1 / freq_c
-    assert class_weights_for(labels, 6, None) is None
-    with pytest.raises(ValueError, match=r"^class_weights must be None or one of \('normalised', 'unnormalised', "
-                                         r"'sum-to-one'\), got 'sum_to_one'$"):
-        class_weights_for(labels, 6, "sum_to_one")
+from by_hand import softmax
+from toy_data import ann_and_bob_data, known_class_counts_data
 
 
 # ======================================================================= data/speakers.py
-def _one_speaker_data(n_train: int) -> ERCData:
-    def dia(name, speakers, dim=2):
-        n = len(speakers)
-        return Dialogue(name, speakers, ["u"] * n, np.zeros(n, dtype=np.int64),
-                        {"text": np.arange(n * dim, dtype=np.float64).reshape(n, dim)})
-    train = [dia(f"train_{i}", ["Ann", "Bob"] * 4) for i in range(n_train)]
-    return ERCData("toy", ["x"], {"train": train, "dev": [dia("dev_0", ["Ann"])], "test": [dia("test_0", ["Ann"])]})
 
 
 def test_speaker_history_defaults_are_emonets_dataset_window_of_eleven():
@@ -164,7 +23,7 @@ def test_speaker_history_defaults_are_emonets_dataset_window_of_eleven():
     (16 turns), so her first test utterance reads exactly her last 11 train turns."""
     from erc_lib.data.speakers import speaker_history, utterance_offsets
 
-    data = _one_speaker_data(4)
+    data = ann_and_bob_data(4)
     history = speaker_history(data)
     offsets = utterance_offsets(data)
     ann_train = [offsets[d.dialogue_id] + j for d in data.splits["train"] for j, s in enumerate(d.speakers) if s == "Ann"]
@@ -178,7 +37,7 @@ def test_speaker_tags_and_utterance_table_dtypes():
     the models read, whatever the dtype of the stored features."""
     from erc_lib.data.speakers import speaker_tags, utterance_table
 
-    data = _one_speaker_data(2)
+    data = ann_and_bob_data(2)
     for global_ids in (True, False):
         tags, _ = speaker_tags(data, global_ids)
         assert all(t.dtype == np.int64 for t in tags.values())
@@ -278,7 +137,7 @@ def test_sdt_cross_entropy_terms_use_the_class_weights():
     terms = model.loss(out, batch)
 
     def weighted_ce(rows):
-        num = sum(w[y] * -math.log(_softmax(r)[y]) for r, y in zip(rows, labels))
+        num = sum(w[y] * -math.log(softmax(r)[y]) for r, y in zip(rows, labels))
         return num / sum(w[y] for y in labels)
 
     assert terms["ce_fused"].item() == pytest.approx(weighted_ce(fused), rel=1e-6)   # weights stored as float32
@@ -299,19 +158,6 @@ def test_underpowered_reason_says_what_the_test_detects():
 
 
 # ============================================================================ models/sdt.py
-def _three_class_data() -> ERCData:
-    """Train labels 0 x 4, 1 x 2, 2 x 1 (known counts); text and audio features only."""
-    rng = np.random.default_rng(0)
-
-    def dialogue(name, labels):
-        n = len(labels)
-        return Dialogue(name, [["A", "B"][i % 2] for i in range(n)], ["u"] * n, np.array(labels),
-                        {"text": rng.normal(size=(n, 4)).astype(np.float32),
-                         "audio": rng.normal(size=(n, 3)).astype(np.float32)})
-
-    splits = {"train": [dialogue("tr0", [0, 0, 1, 2]), dialogue("tr1", [0, 0, 1])],
-              "dev": [dialogue("dv0", [0, 1, 2])], "test": [dialogue("te0", [2, 1, 0])]}
-    return ERCData("toy", ["x", "y", "z"], splits).validate()
 
 
 def test_build_sdt_weights_classes_by_inverse_train_frequency_summing_to_one():
@@ -319,7 +165,7 @@ def test_build_sdt_weights_classes_by_inverse_train_frequency_summing_to_one():
     (counts 4, 2, 1 -> (1/4, 1/2, 1) / 1.75), float32; unweighted (None) by default."""
     from erc_lib.models.sdt import build_sdt
 
-    data = _three_class_data()
+    data = known_class_counts_data()
     model = build_sdt(data, "ta", class_weighted=True, d_model=8, n_heads=2)
     expected = torch.tensor([0.25, 0.5, 1.0]) / 1.75
     assert model.class_weights.dtype == torch.float32
@@ -338,7 +184,7 @@ def test_sdt_modules_follow_the_paper():
 
     from erc_lib.models.sdt import build_sdt
 
-    model = build_sdt(_three_class_data(), "ta", d_model=8, n_heads=2, dropout=0.3)
+    model = build_sdt(known_class_counts_data(), "ta", d_model=8, n_heads=2, dropout=0.3)
     n = model.config.n_speakers
     assert model.speaker_embedding.num_embeddings == n + 1 and model.speaker_embedding.padding_idx == n
     assert torch.equal(model.speaker_embedding.weight[n], torch.zeros(8))

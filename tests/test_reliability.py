@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
 import shutil
 from pathlib import Path
@@ -98,13 +97,6 @@ def test_cuda_without_cuda_is_a_clear_error(outputs):
 
 
 # ----------------------------------------------------------------------------- data
-def test_no_data_folder_names_the_folder(tmp_path, monkeypatch):
-    from erc_lib.data.describe import load_present
-
-    monkeypatch.setenv("ERC_DATA_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(DataError, match="ERC_DATA_DIR") as err:
-        load_present(["iemocap", "mosi"])
-    assert str(tmp_path / "nowhere") in str(err.value)
 
 
 def test_truncated_pickle_names_the_file_and_the_cause(tmp_path):
@@ -183,60 +175,6 @@ def test_converted_pickle_is_read_without_pickle(tmp_path):
     assert safe.name == "features.pkl.safe.npz"
 
 
-# ----------------------------------------------------------------------------- caches
-def _toy():
-    from erc_lib.data import Dialogue, ERCData
-
-    d = lambda i, split: Dialogue(f"{split}{i}", ["A", "B"], [f"hello {i}", f"fine thanks {i}"], np.array([0, 1]))
-    return ERCData("toy", ["x", "y"], {s: [d(i, s) for i in range(2)] for s in ("train", "dev", "test")})
-
-
-def test_damaged_feature_cache_is_reported_and_rebuilt(tmp_path):
-    from erc_lib.features.text import add_text_features
-
-    data = add_text_features(_toy(), cache_dir=tmp_path, device="cpu", progress=False)
-    (cache,) = tmp_path.glob("text_toy_*.npz")
-    cache.write_bytes(cache.read_bytes()[:100])            # a truncated zip
-    with pytest.warns(UserWarning, match=str(cache.name)):
-        again = add_text_features(_toy(), cache_dir=tmp_path, device="cpu", progress=False)
-    np.testing.assert_allclose(again.splits["dev"][0].features["text"], data.splits["dev"][0].features["text"], atol=1e-6)
-    with np.load(cache) as z:                              # rebuilt, whole
-        assert z["embeddings"].shape[0] == 12
-
-
-def _tiny_encoder(folder: Path, seed: int) -> None:
-    import torch
-    from transformers import BertConfig, BertModel
-
-    from erc_lib.features.text import resolve_text_encoder
-
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    if folder.exists():
-        shutil.rmtree(folder)
-    BertModel(config).save_pretrained(folder)
-    minilm = Path(resolve_text_encoder("all-MiniLM-L6-v2")[0])
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (minilm / name).exists():
-            shutil.copy(minilm / name, folder / name)
-
-
-def test_cache_is_never_used_for_another_model_at_the_same_path(tmp_path):
-    from erc_lib.features.text import add_text_features, encoder_fingerprint
-
-    folder = tmp_path / "encoder"
-    _tiny_encoder(folder, seed=1)
-    first = add_text_features(_toy(), str(folder), cache_dir=tmp_path / "cache", device="cpu", progress=False)
-    fp1 = encoder_fingerprint(str(folder))
-    _tiny_encoder(folder, seed=2)                          # another model, same path, same name
-    second = add_text_features(_toy(), str(folder), cache_dir=tmp_path / "cache", device="cpu", progress=False)
-    assert encoder_fingerprint(str(folder)) != fp1
-    a, b = first.splits["train"][0].features["text"], second.splits["train"][0].features["text"]
-    assert a.shape == b.shape == (2, 32) and not np.allclose(a, b)
-    assert len(list((tmp_path / "cache").glob("text_toy_*.npz"))) == 2
-
-
 # ----------------------------------------------------------------------------- interrupted runs
 def test_killed_run_leaves_no_json_any_reader_takes_as_finished(outputs):
     from erc_lib.claims import collect_claims
@@ -260,26 +198,3 @@ def test_killed_run_leaves_no_json_any_reader_takes_as_finished(outputs):
     assert claims["missing_results"] == [{"file": f"{name}.json", "status": "running"}]
 
 
-def test_mister_e_text_only_builds_from_a_modality_name():
-    from erc_lib.data import Dialogue, ERCData
-    from erc_lib.models.mister_e import build_mister_e
-
-    d = lambda i: Dialogue(f"d{i}", ["A"] * 3, ["a"] * 3, np.array([0, 1, 0]),
-                           {"text": np.zeros((3, 8), dtype=np.float32)})
-    data = ERCData("toy", ["x", "y"], {s: [d(i)] for i, s in enumerate(("train", "dev", "test"))})
-    assert build_mister_e(data, "text", can_hidden=8, gru_layers=1).config.variant == "text"
-    with pytest.raises(ValueError, match=r"\('speech', 'text'\)"):
-        build_mister_e(data, "texts")
-
-
-def test_progress_bars_follow_the_environment(monkeypatch, capsys):
-    from erc_lib.runtime import progress_bar
-
-    monkeypatch.setenv("ERC_PROGRESS", "off")
-    assert progress_bar(range(3)).disable
-    monkeypatch.setenv("ERC_PROGRESS", "text")
-    bar = progress_bar(range(3))
-    assert type(bar).__module__ == "tqdm.std"
-    monkeypatch.setenv("ERC_PROGRESS", "fancy")
-    with pytest.raises(ValueError, match="ERC_PROGRESS"):
-        progress_bar(range(3))

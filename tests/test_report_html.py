@@ -1,15 +1,11 @@
 """The report page (erc_lib.report.html): cleaned cells, the parameters each section ran with, the
-reading order and the references of every citation key."""
+reading order (the references of every citation key: tests/test_published.py)."""
 from __future__ import annotations
-
-import re
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from erc_lib.claims import CLAIMS
 from erc_lib.notebook import RUN_MIME
-from erc_lib.published import REFERENCES, citation_keys
 from erc_lib.report import html as report_html
 from erc_lib.report.config import Run
 from erc_lib.report.html import header_parameters, ran_with, reading_order
@@ -52,12 +48,3 @@ def test_reading_order_puts_the_front_page_first_then_by_number():
     assert [r.name for r in reading_order(runs)] == ["99_report", "01_data", "02_features", "03_sdt", "05_emonet"]
 
 
-def test_every_citation_key_in_the_notebooks_and_claims_has_a_reference():
-    """A bracketed key that looks like a citation ([SEED000], [EMONET thesis ...]) in a notebook or in the
-    claims is defined in erc_lib.published.REFERENCES; "seed paper NNN" is written as its key."""
-    texts = [c.source for p in sorted(NOTEBOOKS.glob("*.ipynb")) for c in nbformat.read(p, as_version=4).cells]
-    texts += [str(getattr(c, "published", "")) for c in CLAIMS]
-    cited = {m for t in texts for m in re.findall(r"\[([A-Z][A-Z0-9]{2,})[\] ]", t)} - {"CLS"}
-    assert cited and cited <= set(REFERENCES), cited - set(REFERENCES)
-    assert not [t for t in texts if re.search(r"\bseed paper \d{3}", t)]
-    assert citation_keys("as in [SEED000] Table 7 and seed 003") == ["SEED000", "MISTERE"]

@@ -18,11 +18,14 @@ import numpy as np
 import pytest
 import torch
 
+from by_hand import softmax
 from conftest import require_dataset
 from erc_lib.data import load_dataset
 from erc_lib.metrics import paired_bootstrap
 from erc_lib.models.sdt import SDT, SDTConfig
 from erc_lib.paths import data_dir
+from toy_data import two_modality_batch
+
 
 # ============================================================================ self-distillation
 T = 2.0
@@ -34,11 +37,6 @@ STUDENT = {"text": [[0.0, 1.0, 0.0], [1.0, -1.0, 2.0], [-9.0, 9.0, 0.0]],
            "audio": [[-1.0, 0.5, 3.0], [0.0, 0.0, 0.0], [5.0, 5.0, -5.0]]}
 LABELS = [[0, 1, 2]]
 MASK = [[True, True, False]]
-
-
-def _softmax(row: list[float], temperature: float = 1.0) -> list[float]:
-    e = [math.exp(v / temperature) for v in row]
-    return [v / sum(e) for v in e]
 
 
 def _kl(q: list[float], p: list[float]) -> float:
@@ -79,8 +77,8 @@ def test_sdt_kl_term_has_the_softened_fused_prediction_as_target(scale_kl_by_t2)
     terms = model.loss(out, batch)
     factor = T**2 if scale_kl_by_t2 else 1.0
     for m, student in STUDENT.items():
-        forward = [_kl(_softmax(FUSED[i], T), _softmax(student[i], T)) for i in _real_rows()]
-        reverse = [_kl(_softmax(student[i], T), _softmax(FUSED[i], T)) for i in _real_rows()]
+        forward = [_kl(softmax(FUSED[i], T), softmax(student[i], T)) for i in _real_rows()]
+        reverse = [_kl(softmax(student[i], T), softmax(FUSED[i], T)) for i in _real_rows()]
         expected, swapped = factor * sum(forward) / len(forward), factor * sum(reverse) / len(reverse)
         assert abs(expected - swapped) > 0.01, "the case must tell KL(q||p) from KL(p||q)"
         assert terms[f"kl_{m}"].item() == pytest.approx(expected, rel=1e-9)
@@ -91,8 +89,8 @@ def test_sdt_total_loss_is_the_weighted_sum_of_hand_computed_terms():
     term a mean over the real utterances, computed here from the softmax by hand."""
     g1, g2, g3 = 0.7, 0.3, 1.9
     model, out, batch = _sdt_and_outputs(detach_teacher=False, gammas=(g1, g2, g3))
-    ce = lambda logits: sum(-math.log(_softmax(logits[i])[LABELS[0][i]]) for i in _real_rows()) / len(_real_rows())
-    kl = lambda s: sum(_kl(_softmax(FUSED[i], T), _softmax(s[i], T)) for i in _real_rows()) / len(_real_rows())
+    ce = lambda logits: sum(-math.log(softmax(logits[i])[LABELS[0][i]]) for i in _real_rows()) / len(_real_rows())
+    kl = lambda s: sum(_kl(softmax(FUSED[i], T), softmax(s[i], T)) for i in _real_rows()) / len(_real_rows())
     expected = g1 * ce(FUSED) + g2 * sum(ce(s) for s in STUDENT.values()) + g3 * sum(kl(s) for s in STUDENT.values())
     assert model.loss(out, batch)["total"].item() == pytest.approx(expected, rel=1e-9)
 
@@ -104,7 +102,7 @@ def _expected_kl_gradients(student: list[list[float]]):
     n = len(_real_rows())
     g_student, g_teacher = np.zeros((3, 3)), np.zeros((3, 3))
     for i in _real_rows():
-        q, p = np.array(_softmax(FUSED[i], T)), np.array(_softmax(student[i], T))
+        q, p = np.array(softmax(FUSED[i], T)), np.array(softmax(student[i], T))
         r = np.log(q) - np.log(p)
         g_student[i] = (p - q) / (T * n)
         g_teacher[i] = q * (r - float((q * r).sum())) / (T * n)
@@ -143,28 +141,12 @@ def test_authors_setting_sends_kl_gradient_into_the_teacher(m):
     np.testing.assert_allclose(g_student, expected_student, rtol=1e-9, atol=1e-12)
 
 
-def _toy_batch():
-    from erc_lib.data import Dialogue, DialogueDataset, ERCData, collate_dialogues
-
-    rng = np.random.default_rng(0)
-    dims = {"text": 6, "audio": 5}
-
-    def dia(name, n):
-        return Dialogue(name, [["A", "B"][i % 2] for i in range(n)], ["u"] * n, rng.integers(0, 3, n),
-                        {m: rng.normal(size=(n, k)).astype(np.float32) for m, k in dims.items()})
-
-    splits = {s: [dia(f"{s}{i}", 3 + i) for i in range(3)] for s in ("train", "dev", "test")}
-    data = ERCData("toy", ["x", "y", "z"], splits).validate()
-    ds = DialogueDataset(data.splits["train"], list(dims), data.speaker_vocab())
-    return collate_dialogues([ds[i] for i in range(len(ds))]), dims
-
-
 @pytest.mark.parametrize("detach_teacher", [True, False])
 def test_kl_gradient_reaches_the_fused_head_only_without_detach(detach_teacher):
     """End to end through a real SDT: the gradient of the KL terms alone reaches the fused
     classifier (the teacher's own parameters) only when the teacher is not detached, and always
     reaches the students' classifiers."""
-    batch, dims = _toy_batch()
+    batch, dims = two_modality_batch()
     torch.manual_seed(0)
     model = SDT(SDTConfig(input_dims=dims, n_classes=3, n_speakers=2, d_model=8, n_heads=2, dropout=0.0,
                           temperature=T, detach_teacher=detach_teacher)).double()
@@ -258,7 +240,7 @@ def test_sdt_input_is_projection_plus_position_plus_speaker(packed, bios):
     dropout's input), at every real utterance, with ``SE = V_s(s) + W h_desc`` when the model has
     speaker descriptions (seed Eq. 6-7); and the multimodal gate's map has no bias
     (``g_m = softmax_m(W_g H'_m)``)."""
-    batch, dims = _toy_batch()
+    batch, dims = two_modality_batch()
     torch.manual_seed(0)
     model = SDT(SDTConfig(input_dims=dims, n_classes=3, n_speakers=2, d_model=8, n_heads=2,
                           pack_utterances=packed, bios_dim=3 if bios else None)).eval()
@@ -306,7 +288,7 @@ def test_unimodal_gate_is_sigmoid_of_a_bias_free_map_times_its_input():
 def test_speaker_roles_and_temperature_are_checked_before_work():
     """A dataset-wide speaker id past the known roles, and a temperature of 0, are errors that name
     the value (checked on CPU, where reading the id is free)."""
-    batch, dims = _toy_batch()
+    batch, dims = two_modality_batch()
     model = SDT(SDTConfig(input_dims=dims, n_classes=3, n_speakers=2, d_model=8, n_heads=2, speaker_roles=[0, 1]))
     batch.global_speakers = batch.global_speakers.clamp(max=1)
     model(batch)                                                                  # ids 0 and 1: known

@@ -12,30 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from erc_lib.data import Dialogue, ERCData
+from erc_lib.data import Dialogue
 from erc_lib.data.speakers import speaker_history, speaker_tags, utterance_offsets, utterance_table
-
-LAYOUT = {"train": [("d1", ["Ann", "Bob", "Ann", "Ann"]), ("d2", ["Bob", "Ann"])],
-          "dev": [("d3", ["Cy", "Bob"])],
-          "test": [("d4", ["Bob", "Ann", "Ann"]), ("d5", ["Cy"])]}
-
-
-def constructed() -> ERCData:
-    splits, flat = {}, 0
-    for split, dialogues in LAYOUT.items():
-        splits[split] = []
-        for did, speakers in dialogues:
-            n = len(speakers)
-            index = np.arange(flat, flat + n)
-            dtype = np.float64 if did == "d2" else np.float32        # the table is float32 whatever the input
-            splits[split].append(Dialogue(did, list(speakers), [f"t{i}" for i in index], (index % 3).astype(np.int64),
-                                          {"text": np.stack([index, -index], 1).astype(dtype)}))
-            flat += n
-    return ERCData("constructed", ["a", "b", "c"], splits)
+from toy_data import speaker_layout_data
 
 
 def test_offsets_and_the_utterance_table_follow_file_order():
-    data = constructed()
+    data = speaker_layout_data()
     assert utterance_offsets(data) == {"d1": 0, "d2": 4, "d3": 6, "d4": 8, "d5": 11}
     assert utterance_table(data) == [f"t{i}" for i in range(12)]
     table = utterance_table(data, "text")
@@ -49,7 +32,7 @@ def test_dataset_histories_by_hand_no_window():
     """EmoNet's speaker behaviour: the speaker's earlier utterances across dialogues; dev and test
     each continue from the end of train (test never sees dev: Bob's dev turn 7 and Cy's 6 are
     absent from test)."""
-    assert speaker_history(constructed(), "dataset", None) == {
+    assert speaker_history(speaker_layout_data(), "dataset", None) == {
         "d1": [[], [], [0], [0, 2]],
         "d2": [[1], [0, 2, 3]],
         "d3": [[], [1, 4]],
@@ -59,27 +42,27 @@ def test_dataset_histories_by_hand_no_window():
 
 
 def test_dataset_histories_by_hand_window_2():
-    assert speaker_history(constructed(), "dataset", 2) == {
+    assert speaker_history(speaker_layout_data(), "dataset", 2) == {
         "d1": [[], [], [0], [0, 2]],
         "d2": [[1], [2, 3]],
         "d3": [[], [1, 4]],
         "d4": [[1, 4], [3, 5], [5, 9]],
         "d5": [[]],
     }
-    default = speaker_history(constructed())                # EmoNet's N = 11 past utterances
-    assert default == speaker_history(constructed(), "dataset", None)   # no speaker has more than 11 here
+    default = speaker_history(speaker_layout_data())                # EmoNet's N = 11 past utterances
+    assert default == speaker_history(speaker_layout_data(), "dataset", None)   # no speaker has more than 11 here
 
 
 def test_dialogue_histories_by_hand():
     """CoMPM: the speaker's previous turns in the same dialogue only."""
-    assert speaker_history(constructed(), "dialogue", None) == {
+    assert speaker_history(speaker_layout_data(), "dialogue", None) == {
         "d1": [[], [], [0], [0, 2]], "d2": [[], []], "d3": [[], []], "d4": [[], [], [9]], "d5": [[]]}
-    assert speaker_history(constructed(), "dialogue", 1) == {
+    assert speaker_history(speaker_layout_data(), "dialogue", 1) == {
         "d1": [[], [], [0], [2]], "d2": [[], []], "d3": [[], []], "d4": [[], [], [9]], "d5": [[]]}
 
 
 def test_a_dev_dialogue_before_test_changes_nothing_in_test():
-    data = constructed()
+    data = speaker_layout_data()
     before = speaker_history(data, "dataset", None)
     data.splits["dev"].append(Dialogue("d3b", ["Ann", "Bob"], ["x", "y"], np.zeros(2, np.int64),
                                        {"text": np.zeros((2, 2), np.float32)}))
@@ -94,15 +77,15 @@ def test_a_dev_dialogue_before_test_changes_nothing_in_test():
                                                     ("dialogue", -1, "^window must be >= 1 or None, got -1$")])
 def test_bad_history_arguments_fail_before_work(scope, window, message):
     with pytest.raises(ValueError, match=message):
-        speaker_history(constructed(), scope, window)
+        speaker_history(speaker_layout_data(), scope, window)
 
 
 def test_speaker_tags_by_hand():
-    tags, n = speaker_tags(constructed(), global_ids=True)           # Ann 0, Bob 1, Cy 2 in file order
+    tags, n = speaker_tags(speaker_layout_data(), global_ids=True)           # Ann 0, Bob 1, Cy 2 in file order
     assert n == 3 and {k: v.tolist() for k, v in tags.items()} == {
         "d1": [0, 1, 0, 0], "d2": [1, 0], "d3": [2, 1], "d4": [1, 0, 0], "d5": [2]}
     assert all(v.dtype == np.int64 for v in tags.values())
-    tags, n = speaker_tags(constructed(), global_ids=False)          # per dialogue, order of first turn
+    tags, n = speaker_tags(speaker_layout_data(), global_ids=False)          # per dialogue, order of first turn
     assert n == 2 and {k: v.tolist() for k, v in tags.items()} == {
         "d1": [0, 1, 0, 0], "d2": [0, 1], "d3": [0, 1], "d4": [0, 1, 1], "d5": [0]}
     assert all(v.dtype == np.int64 for v in tags.values())
