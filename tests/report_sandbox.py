@@ -71,8 +71,10 @@ def write_config(tmp_path, runs, device="cpu"):
 
 
 def run_main(sandbox, config, *extra):
+    """``python -m erc_lib.report`` on the sandbox: its notebooks, its reports folder, and the results doc it
+    regenerates written into the sandbox (never the checkout's docs/results.md)."""
     return main(["--config", str(config), "--notebooks-dir", str(sandbox / "notebooks"),
-                 "--out", str(sandbox / "reports"), *extra])
+                 "--out", str(sandbox / "reports"), "--results-doc", str(sandbox / "results.md"), *extra])
 
 
 def fake_results(folder):

@@ -117,7 +117,7 @@ def test_two_jobs_with_a_relative_out_folder_write_every_notebook_there(sandbox,
                                     {"notebook": "01_ok", "parameters": {"x": 2}, "name": "b"},
                                     {"notebook": "01_ok", "parameters": {"x": 3}, "name": "c"}, {"notebook": "99_report"}])
     assert main(["--config", str(config), "--notebooks-dir", str(sandbox / "notebooks"), "--out", "out",
-                 "--jobs", "2"]) == 0
+                 "--jobs", "2", "--results-doc", str(sandbox / "results.md")]) == 0
     state = json.loads((sandbox / "out" / "state.json").read_text())
     assert {k for k, v in state.items() if v["status"] == "ok"} == {"a", "b", "c", "99_report"}
     assert {p.stem for p in (sandbox / "out").glob("*.ipynb")} == {"a", "b", "c", "99_report"}

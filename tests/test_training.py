@@ -260,3 +260,42 @@ def test_batch_lengths_stay_on_the_cpu():
     assert moved.lengths.device.type == "cpu" and moved.n_utterances == int(batch.mask.sum())
     by_hand = type(batch)(batch.features, batch.labels, batch.mask, batch.speakers, batch.global_speakers, batch.dialogue_ids)
     assert by_hand.n_utterances == batch.n_utterances  # without lengths: counted from the mask
+
+
+def test_compile_runs_the_forward_pass_through_torch_compile_with_dynamic_shapes(monkeypatch):
+    """``compile=True`` (TrainConfig's contract): the forward pass goes through ``torch.compile(model,
+    dynamic=True)`` once per fit (dialogue lengths vary, so shapes are dynamic), the compiled callable is
+    what trains and scores, and it shares the model's parameters (the selected epoch's weights end up in
+    ``model``). ``compile=False`` never calls it. A recording stand-in replaces the compiler (compiling
+    itself takes 20-140 s)."""
+    import erc_lib.training as training
+
+    calls = []
+
+    class Compiled(torch.nn.Module):  # what torch.compile returns: a wrapper calling the same module
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.forwards = inner, 0
+
+        def forward(self, *args, **kwargs):
+            self.forwards += 1
+            return self.inner(*args, **kwargs)
+
+        def __getattr__(self, name):  # like torch's OptimizedModule: other attributes are the module's
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.inner, name)
+
+    def fake_compile(model, **kwargs):
+        calls.append((model, kwargs, Compiled(model)))
+        return calls[-1][2]
+
+    monkeypatch.setattr(training.torch, "compile", fake_compile)
+    model, f = _fit([(W, R), (R, W), (W, R)], patience=None, compile=True)
+    assert len(calls) == 1 and calls[0][0] is model and calls[0][1] == {"dynamic": True}
+    assert calls[0][2].forwards >= 3                   # the compiled callable trained: one batch per epoch, 3 epochs
+    assert f.best_epoch == 2                           # the same selection as without compiling
+    calls.clear()
+    _fit([(W, R), (R, W), (W, R)], patience=None, compile=False)
+    assert calls == []
