@@ -8,28 +8,14 @@ import numpy as np
 import pytest
 
 from erc_lib.differences import comparison_table, interval_reading, paired_difference
-from erc_lib.experiment import RunSpec, run_experiment
-from erc_lib.training import TrainConfig
 
-from toy_models import ConstantModel, constant_weighted_f1, toy_data
-
-CFG = TrainConfig(epochs=1, batch_size=64, device="cpu", progress=False, patience=None)
-# dev: class 0 is the majority (3 of 6); test: class 2 is (3 of 6), class 0 has 1 of 6
-DEV, TEST = ((0, 0, 1, 0), (2, 1)), ((2, 2, 1), (0, 1, 2))
-
-
-def _run(specs, seeds, data=None, **kw):
-    return run_experiment(data or toy_data(DEV, TEST), specs, seeds, CFG, progress=False, cache=False, **kw)
-
-
-def _const(variant, shift=0, student=None, **kw):
-    return RunSpec(variant, lambda: ConstantModel(shift, student), ["text"], model="toy", keep=("logits_text",), **kw)
+from toy_models import DEV, constant_spec, constant_weighted_f1, run_constant, toy_data
 
 
 def test_student_comparison_reads_the_student_output_not_the_fused_one():
     """A and B fuse to the same class (0), their text students predict 0 and 2: on the fused
     output the difference is 0, on the students' output it is wF1(class 0) - wF1(class 2)."""
-    exp = _run([_const("A", student=0), _const("B", student=2)], [0])
+    exp = run_constant([constant_spec("A", student=0), constant_spec("B", student=2)], [0])
     fused = paired_difference(exp, "A", exp, "B", n_resamples=50)
     student = paired_difference(exp, "A", exp, "B", n_resamples=50, output="logits_text")
     labels = [2, 2, 1, 0, 1, 2]
@@ -46,21 +32,21 @@ def test_paired_difference_over_seeds_and_its_std():
     """Seeds 0, 1, 2 of A predict classes 0, 1, 2; B (shift 2) predicts 2, 0, 1: the same three
     constant predictions, so the difference is 0 and both seed stds are the std of the three
     scores, by hand."""
-    exp = _run([_const("A"), _const("B", shift=2)], [0, 1, 2])
+    exp = run_constant([constant_spec("A"), constant_spec("B", shift=2)], [0, 1, 2])
     c = paired_difference(exp, "A", exp, "B", n_resamples=20)
     labels = [2, 2, 1, 0, 1, 2]
     scores = [constant_weighted_f1(labels, k) for k in range(3)]
     assert c["difference"] == pytest.approx(0.0, abs=1e-9)
     assert c["a_std"] == pytest.approx(np.std(scores, ddof=1)) and c["b_std"] == pytest.approx(np.std(scores, ddof=1))
     assert c["a_mean"] == pytest.approx(np.mean(scores))
-    one = _run([_const("A")], [1])
+    one = run_constant([constant_spec("A")], [1])
     c1 = paired_difference(one, "A", exp, "B", n_resamples=20)  # seed 1 of A vs the three seeds of B
     assert c1["a_std"] == 0.0 and c1["a_mean"] == pytest.approx(scores[1])
     with pytest.raises(KeyError) as err:
         paired_difference(exp, "A", exp, "C")
     assert err.value.args[0] == "no runs of 'A' or 'C'"
     assert c1["standard_error"] > 0 and paired_difference(one, "A", exp, "B", n_resamples=1)["standard_error"] == 0.0
-    other = _run([_const("A")], [0], data=toy_data(DEV, ((2, 2, 1), (0, 1, 0))))
+    other = run_constant([constant_spec("A")], [0], data=toy_data(DEV, ((2, 2, 1), (0, 1, 0))))
     with pytest.raises(ValueError, match="same test utterances"):
         paired_difference(exp, "A", other, "A")
 

@@ -9,27 +9,14 @@ import numpy as np
 import pytest
 
 from erc_lib.experiment import Experiment, RunSpec, comparison_table, merge, paired_difference, run_experiment
-from erc_lib.training import TrainConfig
 
-from toy_models import ConstantModel, ScriptedModel, constant_weighted_f1, toy_data
-
-CFG = TrainConfig(epochs=1, batch_size=64, device="cpu", progress=False, patience=None)
-# dev: class 0 is the majority (3 of 6); test: class 2 is (3 of 6), class 0 has 1 of 6
-DEV, TEST = ((0, 0, 1, 0), (2, 1)), ((2, 2, 1), (0, 1, 2))
-
-
-def _run(specs, seeds, data=None, **kw):
-    return run_experiment(data or toy_data(DEV, TEST), specs, seeds, CFG, progress=False, cache=False, **kw)
-
-
-def _const(variant, shift=0, student=None, **kw):
-    return RunSpec(variant, lambda: ConstantModel(shift, student), ["text"], model="toy", keep=("logits_text",), **kw)
+from toy_models import CFG, ConstantModel, DEV, ScriptedModel, TEST, constant_spec, constant_weighted_f1, run_constant, toy_data
 
 
 def test_rows_fits_and_predictions_belong_to_their_variant_and_seed():
     """Variant A predicts class ``seed % 3``, variant B ``(seed + 1) % 3``: each (variant, seed)
     row, fit and stored prediction list holds that class's numbers."""
-    exp = _run([_const("A"), _const("B", shift=1)], [0, 1, 2])
+    exp = run_constant([constant_spec("A"), constant_spec("B", shift=1)], [0, 1, 2])
     test_labels = [2, 2, 1, 0, 1, 2]
     dev_labels = [0, 0, 1, 0, 2, 1]
     assert exp.test_truth["toy"] == {"labels": test_labels, "dialogue_lengths": [3, 3]}
@@ -66,7 +53,7 @@ def test_a_spec_gets_its_own_training_overrides_and_columns():
 
 def test_best_variant_is_chosen_on_dev_when_dev_and_test_disagree():
     """A predicts class 0 (dev majority), B class 2 (test majority): dev picks A, test would pick B."""
-    exp = _run([_const("A"), _const("B", shift=2)], [0])
+    exp = run_constant([constant_spec("A"), constant_spec("B", shift=2)], [0])
     assert exp.best_variant(["A", "B"]) == "A"
     assert exp.best_variant(["B", "A"]) == "A"
     assert exp.best_variant(["A", "B"], split="test") == "B"
@@ -81,8 +68,8 @@ def test_best_variant_is_chosen_on_dev_when_dev_and_test_disagree():
 
 
 def test_merge_keeps_every_run_and_later_runs_replace_earlier():
-    a = _run([_const("A")], [0])
-    b = _run([_const("A", shift=1), _const("B")], [0])
+    a = run_constant([constant_spec("A")], [0])
+    b = run_constant([constant_spec("A", shift=1), constant_spec("B")], [0])
     m = merge(a, b)
     assert m.fit("A", 0).test_outputs["y_pred"][0] == 1 and set(m.fits) == {("toy", "A", 0), ("toy", "B", 0)}
     assert len(m.rows) == 6 and m.test_truth == a.test_truth
@@ -90,14 +77,14 @@ def test_merge_keeps_every_run_and_later_runs_replace_earlier():
 
 def test_bad_specs_and_seeds_are_refused_before_work():
     with pytest.raises(ValueError, match="at least one"):
-        _run([], 1)
+        run_constant([], 1)
     with pytest.raises(ValueError, match="seeds"):
-        _run([_const("A")], [])
+        run_constant([constant_spec("A")], [])
     with pytest.raises(ValueError, match="duplicate variant names.*'A'"):
-        _run([_const("A"), _const("A")], 1)
+        run_constant([constant_spec("A"), constant_spec("A")], 1)
     with pytest.raises(TypeError, match="neither"):
-        _run([RunSpec("x", lambda: object(), ["text"])], 1)
-    exp = _run([_const("A")], 2)
+        run_constant([RunSpec("x", lambda: object(), ["text"])], 1)
+    exp = run_constant([constant_spec("A")], 2)
     assert sorted(s for _, _, s in exp.fits) == [0, 1]
     with pytest.raises(KeyError, match="no unique run"):
         exp.fit("A", 5)
@@ -151,7 +138,7 @@ def test_a_cached_run_is_read_back_with_its_own_numbers_and_marked(tmp_path, mon
 
 
 def test_keep_models_returns_each_runs_model():
-    exp = _run([_const("A"), _const("B", shift=1)], [0, 2], keep_models=True)
+    exp = run_constant([constant_spec("A"), constant_spec("B", shift=1)], [0, 2], keep_models=True)
     assert {k: m.cls for k, m in exp.models.items()} == {("toy", "A", 0): 0, ("toy", "A", 2): 2, ("toy", "B", 0): 1,
                                                          ("toy", "B", 2): 0}
 
@@ -165,7 +152,7 @@ def test_on_epoch_gets_the_spec_the_seed_and_each_row():
 
 
 def test_views_summary_histories_and_json():
-    exp = _run([_const("A"), _const("B", shift=1)], [0, 1])
+    exp = run_constant([constant_spec("A"), constant_spec("B", shift=1)], [0, 1])
     labels = [2, 2, 1, 0, 1, 2]
     s = exp.summary(where={"variant": "B"})
     assert s["variant"].tolist() == ["B"] and s["n_seeds"].tolist() == [2]
@@ -211,7 +198,7 @@ def test_save_writes_rows_predictions_truth_and_extras(tmp_path, monkeypatch):
     from erc_lib.results import read_results
 
     monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path))
-    exp = _run([_const("A")], [1])
+    exp = run_constant([constant_spec("A")], [1])
     path = exp.save("toy_run", {"epochs": 1}, note="x")
     assert path.exists()
     res = read_results("toy_run")
@@ -222,7 +209,7 @@ def test_save_writes_rows_predictions_truth_and_extras(tmp_path, monkeypatch):
 
 
 def test_results_table_speed_and_time_columns_are_the_runs_means():
-    exp = _run([_const("A")], [0, 1])
+    exp = run_constant([constant_spec("A")], [0, 1])
     for s, (utt, sec) in enumerate(((100.0, 2.0), (300.0, 4.0))):
         exp.fits[("toy", "A", s)].train_utterances_per_second = utt
         exp.fits[("toy", "A", s)].seconds = sec
@@ -233,8 +220,8 @@ def test_results_table_speed_and_time_columns_are_the_runs_means():
 def test_best_variant_reads_only_the_named_datasets_dev():
     """Merged runs on two datasets: dev of "toy" has class 0 as majority, dev of "toy2" class 2; A
     predicts 0, B predicts 2, C ran on toy2 only: each dataset's choice reads its own dev runs."""
-    one = _run([_const("A"), _const("B", shift=2)], [0])
-    two = _run([_const("A"), _const("B", shift=2), _const("C", shift=1)], [0],
+    one = run_constant([constant_spec("A"), constant_spec("B", shift=2)], [0])
+    two = run_constant([constant_spec("A"), constant_spec("B", shift=2), constant_spec("C", shift=1)], [0],
                data=toy_data(((2, 2, 1, 2), (2, 0)), TEST, name="toy2"))
     both = merge(one, two)
     assert both.best_variant(["A", "B"], dataset="toy") == "A"
@@ -246,9 +233,9 @@ def test_best_variant_reads_only_the_named_datasets_dev():
 def test_paired_difference_confusion_and_tables_read_only_the_named_dataset():
     """Merged runs on "toy" and "toy2" (different test labels): a comparison on one dataset uses
     that dataset's seeds and truth only; default resampling is 1000 resamples with seed 0."""
-    one = _run([_const("A"), _const("B", shift=1)], [0])
+    one = run_constant([constant_spec("A"), constant_spec("B", shift=1)], [0])
     toy2_test = ((2, 2, 1), (0, 1, 0))
-    two = _run([_const("A"), _const("B", shift=1)], [0], data=toy_data(((2, 2, 1, 2), (2, 0)), toy2_test, name="toy2"))
+    two = run_constant([constant_spec("A"), constant_spec("B", shift=1)], [0], data=toy_data(((2, 2, 1, 2), (2, 0)), toy2_test, name="toy2"))
     both = merge(one, two)
     c = paired_difference(both, "A", both, "B", dataset="toy2")
     labels2 = [2, 2, 1, 0, 1, 0]
@@ -273,7 +260,7 @@ def test_paired_difference_confusion_and_tables_read_only_the_named_dataset():
 
 
 def test_results_table_rounds_speeds_to_one_decimal():
-    exp = _run([_const("A")], [0, 1])
+    exp = run_constant([constant_spec("A")], [0, 1])
     for s, (utt, sec) in enumerate(((100.04, 2.0), (100.08, 2.0))):
         exp.fits[("toy", "A", s)].train_utterances_per_second = utt
         exp.fits[("toy", "A", s)].seconds = sec
@@ -284,8 +271,8 @@ def test_run_lookups_across_datasets_and_json_ready_predictions():
     """With runs of two datasets: ``fit`` picks the named dataset's run and says which variants exist
     when none matches; ``seed_fits`` without a dataset is in seed order; stored predictions are
     Python ints (JSON integers); the seed std of two seeds is their sample std."""
-    one = _run([_const("A")], [0, 1])
-    two = _run([_const("A", shift=1)], [0, 1], data=toy_data(DEV, TEST, name="toy2"))
+    one = run_constant([constant_spec("A")], [0, 1])
+    two = run_constant([constant_spec("A", shift=1)], [0, 1], data=toy_data(DEV, TEST, name="toy2"))
     both = merge(two, one)
     assert both.fit("A", 1, dataset="toy2").test_outputs["y_pred"][0] == 2
     assert both.fit("A", 1, dataset="toy").test_outputs["y_pred"][0] == 1

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 
 from erc_lib.data import Dialogue, ERCData
+from erc_lib.experiment import RunSpec, run_experiment
+from erc_lib.training import TrainConfig
 
 N_CLASSES = 3
 
@@ -134,3 +136,21 @@ def recurring_speaker_data(n_dialogues=(6, 3, 3), seed=0, dim=16, n_classes=3) -
             dialogues.append(Dialogue(f"{split}_{i}", speakers, texts, labels, {"text": feats}))
         splits[split] = dialogues
     return ERCData("synthetic", [f"c{k}" for k in range(n_classes)], splits).validate()
+
+
+# ----------------------------------------------------------------------------- constant models through the experiment loop
+#: One epoch, every dialogue in one batch, no early stopping: a constant model's one epoch is its result.
+CFG = TrainConfig(epochs=1, batch_size=64, device="cpu", progress=False, patience=None)
+#: dev: class 0 is the majority (3 of 6); test: class 2 is (3 of 6), class 0 has 1 of 6
+DEV, TEST = ((0, 0, 1, 0), (2, 1)), ((2, 2, 1), (0, 1, 2))
+
+
+def run_constant(specs, seeds, data=None, **kw):
+    """``run_experiment`` of ``specs`` on :func:`toy_data` (``DEV``, ``TEST``) with :data:`CFG`, no fit cache."""
+    return run_experiment(data or toy_data(DEV, TEST), specs, seeds, CFG, progress=False, cache=False, **kw)
+
+
+def constant_spec(variant, shift=0, student=None, **kw):
+    """A :class:`RunSpec` of a :class:`ConstantModel` (``shift``, ``student``) on ``text`` that keeps ``logits_text``."""
+    return RunSpec(variant, lambda: ConstantModel(shift, student), ["text"], model="toy", keep=("logits_text",), **kw)
+
