@@ -185,3 +185,38 @@ def test_seed_share_splits_the_variance_by_hand():
     s = paired_bootstrap(y3, a3, b3, [6] * 10, 3, n_resamples=500, seed=1, resample="seeds")["standard_error"] ** 2
     d = paired_bootstrap(y3, a3, b3, [6] * 10, 3, n_resamples=500, seed=1, resample="dialogues")["standard_error"] ** 2
     assert both == {"seed_variance": s, "dialogue_variance": d, "seed_share": s / (s + d)} and 0 < both["seed_share"] < 1
+
+
+def test_seed_share_resamples_within_folds_and_keeps_a_small_seed_part():
+    """Three properties of the split, each by construction.
+
+    Folds: fold 1's two dialogues have A = B (difference 0), fold 2's have A right and B wrong
+    (difference +100); resampled within folds, every resample holds two dialogues of each fold, so the
+    difference is always 50 and the dialogue part is exactly 0; resampled across folds it is not.
+    Defaults: 2,000 resamples and bootstrap seed 0, each part the square of that one-source
+    bootstrap's standard error (with the same strata). Small variances: 200 one-utterance dialogues,
+    A's second seed wrong on one utterance: both parts are below one squared point, and the seed part,
+    however small, is a share above 0."""
+    from erc_lib.metrics import seed_variance_share
+
+    y = [1, 1, 1, 1]
+    a, b = [[1, 1, 1, 1], [1, 1, 1, 1]], [[1, 1, 0, 0], [1, 1, 0, 0]]
+    folds = ["fold 1", "fold 1", "fold 2", "fold 2"]
+    within = seed_variance_share(y, a, b, [1, 1, 1, 1], 2, metric="accuracy", strata=folds)
+    across = seed_variance_share(y, a, b, [1, 1, 1, 1], 2, metric="accuracy")
+    assert within == {"seed_variance": 0.0, "dialogue_variance": 0.0, "seed_share": 0.0}
+    assert across["dialogue_variance"] > 100 and across["seed_variance"] == 0.0
+
+    rng = np.random.default_rng(5)
+    y3, a3, b3 = rng.integers(0, 3, 60), rng.integers(0, 3, (3, 60)), rng.integers(0, 3, (3, 60))
+    groups = [k % 2 for k in range(10)]
+    both = seed_variance_share(y3, a3, b3, [6] * 10, 3, strata=groups)
+    part = lambda how: paired_bootstrap(y3, a3, b3, [6] * 10, 3, n_resamples=2000, seed=0, strata=groups,  # noqa: E731
+                                        resample=how)["standard_error"] ** 2
+    assert both["seed_variance"] == part("seeds") and both["dialogue_variance"] == part("dialogues")
+
+    y4 = [1] * 200
+    a4 = [[1] * 200, [1] * 199 + [0]]
+    small = seed_variance_share(y4, a4, [[1] * 200, [1] * 200], [1] * 200, 2, metric="accuracy")
+    assert 0 < small["seed_variance"] + small["dialogue_variance"] < 1
+    assert small["seed_share"] == small["seed_variance"] / (small["seed_variance"] + small["dialogue_variance"]) > 0
