@@ -230,3 +230,118 @@ def test_add_seeds_grows_only_the_noisy_claims_rows_round_by_round_until_the_cap
     assert len(grown.fits) == 5 * (2 * 20 + 2 * 5)
     with pytest.raises(ValueError, match="step and max_seeds"):
         crossval.add_seeds(None, specs, exp, [], TrainConfig(), "05_emonet", "emorynlp", step=0)
+
+
+# ----------------------------------------------------------------------------- the cross-validated verdict, fast and by hand
+
+def _certain_experiment(folds=(0, 1), dialogues=4, seeds=5, rows=(EMONET, COMPM)) -> Experiment:
+    """EmoryNLP-like folds of ``dialogues`` one-utterance dialogues (labels 0..3 in turn): the first row of
+    ``rows`` right on every utterance, the other wrong on every one (label + 1), the same for every seed."""
+    exp = Experiment()
+    for k in folds:
+        key = f"emorynlp@fold{k}"
+        y = np.arange(dialogues) % 4
+        exp.test_truth[key] = {"labels": y.tolist(), "dialogue_lengths": [1] * dialogues}
+        for seed in range(seeds):
+            exp.fits[(key, rows[0], seed)] = _fit(y, y)
+            exp.fits[(key, rows[1], seed)] = _fit(y, (y + 1) % 7)
+    return exp
+
+
+def test_a_certain_difference_is_judged_by_hand_on_two_folds():
+    """A right everywhere (weighted F1 100), B wrong everywhere (0): every resample gives exactly +100, so
+    the interval is the point +100 with standard error 0 on folds 0 and 1 pooled (8 dialogues) and on fold 0
+    alone (4), the detectable effect is 0, the seed share 0 (no variance at all), and the claim 'EmoNet
+    beats CoMPM' holds beyond its published +1.33 both ways; it rests on 2 folds x (5 + 5) fits, and fold 0
+    and fold 1 agree exactly (tuning leak 0, interval [0, 0])."""
+    (row,) = [r for r in evaluate_claims_cv("05_emonet", _certain_experiment(), "emorynlp", folds=[0, 1],
+                                           names={"emonet": EMONET}, n_resamples=1000)
+              if r["id"] == "emonet-beats-compm"]
+    comp, std = row["comparison"], row["standard"]["comparison"]
+    assert (comp["difference"], comp["ci_low"], comp["ci_high"], comp["standard_error"]) == (100.0, 100.0, 100.0, 0.0)
+    assert (std["difference"], std["ci_low"], std["ci_high"]) == (100.0, 100.0, 100.0)
+    assert comp["n_dialogues"] == 8 and std["n_dialogues"] == 4 and comp["n_seeds_a"] == comp["n_seeds_b"] == 5
+    assert row["verdict"] == row["standard"]["verdict"] == "holds" and not row["verdicts_differ"]
+    assert "lies beyond the published +1.33" in row["reason"] and row["detectable_effect"] == 0.0
+    assert row["fits"] == 2 * (5 + 5) and row["folds"] == [0, 1] and row["seed_share"] == 0.0
+    assert (row["a"], row["b"], row["dataset"], row["output"], row["n_classes"]) == (EMONET, COMPM, "emorynlp", "y_pred", 7)
+    assert row["source_results"] == "05_emonet_emorynlp_cv" and row["paper"] == "EmoNet"
+    assert row["tuning_leak"] == {"fold_0": 100.0, "other_folds": 100.0, "difference": 0.0, "ci_low": 0.0,
+                                  "ci_high": 0.0, "excludes_zero": False}
+    # on fold 0 alone there is no other fold to compare with: no leak measurement
+    (alone,) = [r for r in evaluate_claims_cv("05_emonet", _certain_experiment(), "emorynlp", folds=[0],
+                                             names={"emonet": EMONET}, n_resamples=1000) if r["id"] == "emonet-beats-compm"]
+    assert alone["tuning_leak"] is None and alone["comparison"]["n_dialogues"] == 4
+
+
+def test_the_sign_of_the_claim_and_the_seeds_it_rests_on_decide():
+    """The same certain +100 read against a claim of the other sign ('global speaker IDs hurt', A = the
+    global-ID row, B = CoMPM): the interval excludes zero on the wrong side, so 'contradicted'. With 4 seeds
+    instead of 5 no verdict is possible: 'not measured at full size'."""
+    exp = _certain_experiment(rows=("+ global speaker ID", COMPM))
+    (hurt,) = [r for r in evaluate_claims_cv("05_emonet", exp, "emorynlp", folds=[0, 1], names={"emonet": EMONET},
+                                            n_resamples=1000)
+               if r["id"] == "emonet-global-id"]
+    assert hurt["verdict"] == "contradicted" and hurt["comparison"]["difference"] == 100.0
+    few = _certain_experiment(seeds=4)
+    (row,) = [r for r in evaluate_claims_cv("05_emonet", few, "emorynlp", folds=[0, 1], names={"emonet": EMONET},
+                                           n_resamples=1000) if r["id"] == "emonet-beats-compm"]
+    assert row["verdict"] == "not measured at full size" and row["fits"] == 2 * (4 + 4)
+
+
+def test_a_stored_cross_validated_interval_is_recomputed_from_the_payload_exactly():
+    """results_payload stores every fold's predictions and truth; recompute_cv_comparison gets the same
+    difference, interval and standard error from them, and names a prediction that is missing."""
+    from erc_lib.crossval import recompute_cv_comparison, results_payload
+
+    rng = np.random.default_rng(2)
+    exp = Experiment()
+    for k in (0, 1):
+        key = f"emorynlp@fold{k}"
+        y = rng.integers(0, 7, 24)
+        exp.test_truth[key] = {"labels": y.tolist(), "dialogue_lengths": [3] * 8}
+        for seed in range(5):
+            exp.fits[(key, EMONET, seed)] = _fit(y, np.where(rng.random(24) < 0.6, y, (y + 1) % 7))
+            exp.fits[(key, COMPM, seed)] = _fit(y, np.where(rng.random(24) < 0.4, y, (y + 2) % 7))
+    rows = [r for r in evaluate_claims_cv("05_emonet", exp, "emorynlp", folds=[0, 1], names={"emonet": EMONET},
+                                         n_resamples=1000) if r["id"] == "emonet-beats-compm"]
+    payload = results_payload(exp, rows)
+    assert payload["claims"] == rows and "histories" not in payload
+    assert set(payload["test_predictions"]) == {f"emorynlp@fold{k}|{v}|{s}" for k in (0, 1) for v in (EMONET, COMPM)
+                                                for s in range(5)}
+    again = recompute_cv_comparison(rows[0], payload)
+    for key in ("difference", "ci_low", "ci_high", "standard_error", "n_dialogues"):
+        assert again[key] == rows[0]["comparison"][key], key
+    del payload["test_predictions"][f"emorynlp@fold1|{COMPM}|3"]
+    with pytest.raises(KeyError, match=r"emonet-beats-compm: no stored y_pred predictions for .*fold1\|CoMPM\|3"):
+        recompute_cv_comparison(rows[0], payload)
+
+
+def test_claim_rows_are_the_rows_each_notebooks_claims_compare():
+    """By hand from the claims table: EmoNet's four claims on EmoryNLP compare five rows; MiSTER-E's six on
+    mosi-clean compare MiSTER-E with six others; SDT's on IEMOCAP the full model with and without
+    self-distillation (the multimodal claim is not measured on text-only IEMOCAP)."""
+    from erc_lib.crossval import claim_rows
+
+    assert claim_rows("05_emonet", "emorynlp", {"emonet": "+ normalised weighted CE"}) == {
+        "+ normalised weighted CE", "CoMPM", "+ global speaker ID", "+ speaker behaviour"}
+    assert claim_rows("06_mister_e", "mosi-clean") == {"MiSTER-E", "speech expert alone", "text expert alone",
+                                                        "multimodal expert alone", "monolithic", "No-Loss-MoE", "feat-MoE"}
+    assert claim_rows("03_sdt", "iemocap", {"full": "text", "best_unimodal": ""}) == {"text", "text w/o self-distillation"}
+    assert claim_rows("05_emonet", "meld") == set()
+
+
+def test_power_table_reads_each_row_as_written():
+    """One constructed row: every column formatted from the row's own numbers."""
+    row = {"text": "EmoNet beats CoMPM", "dataset": "emorynlp", "fits": 50, "seed_share": 0.374,
+           "comparison": {"n_dialogues": 897, "n_seeds_a": 5, "n_seeds_b": 5}, "detectable_effect": 1.4567,
+           "verdict": "holds", "standard": {"comparison": {"n_dialogues": 85}, "detectable_effect": 3.221,
+                                            "verdict": "underpowered"},
+           "tuning_leak": {"difference": -0.456, "ci_low": -2.5, "ci_high": 1.589}}
+    (line,) = power_table([row]).to_dict("records")
+    assert line == {"claim": "EmoNet beats CoMPM", "dataset": "emorynlp", "test dialogues (standard / CV)": "85 / 897",
+                    "seeds per fold (A / B)": "5 / 5", "fits": 50, "seed share of the variance": "37%",
+                    "detectable effect, standard": "3.22", "detectable effect, CV": "1.46",
+                    "verdict, standard": "underpowered", "verdict, CV": "holds",
+                    "fold 0 − other folds [95% CI]": "-0.46 [-2.50, +1.59]"}
+    assert power_table([{**row, "tuning_leak": None}]).iloc[0]["fold 0 − other folds [95% CI]"] == "–"
