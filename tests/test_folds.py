@@ -7,13 +7,22 @@ splits' sizes in the shared data README: IEMOCAP 108 / 12 / 31 dialogues, MOSI's
 """
 from __future__ import annotations
 
+import os
+import re
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from erc_lib import fitcache
-from erc_lib.data import SPLITS, Dialogue, ERCData, load_dataset, standardize_features
+from erc_lib.data import SPLITS, DataError, Dialogue, ERCData, load_dataset, standardize_features
 from erc_lib.data.folds import FOLDS, STANDARD_FOLD, fold_data, fold_of_dialogues, n_folds
 from conftest import require_dataset, toy
+
+# ERC_HYPOTHESIS_EXAMPLES lowers the count for mutation runs (docs/mutation.md).
+FAST = settings(max_examples=int(os.environ.get("ERC_HYPOTHESIS_EXAMPLES", "30")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def ids(dialogues) -> list[str]:
@@ -198,3 +207,75 @@ def test_run_experiment_keys_a_folds_runs_by_fold():
     plain = run_experiment(data, [RunSpec("logreg", lambda: build_logistic_regression(data, ["audio"]), inputs=("audio",))],
                            1, TrainConfig(device="cpu", epochs=1), progress=False, cache=False)
     assert set(plain.fits) == {("emorynlp", "logreg", 0)} and "fold" not in plain.rows[0]
+
+
+# ----------------------------------------------------------------------------- the fold rules on constructed data
+def iemocap_like(test_ids=("Ses05F_impro01", "Ses05M_script01"), pool_sessions=(1, 1, 2, 2, 3, 3, 4, 4, 4),
+                 dev: int = 3) -> ERCData:
+    """A dataset named ``iemocap`` of one-utterance dialogues with IEMOCAP's ids: the pool (train +
+    dev, the last ``dev`` as dev) one dialogue per entry of ``pool_sessions`` (``Ses0<s>F_impro0<i>``),
+    the test the given ids."""
+    d = lambda i: Dialogue(i, ["A"], ["x"], np.array([0]), {"audio": np.zeros((1, 1), dtype=np.float32)})  # noqa: E731
+    pool = [d(f"Ses0{s}F_impro0{i}") for i, s in enumerate(pool_sessions)]
+    return ERCData("iemocap", ["neg", "pos"], {"train": pool[:-dev], "dev": pool[-dev:],
+                                               "test": [d(i) for i in test_ids]}).validate()
+
+
+def test_iemocap_fold_s_tests_session_s_and_fold_0_session_5():
+    """Constructed IEMOCAP ids: every session-s dialogue (1-4) goes to fold s, session 5 (the standard
+    test) to fold 0, read from the id's ``Ses0<s>`` prefix."""
+    data = iemocap_like()
+    expected = {d.dialogue_id: int(d.dialogue_id[4]) % 5 for s in SPLITS for d in data.splits[s]}
+    assert fold_of_dialogues(data) == expected
+    assert ids(fold_data(data, 3).splits["test"]) == ["Ses03F_impro04", "Ses03F_impro05"]
+
+
+@pytest.mark.parametrize("test_ids, pool_sessions, found", [
+    # a session-5 dialogue in train / dev: the standard test is session 5, the folds would overlap it
+    (("Ses05F_impro01",), (1, 2, 3, 4, 5), "test sessions [5], train/dev sessions [1, 2, 3, 4, 5]"),
+    # a test dialogue of another session
+    (("Ses05F_impro01", "Ses04M_script02"), (1, 2, 3, 4), "test sessions [4, 5], train/dev sessions [1, 2, 3, 4]"),
+])
+def test_iemocap_dialogues_off_the_session_rule_are_refused_with_the_sessions_named(test_ids, pool_sessions, found):
+    data = iemocap_like(test_ids, pool_sessions, dev=1)
+    with pytest.raises(DataError) as err:
+        fold_of_dialogues(data)
+    # the train/dev sessions are numpy integers, which numpy 2 prints as np.int64(s): read the numbers
+    message = re.sub(r"np\.int64\((\d+)\)", r"\1", str(err.value))
+    assert message == f"IEMOCAP folds are sessions: the standard test must be session 5 and train/dev sessions 1-4 ({found})"
+
+
+def test_an_id_without_a_session_or_given_twice_is_named():
+    with pytest.raises(DataError, match=r"IEMOCAP dialogue id 'Session1_a' does not name its session "
+                                        r"\(expected 'Ses01\.\.\.' to 'Ses05\.\.\.'\)"):
+        fold_of_dialogues(iemocap_like(test_ids=("Ses05F_impro01", "Session1_a")))
+    data = toy()
+    data.splits["dev"][0].dialogue_id = "train-0"    # validate() would refuse it; the fold rule checks again
+    with pytest.raises(DataError, match="emorynlp: a dialogue id occurs twice, so folds cannot be told apart"):
+        fold_of_dialogues(data)
+
+
+@given(seed=st.integers(0, 10_000), n_pool=st.integers(8, 40))
+@FAST
+def test_random_folds_are_numbered_in_file_order(seed, n_pool):
+    """KFold draws the groups at random; they are numbered by their first dialogue in the files, so fold 1
+    holds the first standard train dialogue and each later fold starts later in the files."""
+    data = toy(sizes=(n_pool - 3, 3, 5))
+    assignment = fold_of_dialogues(data, seed)
+    pool = [d.dialogue_id for s in ("train", "dev") for d in data.splits[s]]
+    first = [min(i for i, d in enumerate(pool) if assignment[d] == k) for k in range(1, 5)]
+    assert first[0] == 0 and first == sorted(first) and len(set(first)) == 4
+    assert {assignment[d] for d in pool} == {1, 2, 3, 4}
+    assert {assignment[d.dialogue_id] for d in data.splits["test"]} == {0}
+
+
+def test_the_fold_seed_moves_the_folds_test_dialogues_too():
+    """``fold_data(data, k, seed)`` tests the dialogues ``fold_of_dialogues(data, seed)`` puts in fold k,
+    for every seed (not only the default): the seed that draws the folds is the one given."""
+    data = toy()
+    for seed in (0, 3, 11):
+        assignment = fold_of_dialogues(data, seed)
+        for k in range(1, 5):
+            assert ids(fold_data(data, k, seed=seed).splits["test"]) == [
+                i for s in SPLITS for i in ids(data.splits[s]) if assignment[i] == k], (seed, k)
+    assert ids(fold_data(data, 1, seed=3).splits["test"]) != ids(fold_data(data, 1).splits["test"])
