@@ -3,9 +3,14 @@ standard split's, the fits a claim rests on, the seed share of its variance, the
 the per-fold runner. Constructed experiments whose answers follow by hand."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from erc_lib.claims import Z_ALPHA
 from erc_lib.crossval import evaluate_claims_cv, power_table, run_folds, tuning_leak
 from erc_lib.experiment import Experiment, RunSpec
 from erc_lib.metrics import classification_metrics, seed_variance_share
@@ -13,6 +18,9 @@ from erc_lib.training import FitResult, TrainConfig
 from conftest import toy
 
 EMONET, COMPM = "+ normalised weighted CE", "CoMPM"
+# ERC_HYPOTHESIS_EXAMPLES lowers the count for mutation runs (docs/mutation.md).
+FAST = settings(max_examples=int(os.environ.get("ERC_HYPOTHESIS_EXAMPLES", "30")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def _fit(y, pred):
@@ -164,6 +172,7 @@ def _judged(seeds_a: int, share: float, detectable: float, seeds_b: int | None =
     # the dialogues are the noise: seeds would not help (exactly half counts as not over half)
     (_judged(5, 0.40, 3.0), [{"seeds": 5, "detectable_effect": 3.0}], "seed share 40% is at most half"),
     (_judged(5, 0.50, 3.0), [{"seeds": 5, "detectable_effect": 3.0}], "seed share 50% is at most half"),
+    (_judged(5, 0.454, 3.0), [{"seeds": 5, "detectable_effect": 3.0}], "seed share 45% is at most half"),
     # over half, but already within 2 points (2.00 is within)
     (_judged(5, 0.70, 2.00), [{"seeds": 5, "detectable_effect": 2.00}], "detectable effect 2.00 is within 2 points"),
     # over half, 3 points: five more seeds
@@ -172,6 +181,10 @@ def _judged(seeds_a: int, share: float, detectable: float, seeds_b: int | None =
     (_judged(10, 0.30, 2.85), [{"seeds": 5, "detectable_effect": 3.0}, {"seeds": 10, "detectable_effect": 2.85}], None),
     (_judged(10, 0.30, 2.86), [{"seeds": 5, "detectable_effect": 3.0}, {"seeds": 10, "detectable_effect": 2.86}],
      "detectable effect stopped falling (3.00 -> 2.86 with 10 seeds)"),
+    # the fall is the last round's: 4.0 -> 3.0 (25%), then 3.0 -> 2.95 (under 2%) stops, naming the last round
+    (_judged(15, 0.30, 2.95), [{"seeds": 5, "detectable_effect": 4.0}, {"seeds": 10, "detectable_effect": 3.0},
+                               {"seeds": 15, "detectable_effect": 2.95}],
+     "detectable effect stopped falling (3.00 -> 2.95 with 15 seeds)"),
     # falling fast, but at the cap
     (_judged(20, 0.8, 2.5), [{"seeds": 15, "detectable_effect": 3.0}, {"seeds": 20, "detectable_effect": 2.5}],
      "at the cap of 20 seeds"),
@@ -345,3 +358,202 @@ def test_power_table_reads_each_row_as_written():
                     "verdict, standard": "underpowered", "verdict, CV": "holds",
                     "fold 0 − other folds [95% CI]": "-0.46 [-2.50, +1.59]"}
     assert power_table([{**row, "tuning_leak": None}]).iloc[0]["fold 0 − other folds [95% CI]"] == "–"
+
+
+# ----------------------------------------------------------------------------- the per-fold runner and more seeds, by their calls
+
+def _recording_run_experiment(trained: list):
+    """A stand-in for :func:`erc_lib.experiment.run_experiment` that records what one fold's training is
+    given (the fold, its rows, seeds, settings, progress, label, the features' training mean, whether each
+    row was built for that fold's own data) and returns an empty fit per row and seed."""
+    def run(part, specs, seeds, config, progress=True, desc=None):
+        train = np.concatenate([d.features["audio"] for d in part.splits["train"]])
+        trained.append({"key": part.key, "rows": [s.variant for s in specs], "seeds": seeds, "config": config,
+                        "progress": progress, "desc": desc, "train_mean": round(float(train.mean()), 6),
+                        "built_for_fold": all(s.build() is part for s in specs)})
+        exp = Experiment()
+        for s in specs:
+            for seed in (range(seeds) if isinstance(seeds, int) else seeds):
+                exp.fits[(part.key, s.variant, seed)] = None
+        return exp
+    return run
+
+
+def test_run_folds_runs_every_fold_by_default_and_standardises_only_when_asked(monkeypatch):
+    """No ``folds``: all five of EmoryNLP's, each trained on its own rows, seeds, settings and progress
+    choice, labelled "<dataset> fold <k>". ``standardize=False`` leaves the features as they are: fold 0's
+    training dialogues are the files' positions 0 .. 11, mean 5.5; z-scored, the mean is 0."""
+    from erc_lib import crossval
+
+    trained, config = [], TrainConfig(device="cpu")
+    monkeypatch.setattr(crossval, "run_experiment", _recording_run_experiment(trained))
+    specs_for = lambda part: [RunSpec("logreg", build=lambda: part)]  # noqa: E731
+    exp = run_folds(toy(), specs_for, 2, config, progress=False)
+    assert [t["key"] for t in trained] == [f"emorynlp@fold{k}" for k in range(5)]
+    assert all(t["rows"] == ["logreg"] and t["seeds"] == 2 and t["config"] is config and t["progress"] is False
+               and t["built_for_fold"] for t in trained)
+    assert [t["desc"] for t in trained] == [f"emorynlp fold {k}" for k in range(5)]
+    assert [t["train_mean"] for t in trained] == [0.0] * 5
+    assert sorted(exp.fits) == sorted((f"emorynlp@fold{k}", "logreg", s) for k in range(5) for s in (0, 1))
+    trained.clear()
+    run_folds(toy(), specs_for, [3], config, folds=[0], standardize=False, progress=False)
+    assert [(t["key"], t["seeds"], t["train_mean"]) for t in trained] == [("emorynlp@fold0", [3], 5.5)]
+
+
+ROWS = ("x-a", "x-b", "y-b", "z")
+NAMES = {"emonet": EMONET}
+
+
+def _seed_rounds_setup(monkeypatch):
+    """Five folds of a dataset "emorynlp" (tests/conftest.py's toy), seeds 0-4 of rows x-a, x-b and y-b on
+    every fold, seeds 0-7 of row z (no claim compares it) and seeds 0-9 of x-a on fold 1. Claim X (x-a vs
+    x-b, seed share 80%) detects 10 / sqrt(seeds) points; claim Y (x-a vs y-b, share 30%) 5 points. The
+    judging is a stand-in that records how it is asked; the training is :func:`run_folds` with
+    :func:`_recording_run_experiment` underneath."""
+    from erc_lib import crossval
+
+    exp = Experiment()
+    for k in range(5):
+        for row, n in (("x-a", 10 if k == 1 else 5), ("x-b", 5), ("y-b", 5), ("z", 8)):
+            for seed in range(n):
+                exp.fits[(f"emorynlp@fold{k}", row, seed)] = None
+    trained, judged_with = [], []
+
+    def judge(notebook, experiment, dataset, folds=None, names=None, n_resamples=None):
+        judged_with.append((notebook, dataset, folds, names, n_resamples))
+        keys = {f"{dataset}@fold{k}" for k in folds}
+        seeds = lambda row: len({s for (d, v, s) in experiment.fits if d in keys and v == row})  # noqa: E731
+        return [{"id": cid, "a": a, "b": b, "comparison": {"n_seeds_a": seeds(a), "n_seeds_b": seeds(b)},
+                 "seed_share": share, "detectable_effect": 10 / min(seeds(a), seeds(b)) ** 0.5 if cid == "x" else 5.0}
+                for cid, (a, b), share in (("x", ("x-a", "x-b"), 0.8), ("y", ("x-a", "y-b"), 0.3))]
+
+    monkeypatch.setattr(crossval, "run_experiment", _recording_run_experiment(trained))
+    monkeypatch.setattr(crossval, "evaluate_claims_cv", judge)
+    specs_for = lambda part: [RunSpec(row, build=lambda: part) for row in ROWS]  # noqa: E731
+    first = judge("05_emonet", exp, "emorynlp", folds=[0, 2], names=NAMES, n_resamples=2000)
+    judged_with.clear()
+    return exp, first, specs_for, trained, judged_with
+
+
+def test_add_seeds_trains_the_next_seeds_of_the_claims_rows_on_the_chosen_folds_up_to_the_cap(monkeypatch):
+    """Folds 0 and 2, at most 12 seeds. X's rows have seeds 0-4 there (z's eight seeds and x-a's ten on
+    fold 1 are not theirs): round one trains seeds 5-9 of x-a and of x-b on folds 0 and 2 only, round two
+    seeds 10 and 11 (the cap), each through run_folds with the given dataset, settings and progress, rows
+    built per fold. X detects 4.47 -> 3.16 -> 2.89 points and stops at the cap; Y (share 30%) gets none,
+    but shares x-a and is judged again on its 12 seeds. Every judgement is asked as the first was."""
+    from erc_lib import crossval
+
+    exp, first, specs_for, trained, judged_with = _seed_rounds_setup(monkeypatch)
+    config = TrainConfig(device="cpu")
+    grown, (x, y) = crossval.add_seeds(toy(), specs_for, exp, first, config, "05_emonet", "emorynlp", names=NAMES,
+                                       folds=[0, 2], n_resamples=2000, max_seeds=12, progress=False)
+    assert [(t["key"], t["rows"], t["seeds"]) for t in trained] == [
+        ("emorynlp@fold0", ["x-a"], [5, 6, 7, 8, 9]), ("emorynlp@fold2", ["x-a"], [5, 6, 7, 8, 9]),
+        ("emorynlp@fold0", ["x-b"], [5, 6, 7, 8, 9]), ("emorynlp@fold2", ["x-b"], [5, 6, 7, 8, 9]),
+        ("emorynlp@fold0", ["x-a"], [10, 11]), ("emorynlp@fold2", ["x-a"], [10, 11]),
+        ("emorynlp@fold0", ["x-b"], [10, 11]), ("emorynlp@fold2", ["x-b"], [10, 11])]
+    assert all(t["config"] is config and t["progress"] is False and t["built_for_fold"] for t in trained)
+    assert judged_with == [("05_emonet", "emorynlp", [0, 2], NAMES, 2000)] * 2
+    assert [r["seeds"] for r in x["seed_rounds"]] == [5, 10, 12]
+    assert [round(r["detectable_effect"], 2) for r in x["seed_rounds"]] == [4.47, 3.16, 2.89]
+    assert x["seeds_stopped"] == "at the cap of 12 seeds"
+    assert y["seed_rounds"] == [{"seeds": 5, "detectable_effect": 5.0}] and y["seeds_stopped"].startswith("seed share 30%")
+    assert y["comparison"]["n_seeds_a"] == 12 and y["comparison"]["n_seeds_b"] == 5
+    new = set(grown.fits) - set(exp.fits)
+    assert new == {(f"emorynlp@fold{k}", row, s) for k in (0, 2) for row in ("x-a", "x-b") for s in range(5, 12)}
+
+
+def test_add_seeds_takes_one_seed_a_round_and_a_cap_of_one(monkeypatch):
+    """step=1 and max_seeds=1 are the smallest allowed: one seed a round (X: 5 -> 6 -> 7 seeds, 4.47 -> 4.08
+    -> 3.78 points, stopping at a cap of 7); a cap of 1 is already reached by 5 seeds (no training). Zero
+    of either is refused before any training."""
+    from erc_lib import crossval
+
+    exp, first, specs_for, trained, _ = _seed_rounds_setup(monkeypatch)
+    add = lambda **kw: crossval.add_seeds(toy(), specs_for, exp, first, TrainConfig(), "05_emonet", "emorynlp",  # noqa: E731
+                                          names=NAMES, folds=[0, 2], n_resamples=2000, progress=False, **kw)
+    _, (x, _y) = add(step=1, max_seeds=7)
+    assert [t["seeds"] for t in trained] == [[5], [5], [5], [5], [6], [6], [6], [6]]
+    assert [r["seeds"] for r in x["seed_rounds"]] == [5, 6, 7] and x["seeds_stopped"] == "at the cap of 7 seeds"
+    trained.clear()
+    _, (x, _y) = add(max_seeds=1)
+    assert trained == [] and x["seeds_stopped"] == "at the cap of 1 seeds" and len(x["seed_rounds"]) == 1
+    for bad in ({"step": 0}, {"max_seeds": 0}):
+        with pytest.raises(ValueError, match=r"step and max_seeds must be at least 1 \(got step=\d, max_seeds=\d+\)"):
+            add(**bad)
+    assert trained == []
+
+
+# ----------------------------------------------------------------------------- the tuning leak and the front page, by hand
+
+@pytest.mark.parametrize("fold_0, others, expected", [
+    # 2.0 - 0.5 = 1.5, half-width 1.96 x sqrt(0.3^2 + 0.4^2) = 1.96 x 0.5 = 0.98: [0.52, 2.48] excludes zero
+    ((2.0, 0.3), (0.5, 0.4), (1.5, 1.5 - 0.979982, 1.5 + 0.979982, True)),
+    # 0.5 - 1.0 = -0.5, the same half-width: [-1.48, 0.48] includes zero
+    ((0.5, 0.3), (1.0, 0.4), (-0.5, -0.5 - 0.979982, -0.5 + 0.979982, False)),
+    # -1.0 - 2.0 = -3.0, half-width 1.96 x 1.0: [-4.96, -1.04] excludes zero below
+    ((-1.0, 0.6), (2.0, 0.8), (-3.0, -3.0 - 1.959964, -3.0 + 1.959964, True)),
+])
+def test_the_tuning_leak_is_fold_0_minus_the_other_folds_with_a_normal_interval(fold_0, others, expected):
+    leak = tuning_leak({"difference": fold_0[0], "standard_error": fold_0[1]},
+                       {"difference": others[0], "standard_error": others[1]})
+    assert set(leak) == {"fold_0", "other_folds", "difference", "ci_low", "ci_high", "excludes_zero"}
+    assert leak["fold_0"] == fold_0[0] and leak["other_folds"] == others[0]
+    assert (leak["difference"], leak["ci_low"], leak["ci_high"]) == pytest.approx(expected[:3])
+    assert leak["excludes_zero"] is expected[3]
+
+
+def test_a_tuning_leak_interval_that_touches_zero_does_not_exclude_it():
+    """Standard errors 3 and 4: half-width 1.96 x 5. A gap of exactly that puts one end of the interval on
+    zero, which it then contains (as a paired bootstrap interval does)."""
+    half = Z_ALPHA * 5.0
+    upper = tuning_leak({"difference": half, "standard_error": 3.0}, {"difference": 0.0, "standard_error": 4.0})
+    lower = tuning_leak({"difference": 0.0, "standard_error": 3.0}, {"difference": half, "standard_error": 4.0})
+    assert upper["ci_low"] == 0.0 and lower["ci_high"] == 0.0
+    assert upper["excludes_zero"] is False and lower["excludes_zero"] is False
+
+
+@given(d0=st.floats(-50, 50), d1=st.floats(-50, 50), se0=st.floats(0, 10), se1=st.floats(0, 10))
+@FAST
+def test_the_tuning_leak_interval_is_centred_on_the_gap_and_excludes_zero_only_when_zero_is_outside(d0, d1, se0, se1):
+    leak = tuning_leak({"difference": d0, "standard_error": se0}, {"difference": d1, "standard_error": se1})
+    half = Z_ALPHA * np.hypot(se0, se1)
+    assert leak["difference"] == d0 - d1
+    assert leak["ci_low"] == pytest.approx(d0 - d1 - half, abs=1e-9) and leak["ci_high"] == pytest.approx(d0 - d1 + half, abs=1e-9)
+    assert leak["excludes_zero"] is (not leak["ci_low"] <= 0 <= leak["ci_high"])
+
+
+def test_the_front_page_paragraph_reads_in_full():
+    """Three claims: two decided under cross-validation (one on the standard split), two with more seeds
+    over three rounds, two moved verdicts and two tuning leaks (each listed with '; '); a third with one
+    round (no more seeds) and no leak measured. Then one undecided claim with nothing to report."""
+    from erc_lib.crossval import cv_reading
+
+    rows = [
+        {"text": "SD helps", "dataset": "iemocap", "verdict": "published effect ruled out",
+         "standard": {"verdict": "underpowered"}, "verdicts_differ": True,
+         "seed_rounds": [{"seeds": 5, "detectable_effect": 4.0}, {"seeds": 10, "detectable_effect": 3.1},
+                         {"seeds": 15, "detectable_effect": 2.6}],
+         "tuning_leak": {"difference": 2.5, "excludes_zero": True}},
+        {"text": "bios help", "dataset": "mosi-clean", "verdict": "holds",
+         "standard": {"verdict": "smaller than published"}, "verdicts_differ": True,
+         "seed_rounds": [{"seeds": 5, "detectable_effect": 3.0}, {"seeds": 10, "detectable_effect": 2.5},
+                         {"seeds": 15, "detectable_effect": 2.2}],
+         "tuning_leak": {"difference": -1.234, "excludes_zero": True}},
+        {"text": "EmoNet wins", "dataset": "emorynlp", "verdict": "underpowered", "standard": {"verdict": "underpowered"},
+         "verdicts_differ": False, "seed_rounds": [{"seeds": 5, "detectable_effect": 1.5}], "tuning_leak": None},
+    ]
+    assert cv_reading(rows) == (
+        "Cross-validated on every dialogue, the study decides 2 of 3 claim measurements (on the standard split alone: 1)."
+        " Where the seeds were most of the noise, the claim's rows got more seeds: SD helps on iemocap (5 -> 15 seeds"
+        " per fold, detectable effect 4.00 -> 2.60); bios help on mosi-clean (5 -> 15 seeds per fold, detectable effect"
+        " 3.00 -> 2.20)."
+        " The verdict moves for SD helps on iemocap (underpowered -> published effect ruled out); bios help on"
+        " mosi-clean (smaller than published -> holds)."
+        " Fold 0, whose test dialogues no tuning saw, differs from the other folds beyond chance for SD helps on"
+        " iemocap (+2.50); bios help on mosi-clean (-1.23): read those verdicts with the tuning leak in mind.")
+    quiet = {"text": "gate helps", "dataset": "iemocap", "verdict": "on the boundary", "standard": {"verdict": "holds"},
+             "tuning_leak": {"difference": 0.4, "excludes_zero": False}}
+    assert cv_reading([quiet]) == (
+        "Cross-validated on every dialogue, the study decides 0 of 1 claim measurements (on the standard split alone: 1)."
+        " On no claim does fold 0, whose test dialogues no tuning saw, differ from the other folds beyond chance.")
