@@ -557,3 +557,33 @@ def test_the_front_page_paragraph_reads_in_full():
     assert cv_reading([quiet]) == (
         "Cross-validated on every dialogue, the study decides 0 of 1 claim measurements (on the standard split alone: 1)."
         " On no claim does fold 0, whose test dialogues no tuning saw, differ from the other folds beyond chance.")
+
+
+def test_every_fold_is_pooled_by_default_and_the_row_keeps_what_its_verdict_rests_on():
+    """Five EmoryNLP-like folds of six dialogues, A right on 70% of utterances and B on 40% (seeded noise),
+    five seeds each. Without ``folds`` all five are pooled: 30 test dialogues, 50 fits, the standard split's
+    6. The row's seed share is that of the pooled set resampled within folds, its standard comparison is
+    fold 0's paired bootstrap, and its tuning leak compares that with folds 1-4 pooled at the same resamples
+    and bootstrap seed 0. Only the claim whose two rows ran is judged; a row missing on one fold drops it."""
+    from erc_lib.crossval import tuning_leak as leak_of
+    from erc_lib.experiment import cross_validated_difference, pooled_test_set
+
+    exp = emorynlp_experiment(0.7, 0.4, dialogues_per_fold=6)
+    rows = evaluate_claims_cv("05_emonet", exp, "emorynlp", names={"emonet": EMONET}, n_resamples=1000)
+    assert [r["id"] for r in rows] == ["emonet-beats-compm"]
+    (row,) = rows
+    assert row["folds"] == [0, 1, 2, 3, 4] and row["fits"] == 5 * (5 + 5) and row["text"] == "EmoNet beats CoMPM"
+    assert row["comparison"]["n_dialogues"] == 30 and row["standard"]["comparison"]["n_dialogues"] == 6
+    assert row["comparison"]["n_resamples"] == 1000 and row["comparison"]["bootstrap_seed"] == 0
+    assert len(row["comparison"]["intervals_by_seed"]) == 20
+    pooled = pooled_test_set(exp, EMONET, COMPM, "emorynlp", range(5))
+    share = lambda strata: seed_variance_share(pooled["labels"], pooled["a"], pooled["b"],  # noqa: E731
+                                               pooled["dialogue_lengths"], 7, strata=strata)["seed_share"]
+    assert row["seed_share"] == share(pooled["strata"]) != share(None)
+    fold_0 = cross_validated_difference(exp, EMONET, COMPM, "emorynlp", [0], n_resamples=1000, seed=0)
+    others = cross_validated_difference(exp, EMONET, COMPM, "emorynlp", [1, 2, 3, 4], n_resamples=1000, seed=0)
+    assert {k: row["standard"]["comparison"][k] for k in ("difference", "ci_low", "ci_high", "standard_error")} == {
+        k: fold_0[k] for k in ("difference", "ci_low", "ci_high", "standard_error")}
+    assert row["tuning_leak"] == leak_of(fold_0, others)
+    exp.fits = {k: f for k, f in exp.fits.items() if not (k[0] == "emorynlp@fold3" and k[1] == COMPM)}
+    assert evaluate_claims_cv("05_emonet", exp, "emorynlp", names={"emonet": EMONET}, n_resamples=1000) == []
