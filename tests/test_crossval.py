@@ -587,3 +587,40 @@ def test_every_fold_is_pooled_by_default_and_the_row_keeps_what_its_verdict_rest
     assert row["tuning_leak"] == leak_of(fold_0, others)
     exp.fits = {k: f for k, f in exp.fits.items() if not (k[0] == "emorynlp@fold3" and k[1] == COMPM)}
     assert evaluate_claims_cv("05_emonet", exp, "emorynlp", names={"emonet": EMONET}, n_resamples=1000) == []
+
+
+def test_a_stored_student_head_interval_is_recomputed_from_its_kept_outputs_at_its_bootstrap_seed():
+    """A claim on a kept output (``logits_text``, an SDT student head) reads the payload's stored
+    highest-scoring classes of that output, not the model's predictions, and resamples at the row's bootstrap
+    seed (0 when the row does not say); a row without ``output`` reads the model's predictions."""
+    from erc_lib.crossval import recompute_cv_comparison, results_payload
+    from erc_lib.experiment import cross_validated_difference
+
+    rng = np.random.default_rng(4)
+    exp = Experiment()
+    for k in (0, 1):
+        key = f"emorynlp@fold{k}"
+        y = rng.integers(0, 7, 24)
+        exp.test_truth[key] = {"labels": y.tolist(), "dialogue_lengths": [3] * 8}
+        for seed in range(5):
+            for variant, right in ((EMONET, 0.6), (COMPM, 0.4)):
+                fit = _fit(y, np.where(rng.random(24) < right, y, (y + 1) % 7))
+                fit.test_outputs["logits_text"] = rng.normal(size=(24, 7)) + 3 * np.eye(7)[y] * (rng.random((24, 1)) < 0.5)
+                exp.fits[(key, variant, seed)] = fit
+    payload = results_payload(exp, [])
+    row = {"id": "student", "dataset": "emorynlp", "a": EMONET, "b": COMPM, "folds": [0, 1], "n_classes": 7,
+           "output": "logits_text", "comparison": {"n_seeds_a": 5, "n_seeds_b": 5, "n_resamples": 1000, "bootstrap_seed": 3}}
+    same = ("difference", "ci_low", "ci_high", "standard_error", "n_dialogues", "n_strata")
+    direct = lambda **kw: cross_validated_difference(exp, EMONET, COMPM, "emorynlp", [0, 1], n_resamples=1000, **kw)  # noqa: E731
+    student = direct(output="logits_text", seed=3)
+    assert student["difference"] != direct(seed=3)["difference"]                 # the head differs from the model
+    again = recompute_cv_comparison(row, payload)
+    assert {k: again[k] for k in same} == {k: student[k] for k in same}
+    unseeded = {**row, "comparison": {k: v for k, v in row["comparison"].items() if k != "bootstrap_seed"}}
+    assert {k: recompute_cv_comparison(unseeded, payload)[k] for k in same} == {
+        k: direct(output="logits_text", seed=0)[k] for k in same}
+    model = {k: v for k, v in row.items() if k != "output"}
+    assert {k: recompute_cv_comparison(model, payload)[k] for k in same} == {k: direct(seed=3)[k] for k in same}
+    del payload["test_output_predictions"][f"emorynlp@fold0|{COMPM}|4"]
+    with pytest.raises(KeyError, match=r"student: no stored logits_text predictions for .*fold0\|CoMPM\|4"):
+        recompute_cv_comparison(row, payload)
