@@ -624,3 +624,27 @@ def test_a_stored_student_head_interval_is_recomputed_from_its_kept_outputs_at_i
     del payload["test_output_predictions"][f"emorynlp@fold0|{COMPM}|4"]
     with pytest.raises(KeyError, match=r"student: no stored logits_text predictions for .*fold0\|CoMPM\|4"):
         recompute_cv_comparison(row, payload)
+
+
+def test_a_claim_on_a_student_head_is_judged_only_where_every_fold_kept_that_head():
+    """SDT's self-distillation claims on mosi-clean (three folds), audio-only rows, one seed (a smoke run: the
+    interval is read, no verdict). The fused claim is judged; the text-student claim only when every fit of
+    both rows on the pooled folds kept ``logits_text`` (an audio-only SDT has no text student). Runs outside
+    the pooled folds do not count."""
+    rng = np.random.default_rng(5)
+    rows = ("audio", "audio w/o self-distillation")
+    exp = Experiment()
+    for key in ("mosi-clean@fold0", "mosi-clean@fold1", "mosi-clean@fold2", "mosi-clean"):
+        y = rng.integers(0, 2, 12)
+        exp.test_truth[key] = {"labels": y.tolist(), "dialogue_lengths": [4] * 3}
+        for row in rows:
+            fit = _fit(y, rng.integers(0, 2, 12))
+            if key in ("mosi-clean@fold0", "mosi-clean@fold1"):
+                fit.test_outputs["logits_text"] = rng.normal(size=(12, 2))
+            exp.fits[(key, row, 0)] = fit
+    judged = lambda: [r["id"] for r in evaluate_claims_cv("03_sdt", exp, "mosi-clean",  # noqa: E731
+                                                          names={"full": "audio", "best_unimodal": "text"})]
+    assert judged() == ["sdt-sd-fused"]
+    for row in rows:
+        exp.fits[("mosi-clean@fold2", row, 0)].test_outputs["logits_text"] = rng.normal(size=(12, 2))
+    assert judged() == ["sdt-sd-fused", "sdt-sd-students"]
