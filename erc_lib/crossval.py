@@ -83,8 +83,13 @@ def evaluate_claims_cv(notebook: str, experiment: Experiment, dataset: str, fold
     ...), ``standard`` (the same for fold 0, the standard split), ``verdicts_differ``, ``seed_share``
     (seed part of the cross-validated variance, :func:`erc_lib.metrics.seed_variance_share`),
     ``fits`` (training runs the claim rests on) and ``tuning_leak`` (:func:`tuning_leak`).
+
+    Raises: ValueError when ``folds`` leaves out fold 0 (the standard split; before any bootstrap).
     """
     folds = list(range(n_folds(dataset))) if folds is None else [int(k) for k in folds]
+    if STANDARD_FOLD not in folds:
+        raise ValueError(f"folds {folds} leave out fold {STANDARD_FOLD}, the standard split, on which every claim "
+                         "is judged beside its cross-validated estimate")
     keys = [f"{dataset}@fold{k}" for k in folds]
     out = []
     for claim in CLAIMS:
@@ -114,7 +119,7 @@ def evaluate_claims_cv(notebook: str, experiment: Experiment, dataset: str, fold
                                               test["n_classes"], strata=test["strata"])["seed_share"],
             "fits": len(folds) * (cv["n_seeds_a"] + cv["n_seeds_b"]),
             "tuning_leak": tuning_leak(standard, pooled(cv["n_resamples"], 0, [k for k in folds if k != STANDARD_FOLD]))
-            if len(folds) > 1 and STANDARD_FOLD in folds else None,
+            if len(folds) > 1 else None,
             "source_results": f"{notebook}_{dataset}_cv"})
     return out
 

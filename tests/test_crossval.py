@@ -648,3 +648,11 @@ def test_a_claim_on_a_student_head_is_judged_only_where_every_fold_kept_that_hea
     for row in rows:
         exp.fits[("mosi-clean@fold2", row, 0)].test_outputs["logits_text"] = rng.normal(size=(12, 2))
     assert judged() == ["sdt-sd-fused", "sdt-sd-students"]
+
+
+def test_folds_without_the_standard_split_are_refused_before_any_bootstrap():
+    """Every claim is judged on fold 0 (the standard split) beside its pooled estimate, so pooling folds
+    1 and 2 only is bad input: a ValueError naming fold 0, not a KeyError from inside the bootstrap."""
+    exp = _certain_experiment(folds=(1, 2))
+    with pytest.raises(ValueError, match=r"folds \[1, 2\] leave out fold 0, the standard split"):
+        evaluate_claims_cv("05_emonet", exp, "emorynlp", folds=[1, 2], names={"emonet": EMONET}, n_resamples=1000)
