@@ -58,3 +58,27 @@ def test_meld_unknown_emotion_is_named(tmp_path):
         (folder / f"{split}_sent_emo.csv").write_text(header + "1,Hi.,Ross, Joy ,positive,0,0,1,1,a,b\n")
     data = load_dataset("meld", root=tmp_path)
     assert data.name == "meld" and data.splits["dev"][0].labels.tolist() == [4]
+
+
+def test_meld_utterances_follow_utterance_id_and_dialogues_dialogue_id(tmp_path):
+    """The loader's contract (docstring): dialogues ordered by ``Dialogue_ID`` and each dialogue's
+    utterances by ``Utterance_ID``, whatever order the CSV rows come in. A constructed CSV with the
+    rows shuffled (dialogue 1 before dialogue 0, utterances 2, 0, 1): the expected dialogues are
+    written out by hand."""
+    folder = tmp_path / "meld" / "official"
+    folder.mkdir(parents=True)
+    header = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
+    rows = ("1,Bye.,Ross,sadness,negative,1,1,1,1,a,b\n"
+            "2,Third.,Monica,anger,negative,0,2,1,1,a,b\n"
+            "3,First.,Rachel,joy,positive,0,0,1,1,a,b\n"
+            "4,Hello.,Joey,neutral,neutral,1,0,1,1,a,b\n"
+            "5,Second.,Ross,surprise,positive,0,1,1,1,a,b\n")
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}_sent_emo.csv").write_text(header + rows)
+    data = load_dataset("meld", root=tmp_path)
+    for split in ("train", "dev", "test"):
+        first, second = data.splits[split]
+        assert (first.dialogue_id, second.dialogue_id) == (f"{split}_0", f"{split}_1")
+        assert [utterance_row(first, i) for i in range(3)] == [("Rachel", "First.", 4), ("Ross", "Second.", 1),
+                                                               ("Monica", "Third.", 6)]
+        assert [utterance_row(second, i) for i in range(2)] == [("Joey", "Hello.", 0), ("Ross", "Bye.", 3)]

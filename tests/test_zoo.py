@@ -13,6 +13,7 @@ import inspect
 import pytest
 import yaml
 
+from data_files import toy_data
 from erc_lib import zoo
 from erc_lib.models import baselines, compm, mister_e, sdt
 from erc_lib.ranges import TRAIN_RULES
@@ -122,3 +123,69 @@ def test_an_unknown_model_fails_with_the_known_names():
 
 def test_only_mister_e_reads_expert_inputs():
     assert [n for n, e in zoo.MODELS.items() if e.experts] == ["mister_e"]
+
+
+# ----------------------------------------------------------------------------- settings: which layer wins
+def _write_configs(folder, defaults: dict, tuned: dict[str, dict] | None = None):
+    (folder / "tuned").mkdir(parents=True)
+    (folder / "defaults.yaml").write_text(yaml.safe_dump(defaults))
+    for name, content in (tuned or {}).items():
+        (folder / "tuned" / f"{name}.yaml").write_text(yaml.safe_dump(content))
+
+
+def test_settings_layers_override_each_other_lowest_first(tmp_path, monkeypatch):
+    """The module's contract: ``all`` row < the dataset's row < the tuned file < the caller's
+    overrides. A constructed defaults table where one value is set in every layer and each other
+    value in one layer only; the expected settings are read off it by hand."""
+    _write_configs(tmp_path, {"sdt": {
+        "all": {"model": {"d_model": 64, "temperature": 1.0, "dropout": 0.5},
+                "train": {"epochs": 40, "lr": 0.001, "batch_size": 8}},
+        "meld": {"model": {"temperature": 8.0, "dropout": 0.3}, "train": {"epochs": 50, "lr": 0.0005}}}},
+        {"sdt_meld": {"model": {"dropout": 0.1}, "train": {"lr": 0.0002}}})
+    monkeypatch.setattr(zoo, "CONFIG_DIR", tmp_path)
+    assert zoo.settings("sdt", "meld") == ({"d_model": 64, "temperature": 8.0, "dropout": 0.3},
+                                           {"epochs": 50, "lr": 0.0005, "batch_size": 8})
+    assert zoo.settings("sdt", "meld", tuned=True) == ({"d_model": 64, "temperature": 8.0, "dropout": 0.1},
+                                                       {"epochs": 50, "lr": 0.0002, "batch_size": 8})
+    assert zoo.settings("sdt", "meld", tuned=True, model_args={"dropout": 0.2}, train_args={"lr": 0.0001}) == (
+        {"d_model": 64, "temperature": 8.0, "dropout": 0.2}, {"epochs": 50, "lr": 0.0001, "batch_size": 8})
+    # a dataset without a row of its own gets the ``all`` row
+    assert zoo.settings("sdt", "iemocap") == ({"d_model": 64, "temperature": 1.0, "dropout": 0.5},
+                                              {"epochs": 40, "lr": 0.001, "batch_size": 8})
+
+
+def test_settings_read_the_papers_per_dataset_values_from_the_defaults_file():
+    """configs/defaults.yaml as committed: SDT on MELD uses the authors' T = 8, identity gate and lr 5e-6
+    over the ``all`` row's T = 1 and lr 5e-4; the BiGRU on IEMOCAP is class-weighted as SDT is."""
+    m, t = zoo.settings("sdt", "meld")
+    assert (m["temperature"], m["unimodal_gate"], t["lr"], t["epochs"]) == (8.0, "identity", 0.000005, 50)
+    assert m["d_model"] == 128 and t["patience"] == 10  # from ``all``
+    assert zoo.settings("bigru", "iemocap")[0]["class_weighted"] is True
+    assert zoo.settings("bigru", "meld")[0]["class_weighted"] is False
+
+
+# ----------------------------------------------------------------------------- baseline rows
+def test_baseline_rows_read_the_tuned_file_of_their_inputs(tmp_path, monkeypatch):
+    """:func:`zoo.baseline_specs` on the dataset's own modalities reads ``<model>_<dataset>.yaml``
+    (no inputs suffix, as :func:`zoo.tuned_path` says) and adds the default-settings rows after the
+    tuned ones; on fewer inputs than the dataset has, the suffixed file (``_t``)."""
+    _write_configs(tmp_path, {
+        "logreg": {"all": {"model": {"C": 1.0, "class_weighted": False}, "train": {}}},
+        "bigru": {"all": {"model": {"hidden": 128, "dropout": 0.3}, "train": {"epochs": 40}}}},
+        {"bigru_toy": {"model": {"hidden": 64}, "train": {"lr": 0.002}},
+         "bigru_toy_t": {"model": {"hidden": 256}, "train": {}}})
+    monkeypatch.setattr(zoo, "CONFIG_DIR", tmp_path)
+    text_only = toy_data()
+    specs = zoo.baseline_specs(text_only, "toy", ["text"])
+    assert [(s.variant, s.columns["settings"]) for s in specs] == [
+        ("logistic regression (no context)", "default"), ("BiGRU (context)", "tuned"),
+        ("BiGRU (context, default settings)", "default")]
+    assert specs[1].identity["model_args"] == {"hidden": 64, "dropout": 0.3}
+    assert specs[1].train == {"epochs": 40, "lr": 0.002}
+    assert specs[2].identity["model_args"] == {"hidden": 128, "dropout": 0.3} and specs[2].train == {"epochs": 40}
+    two = toy_data(dims={"text": 4, "audio": 3})
+    specs = zoo.baseline_specs(two, "toy", ["text"])
+    assert specs[1].columns["settings"] == "tuned" and specs[1].identity["model_args"]["hidden"] == 256
+    assert [s.columns["settings"] for s in zoo.baseline_specs(two, "toy", ["text", "audio"], use_tuned=True)] == [
+        "default", "tuned", "default"]
+    assert zoo.baseline_specs(text_only, "toy", ["text"], use_tuned=False)[1].columns["settings"] == "default"
