@@ -39,8 +39,8 @@ def test_bucket_sampler_is_seeded():
 
 
 def test_bucketing_reduces_padding_on_skewed_lengths():
-    shuffled = make_loader(measure._LengthsOnly(SKEWED), 4, True, seed=0).batch_sampler
-    bucketed = make_loader(measure._LengthsOnly(SKEWED), 4, True, seed=0, bucket_by_length=True).batch_sampler
+    shuffled = make_loader(measure.LengthsOnly(SKEWED), 4, True, seed=0).batch_sampler
+    bucketed = make_loader(measure.LengthsOnly(SKEWED), 4, True, seed=0, bucket_by_length=True).batch_sampler
     plain = np.mean([padding_share(SKEWED, list(shuffled)) for _ in range(5)])
     sorted_ = np.mean([padding_share(SKEWED, list(bucketed)) for _ in range(5)])
     assert sorted_ < plain / 2

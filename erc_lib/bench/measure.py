@@ -198,13 +198,14 @@ def _inference_rate(model, train, collate, batch_size: int, device: torch.device
 def mean_padding_share(lengths: Sequence[int], batch_size: int, bucketed: bool, epochs: int = 5, seed: int = 0) -> float:
     """Mean padding share of ``epochs`` epochs of training batches as the trainer forms them
     (:func:`erc_lib.training.make_loader`; index batches only, no data is loaded)."""
-    dataset = _LengthsOnly(lengths)
+    dataset = LengthsOnly(lengths)
     sampler = make_loader(dataset, batch_size, True, seed, bucket_by_length=bucketed).batch_sampler
     return float(np.mean([padding_share(lengths, list(sampler)) for _ in range(epochs)]))
 
 
-class _LengthsOnly(torch.utils.data.Dataset):
-    """A dataset of "dialogues" that are only lengths (for counting padding)."""
+class LengthsOnly(torch.utils.data.Dataset):
+    """A dataset of "dialogues" that are only lengths, ``lengths[i]`` utterance indices each: the trainer's
+    loader forms its batches from it without loading any data (for counting padding)."""
 
     def __init__(self, lengths: Sequence[int]):
         self.dialogues = [range(n) for n in lengths]
