@@ -48,3 +48,22 @@ def test_reading_order_puts_the_front_page_first_then_by_number():
     assert [r.name for r in reading_order(runs)] == ["99_report", "01_data", "02_features", "03_sdt", "05_emonet"]
 
 
+
+
+def test_a_column_of_means_over_seeds_may_hold_whole_means_but_a_count_column_may_not():
+    """The mean best epoch over seeds is 10.2 for one model and 9.0 for another (one seed, or seeds
+    that agree): a column of means, whose 9.0 is a mean written to one decimal. A column whose every
+    value is whole (5.0, 3.0) holds counts written as floats: both 5.0 and 3.0 are named, in HTML
+    and in Markdown."""
+    from erc_lib.report.html import reader_problems
+
+    def page(values):
+        body = "".join(f"<tr><td>m{i}</td><td>{v}</td></tr>" for i, v in enumerate(values))
+        return f"<table><thead><tr><th>variant</th><th>best epoch</th></tr></thead><tbody>{body}</tbody></table>"
+
+    assert reader_problems(page(["10.2", "9.0", "1.0"])) == {}
+    assert reader_problems(page(["5.0", "3.0"])) == {"float count": ["best epoch: 5.0", "best epoch: 3.0"]}
+    assert reader_problems(page(["5", "3"])) == {}
+    assert reader_problems("| variant | fits |\n|---|---|\n| a | 50.0 |\n| b | 60.0 |") == {
+        "float count": ["fits: 50.0", "fits: 60.0"]}
+    assert reader_problems("| variant | fits |\n|---|---|\n| a | 50.5 |\n| b | 60.0 |") == {}

@@ -256,10 +256,25 @@ _READER_PATTERNS = {
 }
 
 
+def _float_counts(rows: list[list[tuple[str, str]]]) -> list[str]:
+    """``"head: cell"`` for each whole number written as a float (``5.0``) in a count column
+    (:data:`erc_lib.tables.COUNT_COLUMNS`) of a table given as rows of (head, cell), unless the column
+    also holds a fraction (``10.2``): then it is a column of means over seeds, where ``9.0`` is a mean."""
+    cells: dict[str, list[str]] = {}
+    for row in rows:
+        for head, cell in row:
+            if COUNT_COLUMNS.match(head):
+                cells.setdefault(head, []).append(cell)
+    return [f"{head}: {c}" for head, column in cells.items()
+            if not any(re.fullmatch(r"\d+\.\d*[1-9]\d*", c) for c in column)
+            for c in column if re.fullmatch(r"\d+\.0", c)]
+
+
 def reader_problems(text: str) -> dict[str, list[str]]:
     """What in an HTML page or a Markdown document reads as Python rather than as a table for
     readers (:data:`_READER_PATTERNS`, and count columns (:data:`erc_lib.tables.COUNT_COLUMNS`)
-    holding ``1.0``): kind -> up to 5 examples; ``{}`` when clean. Scripts, styles, embedded images
+    holding ``1.0`` where no cell of the column is a fraction, :func:`_float_counts`): kind -> up to 5
+    examples; ``{}`` when clean. Scripts, styles, embedded images
     and formulas (``$...$``) are not read."""
     text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
     text = re.sub(r"data:image/[^\"')]+", "", text)
@@ -269,21 +284,23 @@ def reader_problems(text: str) -> dict[str, list[str]]:
     for table in re.findall(r"<table\b.*?</table>", text, flags=re.S):
         heads = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th\b[^>]*>(.*?)</th>",
                  (re.findall(r"<thead>(.*?)</thead>", table, flags=re.S) or [""])[0], flags=re.S)]
+        rows = []
         for row in re.findall(r"<tr\b[^>]*>(.*?)</tr>", (re.findall(r"<tbody>(.*?)</tbody>", table, flags=re.S) or [""])[0],
                               flags=re.S):
             cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh]\b[^>]*>(.*?)</t[dh]>", row, flags=re.S)]
             n = min(len(heads), len(cells))  # row headers (an index) come first: align at the right
-            floats += [f"{h}: {c}" for h, c in zip(heads[len(heads) - n:], cells[len(cells) - n:])
-                       if COUNT_COLUMNS.match(h) and re.fullmatch(r"\d+\.0", c)]
+            rows.append(list(zip(heads[len(heads) - n:], cells[len(cells) - n:])))
+        floats += _float_counts(rows)
     lines = text.splitlines()
     for i, line in enumerate(lines[:-1]):  # Markdown tables: a header row, then |---|
         if line.startswith("|") and lines[i + 1].startswith("|---"):
             heads = [h.strip() for h in line.strip("|").split("|")]
+            rows = []
             for row in lines[i + 2:]:
                 if not row.startswith("|"):
                     break
-                cells = [c.strip() for c in row.strip("|").split("|")]
-                floats += [f"{h}: {c}" for h, c in zip(heads, cells) if COUNT_COLUMNS.match(h) and re.fullmatch(r"\d+\.0", c)]
+                rows.append(list(zip(heads, [c.strip() for c in row.strip("|").split("|")])))
+            floats += _float_counts(rows)
     found["float count"] = floats[:5]
     return {k: v for k, v in found.items() if v}
 
