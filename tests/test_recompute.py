@@ -41,9 +41,7 @@ def test_student_predictions_are_stored_and_give_back_the_students_interval():
 def test_every_reference_claim_is_recomputed_from_its_stored_predictions():
     """Each claim of results/reference/claims.json, recomputed from the predictions its results JSON
     stores and the loader's test dialogue lengths, gives the stored difference, interval and standard
-    error exactly. The reference of 2026-12-03 predates stored student predictions: its three
-    sdt-sd-students rows (one per dataset) cannot be recomputed, and this test names them until the
-    reference is re-run."""
+    error exactly, every one of the 18 (the SDT students' claims from their stored student predictions)."""
     import json
 
     import pytest
@@ -70,8 +68,32 @@ def test_every_reference_claim_is_recomputed_from_its_stored_predictions():
         for key in ("difference", "ci_low", "ci_high", "standard_error"):
             assert again[key] == row["comparison"][key], (row["id"], row["dataset"], key)
         checked += 1
-    assert sorted(missing) == [("sdt-sd-students", "iemocap"), ("sdt-sd-students", "meld"),
-                               ("sdt-sd-students", "mosi-clean")]
-    assert checked == len(rows) - 3 == 15
+    assert missing == []
+    assert checked == len(rows) == 18
 
 
+
+
+def test_every_reference_cross_validated_claim_is_recomputed_from_its_stored_fold_predictions():
+    """Each claim of results/reference/claims.json's claims_cv, recomputed from the fold-keyed predictions
+    and test truth its results JSON stores under ``cross_validation`` (every fold's dialogues, stratified
+    by fold, the claim's seeds, resamples and bootstrap seed), gives the stored difference, interval and
+    standard error exactly; and the claims judged on every dialogue are the standard claims of the
+    datasets with folds (IEMOCAP, EmoryNLP, mosi-clean), each tested on every dialogue of its dataset."""
+    import json
+
+    from erc_lib.crossval import recompute_cv_comparison
+    from erc_lib.paths import REPO_ROOT
+
+    reference = REPO_ROOT / "results" / "reference"
+    stored = json.loads((reference / "claims.json").read_text())
+    rows = stored["claims_cv"]
+    assert {(r["id"], r["dataset"]) for r in rows} == {(r["id"], r["dataset"]) for r in stored["claims"]
+                                                       if r["dataset"] != "meld"}
+    dialogues = {"iemocap": 151, "emorynlp": 897, "mosi-clean": 93}  # every dialogue of each dataset, once
+    for row in rows:
+        payload = json.loads((reference / f"{row['source_results']}.json").read_text())["cross_validation"]
+        again = recompute_cv_comparison(row, payload)
+        for key in ("difference", "ci_low", "ci_high", "standard_error"):
+            assert again[key] == row["comparison"][key], (row["id"], row["dataset"], key)
+        assert row["comparison"]["n_dialogues"] == dialogues[row["dataset"]], (row["id"], row["dataset"])
