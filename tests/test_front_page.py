@@ -53,3 +53,28 @@ def test_front_page_tables(tmp_path, monkeypatch):
     prov = provenance_table(results).iloc[0]
     assert (prov["device"], prov["wall time"], prov["parameters"]) == ("cpu", "30.0 min", "dataset=mosi, seeds=2")
     assert "torch 2.13.0" in prov["environment"]
+
+
+def test_the_reading_gives_the_cross_validated_verdicts_first_and_says_the_counts_are_the_standard_splits():
+    """Three claims: one cross-validated 'underpowered' -> 'no effect found', one cross-validated
+    'underpowered' -> 'contradicted', one on MELD (not cross-validated) 'no effect found'. The study's
+    verdicts are 2 no effect found and 1 contradicted; the table's counts stay the standard splits'
+    (2 underpowered, 1 no effect found). Without cross-validated claims the reading is unchanged."""
+    from erc_lib.report.front_page import front_verdicts, judged_verdicts
+
+    claims = [{"id": "a", "dataset": "iemocap", "verdict": "underpowered"},
+              {"id": "b", "dataset": "emorynlp", "verdict": "underpowered"},
+              {"id": "a", "dataset": "meld", "verdict": "no effect found"}]
+    cv = [{"id": "a", "dataset": "iemocap", "verdict": "no effect found"},
+          {"id": "b", "dataset": "emorynlp", "verdict": "contradicted"}]
+    assert judged_verdicts({"claims": claims, "claims_cv": cv}) == \
+        "2 no effect found, 1 contradicted (3 claim measurements)"
+    assert judged_verdicts({"claims": claims}) == ""
+    counts, reading = front_verdicts({"claims": claims, "claims_cv": cv})
+    assert dict(zip(counts.verdict, counts.claims))["underpowered"] == 2
+    assert reading.startswith("The verdicts: judged on every dialogue where a claim was cross-validated (its standard "
+                              "split's verdict otherwise), 2 no effect found, 1 contradicted (3 claim measurements). "
+                              "The counts below are the standard splits' alone")
+    assert front_verdicts({"claims": claims})[1] == reading[reading.index("Of 3 claim"):]
+    smoke = [{**c, "verdict": "not measured at full size"} for c in cv]  # a smoke run's folds give no verdict
+    assert front_verdicts({"claims": claims, "claims_cv": smoke})[1] == reading[reading.index("Of 3 claim"):]

@@ -12,6 +12,7 @@ from ..paths import figures_dir, results_dir
 from ..published import COUNTERPARTS, GAP_REASONS, cited, display_name, published_table
 from ..results import IncompleteResultsError, read_results, summarize
 from ..tables import reader_frame
+from ..verdict import BOUNDARY, VERDICTS
 from .html import param_text
 from .runner import duration_text
 
@@ -87,7 +88,27 @@ def front_verdicts(payload: dict) -> tuple[pd.DataFrame, str]:
                    f"\"{NOT_MEASURED}\" and listed in the claims table below. The notebooks' own claims tables "
                    "further down show what a smoke run measured, for checking the code only. For verdicts run "
                    "`python -m erc_lib.report --config configs/full.yaml`.")
+    judged = judged_verdicts(payload)
+    if judged and any(c.get("verdict") != NOT_MEASURED for c in payload.get("claims_cv") or []):  # smoke: none
+        reading = (f"The verdicts: judged on every dialogue where a claim was cross-validated (its standard split's "
+                   f"verdict otherwise), {judged}. The counts below are the standard splits' alone (one test set per "
+                   "claim, the split the papers report); the cross-validated verdicts are in the section on every "
+                   "dialogue. " + reading)
     return counts, reading
+
+
+def judged_verdicts(payload: dict) -> str:
+    """The claims' verdicts counted as the study gives them: a claim's cross-validated verdict
+    (``payload["claims_cv"]``, same ``id`` and ``dataset``) where it has one, its standard-split verdict
+    otherwise, as text ("8 no effect found, 4 underpowered, ..." most frequent first, ties in the verdicts'
+    order); "" when no claim was cross-validated."""
+    cv = {(c.get("id"), c.get("dataset")): c.get("verdict") for c in payload.get("claims_cv") or []}
+    if not cv:
+        return ""
+    words = [cv.get((c.get("id"), c.get("dataset")), c.get("verdict")) for c in payload.get("claims") or []]
+    order = list(VERDICTS) + [BOUNDARY, NOT_MEASURED]
+    counts = sorted({w: words.count(w) for w in words}.items(), key=lambda kv: (-kv[1], order.index(kv[0])))
+    return ", ".join(f"{n} {w}" for w, n in counts) + f" ({len(words)} claim measurements)"
 
 
 def claims_frame(payload: dict, unmeasured: bool = False) -> pd.DataFrame:
