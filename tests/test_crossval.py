@@ -302,20 +302,31 @@ def test_the_sign_of_the_claim_and_the_seeds_it_rests_on_decide():
     assert row["verdict"] == "not measured at full size" and row["fits"] == 2 * (4 + 4)
 
 
-def test_a_stored_cross_validated_interval_is_recomputed_from_the_payload_exactly():
-    """results_payload stores every fold's predictions and truth; recompute_cv_comparison gets the same
-    difference, interval and standard error from them, and names a prediction that is missing."""
-    from erc_lib.crossval import recompute_cv_comparison, results_payload
-
-    rng = np.random.default_rng(2)
+def _noisy_two_fold_experiment(seed: int, student_head: bool = False) -> Experiment:
+    """Two EmoryNLP-like folds of 8 three-utterance dialogues (random labels of 7 classes), 5 seeds of
+    EmoNet (right on about 60% of utterances, else label + 1) and CoMPM (about 40%); with
+    ``student_head`` each fit also keeps a noisy ``logits_text`` head that favours the true class."""
+    rng = np.random.default_rng(seed)
     exp = Experiment()
     for k in (0, 1):
         key = f"emorynlp@fold{k}"
         y = rng.integers(0, 7, 24)
         exp.test_truth[key] = {"labels": y.tolist(), "dialogue_lengths": [3] * 8}
-        for seed in range(5):
-            exp.fits[(key, EMONET, seed)] = _fit(y, np.where(rng.random(24) < 0.6, y, (y + 1) % 7))
-            exp.fits[(key, COMPM, seed)] = _fit(y, np.where(rng.random(24) < 0.4, y, (y + 2) % 7))
+        for s in range(5):
+            for variant, right in ((EMONET, 0.6), (COMPM, 0.4)):
+                fit = _fit(y, np.where(rng.random(24) < right, y, (y + 1) % 7))
+                if student_head:
+                    fit.test_outputs["logits_text"] = rng.normal(size=(24, 7)) + 3 * np.eye(7)[y] * (rng.random((24, 1)) < 0.5)
+                exp.fits[(key, variant, s)] = fit
+    return exp
+
+
+def test_a_stored_cross_validated_interval_is_recomputed_from_the_payload_exactly():
+    """results_payload stores every fold's predictions and truth; recompute_cv_comparison gets the same
+    difference, interval and standard error from them, and names a prediction that is missing."""
+    from erc_lib.crossval import recompute_cv_comparison, results_payload
+
+    exp = _noisy_two_fold_experiment(2)
     rows = [r for r in evaluate_claims_cv("05_emonet", exp, "emorynlp", folds=[0, 1], names={"emonet": EMONET},
                                          n_resamples=1000) if r["id"] == "emonet-beats-compm"]
     payload = results_payload(exp, rows)
@@ -596,17 +607,7 @@ def test_a_stored_student_head_interval_is_recomputed_from_its_kept_outputs_at_i
     from erc_lib.crossval import recompute_cv_comparison, results_payload
     from erc_lib.experiment import cross_validated_difference
 
-    rng = np.random.default_rng(4)
-    exp = Experiment()
-    for k in (0, 1):
-        key = f"emorynlp@fold{k}"
-        y = rng.integers(0, 7, 24)
-        exp.test_truth[key] = {"labels": y.tolist(), "dialogue_lengths": [3] * 8}
-        for seed in range(5):
-            for variant, right in ((EMONET, 0.6), (COMPM, 0.4)):
-                fit = _fit(y, np.where(rng.random(24) < right, y, (y + 1) % 7))
-                fit.test_outputs["logits_text"] = rng.normal(size=(24, 7)) + 3 * np.eye(7)[y] * (rng.random((24, 1)) < 0.5)
-                exp.fits[(key, variant, seed)] = fit
+    exp = _noisy_two_fold_experiment(4, student_head=True)
     payload = results_payload(exp, [])
     row = {"id": "student", "dataset": "emorynlp", "a": EMONET, "b": COMPM, "folds": [0, 1], "n_classes": 7,
            "output": "logits_text", "comparison": {"n_seeds_a": 5, "n_seeds_b": 5, "n_resamples": 1000, "bootstrap_seed": 3}}
