@@ -175,13 +175,20 @@ def add_seeds(data: ERCData, specs_for: Callable[[ERCData], Sequence[RunSpec]], 
               folds: Sequence[int] | None = None, n_resamples: int | None = None, step: int = SEED_STEP,
               max_seeds: int = MAX_SEEDS, target: float = TARGET_DETECTABLE, progress: bool = True
               ) -> tuple[Experiment, list[dict]]:
-    """More seeds where the seeds are the noise: each cross-validated claim whose seed share of the
-    variance is over :data:`SEED_SHARE` and whose detectable effect is over ``target`` points gets
-    ``step`` more seeds (the next seed numbers) for its two rows on every fold, and is judged again;
-    rounds go on until the detectable effect is at most ``target``, falls by less than
-    :data:`MIN_FALL` of itself in a round (more seeds stopped paying: the dialogues are the noise now),
-    or the rows have ``max_seeds`` seeds. Claims resting on fewer than
-    :data:`erc_lib.claims.MIN_SEEDS` seeds (smoke runs) get none: there is no verdict to sharpen.
+    """More seeds where the seeds are the noise: each cross-validated claim that
+    :func:`why_no_more_seeds` lets grow (seed share over :data:`SEED_SHARE` before its first round,
+    detectable effect over ``target`` points, still falling by at least :data:`MIN_FALL` a round, rows
+    under ``max_seeds``) gets ``step`` more seeds (the next seed numbers) for its two rows on every fold,
+    and every claim is judged again; rounds go on until no claim may grow. Claims resting on fewer
+    than :data:`erc_lib.claims.MIN_SEEDS` seeds (smoke runs) get none: there is no verdict to sharpen.
+
+    A claim's two rows always keep the same seeds: when a row gains seeds for one claim, every
+    other claim comparing that row has its other row trained on the same new seeds. The paired
+    bootstrap (:func:`erc_lib.metrics.paired_bootstrap`) pairs seed i of A with seed i of B only when
+    both have the same seeds; a claim left with 10 seeds against 5 loses that pairing and its
+    interval widens (seen on MiSTER-E, whose full model every claim of the paper compares). A claim
+    whose seeds changed in a round gets that round in its history, so its reason for stopping is
+    always about the numbers it is judged on.
 
     Args:
         data, specs_for, config: as :func:`run_folds` (``specs_for`` may build more rows than the
@@ -192,45 +199,50 @@ def add_seeds(data: ERCData, specs_for: Callable[[ERCData], Sequence[RunSpec]], 
             (points) at which a claim stops.
 
     Returns: ``(experiment with the added runs, claims judged again)``; every claim carries
-    ``seed_rounds`` (``[{"seeds", "detectable_effect"}, ...]``, one entry per round it was judged in)
-    and ``seeds_stopped`` (why it got no more seeds).
+    ``seed_rounds`` (``[{"seeds", "detectable_effect"}, ...]``: its first judgement, then one entry per
+    round that changed its seeds) and ``seeds_stopped`` (why it gets no more seeds, from its last
+    entry).
 
     Raises: ValueError for ``step < 1`` or ``max_seeds < 1`` (before any training).
     """
     if step < 1 or max_seeds < 1:
         raise ValueError(f"step and max_seeds must be at least 1 (got step={step}, max_seeds={max_seeds})")
     folds = list(range(n_folds(dataset))) if folds is None else [int(k) for k in folds]
-    rounds = {c["id"]: [{"seeds": min(c["comparison"]["n_seeds_a"], c["comparison"]["n_seeds_b"]),
-                         "detectable_effect": c["detectable_effect"]}] for c in claims_cv}
-    stopped: dict[str, str] = {}
+    paired_seeds = lambda c: min(c["comparison"]["n_seeds_a"], c["comparison"]["n_seeds_b"])  # noqa: E731
+    rounds = {c["id"]: [{"seeds": paired_seeds(c), "detectable_effect": c["detectable_effect"]}] for c in claims_cv}
     while True:
-        growing = []
-        for c in claims_cv:
-            if c["id"] not in stopped:
-                why = why_no_more_seeds(c, rounds[c["id"]], target, max_seeds)
-                if why is None:
-                    growing.append(c)
-                else:
-                    stopped[c["id"]] = why
+        why = {c["id"]: why_no_more_seeds(c, rounds[c["id"]], target, max_seeds) for c in claims_cv}
+        growing = [c for c in claims_cv if why[c["id"]] is None]
         if not growing:
             break
-        rows = {row for c in growing for row in (c["a"], c["b"])}
-        have = {row: _seeds_of(experiment, row, dataset, folds) for row in rows}
-        for row in sorted(rows):
+        have = {row: _seeds_of(experiment, row, dataset, folds) for c in claims_cv for row in (c["a"], c["b"])}
+        wanted = {row: len(seeds) for row, seeds in have.items()}
+        for c in growing:
+            for row in (c["a"], c["b"]):
+                wanted[row] = max(wanted[row], min(paired_seeds(c) + step, max_seeds))
+        paired = False
+        while not paired:  # a claim's two rows get the same seeds, through every claim they share
+            paired = True
+            for c in claims_cv:
+                both = max(wanted[c["a"]], wanted[c["b"]])
+                for row in (c["a"], c["b"]):
+                    if wanted[row] < both:
+                        wanted[row], paired = both, False
+        for row in sorted(wanted):
             first = max(have[row], default=-1) + 1  # seeds stay 0 .. n-1, as the stored predictions are keyed
-            new = list(range(first, first + min(step, max_seeds - len(have[row]))))
+            new = list(range(first, first + wanted[row] - len(have[row])))
             if new:
                 more = run_folds(data, lambda part, r=row: [s for s in specs_for(part) if s.variant == r], new, config,
                                  folds=folds, progress=progress)
                 experiment = merge(experiment, more)
         judged = {c["id"]: c for c in evaluate_claims_cv(notebook, experiment, dataset, folds=folds, names=names,
                                                          n_resamples=n_resamples)}
-        for c in growing:
-            again = judged[c["id"]]
-            rounds[c["id"]].append({"seeds": min(again["comparison"]["n_seeds_a"], again["comparison"]["n_seeds_b"]),
-                                    "detectable_effect": again["detectable_effect"]})
-        claims_cv = [judged.get(c["id"], c) for c in claims_cv]  # a stopped claim sharing a grown row is judged again too
-    return experiment, [{**c, "seed_rounds": rounds[c["id"]], "seeds_stopped": stopped[c["id"]]} for c in claims_cv]
+        for c in claims_cv:
+            again = judged.get(c["id"], c)
+            if paired_seeds(again) != rounds[c["id"]][-1]["seeds"]:
+                rounds[c["id"]].append({"seeds": paired_seeds(again), "detectable_effect": again["detectable_effect"]})
+        claims_cv = [judged.get(c["id"], c) for c in claims_cv]
+    return experiment, [{**c, "seed_rounds": rounds[c["id"]], "seeds_stopped": why[c["id"]]} for c in claims_cv]
 
 
 def claim_rows(notebook: str, dataset: str, names: dict | None = None) -> set[str]:

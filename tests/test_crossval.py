@@ -450,8 +450,11 @@ def test_add_seeds_trains_the_next_seeds_of_the_claims_rows_on_the_chosen_folds_
     """Folds 0 and 2, at most 12 seeds. X's rows have seeds 0-4 there (z's eight seeds and x-a's ten on
     fold 1 are not theirs): round one trains seeds 5-9 of x-a and of x-b on folds 0 and 2 only, round two
     seeds 10 and 11 (the cap), each through run_folds with the given dataset, settings and progress, rows
-    built per fold. X detects 4.47 -> 3.16 -> 2.89 points and stops at the cap; Y (share 30%) gets none,
-    but shares x-a and is judged again on its 12 seeds. Every judgement is asked as the first was."""
+    built per fold. X detects 4.47 -> 3.16 -> 2.89 points and stops at the cap. Y (share 30%) would get
+    no seeds of its own, but it compares x-a, so its other row y-b is trained on the same new seeds
+    (10 against 10, then 12 against 12: the paired bootstrap pairs seeds only when both rows have the
+    same ones); from its second entry on its reason is the measured fall (5.00 -> 5.00), not the share.
+    z, which no claim compares, gets none. Every judgement is asked as the first was."""
     from erc_lib import crossval
 
     exp, first, specs_for, trained, judged_with = _seed_rounds_setup(monkeypatch)
@@ -461,17 +464,21 @@ def test_add_seeds_trains_the_next_seeds_of_the_claims_rows_on_the_chosen_folds_
     assert [(t["key"], t["rows"], t["seeds"]) for t in trained] == [
         ("emorynlp@fold0", ["x-a"], [5, 6, 7, 8, 9]), ("emorynlp@fold2", ["x-a"], [5, 6, 7, 8, 9]),
         ("emorynlp@fold0", ["x-b"], [5, 6, 7, 8, 9]), ("emorynlp@fold2", ["x-b"], [5, 6, 7, 8, 9]),
+        ("emorynlp@fold0", ["y-b"], [5, 6, 7, 8, 9]), ("emorynlp@fold2", ["y-b"], [5, 6, 7, 8, 9]),
         ("emorynlp@fold0", ["x-a"], [10, 11]), ("emorynlp@fold2", ["x-a"], [10, 11]),
-        ("emorynlp@fold0", ["x-b"], [10, 11]), ("emorynlp@fold2", ["x-b"], [10, 11])]
+        ("emorynlp@fold0", ["x-b"], [10, 11]), ("emorynlp@fold2", ["x-b"], [10, 11]),
+        ("emorynlp@fold0", ["y-b"], [10, 11]), ("emorynlp@fold2", ["y-b"], [10, 11])]
     assert all(t["config"] is config and t["progress"] is False and t["built_for_fold"] for t in trained)
     assert judged_with == [("05_emonet", "emorynlp", [0, 2], NAMES, 2000)] * 2
     assert [r["seeds"] for r in x["seed_rounds"]] == [5, 10, 12]
     assert [round(r["detectable_effect"], 2) for r in x["seed_rounds"]] == [4.47, 3.16, 2.89]
     assert x["seeds_stopped"] == "at the cap of 12 seeds"
-    assert y["seed_rounds"] == [{"seeds": 5, "detectable_effect": 5.0}] and y["seeds_stopped"].startswith("seed share 30%")
-    assert y["comparison"]["n_seeds_a"] == 12 and y["comparison"]["n_seeds_b"] == 5
+    assert y["seed_rounds"] == [{"seeds": 5, "detectable_effect": 5.0}, {"seeds": 10, "detectable_effect": 5.0},
+                                {"seeds": 12, "detectable_effect": 5.0}]
+    assert y["seeds_stopped"] == "detectable effect stopped falling (5.00 -> 5.00 with 12 seeds)"
+    assert y["comparison"]["n_seeds_a"] == 12 and y["comparison"]["n_seeds_b"] == 12
     new = set(grown.fits) - set(exp.fits)
-    assert new == {(f"emorynlp@fold{k}", row, s) for k in (0, 2) for row in ("x-a", "x-b") for s in range(5, 12)}
+    assert new == {(f"emorynlp@fold{k}", row, s) for k in (0, 2) for row in ("x-a", "x-b", "y-b") for s in range(5, 12)}
 
 
 def test_add_seeds_takes_one_seed_a_round_and_a_cap_of_one(monkeypatch):
@@ -484,7 +491,7 @@ def test_add_seeds_takes_one_seed_a_round_and_a_cap_of_one(monkeypatch):
     add = lambda **kw: crossval.add_seeds(toy(), specs_for, exp, first, TrainConfig(), "05_emonet", "emorynlp",  # noqa: E731
                                           names=NAMES, folds=[0, 2], n_resamples=2000, progress=False, **kw)
     _, (x, _y) = add(step=1, max_seeds=7)
-    assert [t["seeds"] for t in trained] == [[5], [5], [5], [5], [6], [6], [6], [6]]
+    assert [t["seeds"] for t in trained] == [[5]] * 6 + [[6]] * 6  # x-a, x-b and y-b (paired with x-a) on folds 0, 2
     assert [r["seeds"] for r in x["seed_rounds"]] == [5, 6, 7] and x["seeds_stopped"] == "at the cap of 7 seeds"
     trained.clear()
     _, (x, _y) = add(max_seeds=1)
