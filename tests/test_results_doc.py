@@ -20,6 +20,12 @@ def _checkout_hashes(text: str) -> set[str]:
     return {m.group(2) for m in _DRIFT_ROW.finditer(text)}
 
 
+_UNDER_MUTATION = pytest.mark.skipif("MUTANT_UNDER_TEST" in os.environ,
+                                     reason="under mutation testing the checkout's code is the mutated copy, whose "
+                                            "hash is another (so the page says the reference runs came from other code)")
+
+
+@_UNDER_MUTATION
 def test_results_doc_is_generated_from_the_reference_runs(tmp_path, monkeypatch):
     """docs/results.md is what the report command writes from results/reference/ (never edited by hand),
     this checkout's code hash aside (the next test)."""
@@ -28,6 +34,12 @@ def test_results_doc_is_generated_from_the_reference_runs(tmp_path, monkeypatch)
     mask = lambda text: _DRIFT_ROW.sub(r"\1<this checkout>\3", text)  # noqa: E731
     assert mask(doc.read_text(encoding="utf-8")) == mask(results_markdown(REFERENCE_DIR)), \
         "docs/results.md differs from results/reference/: run python -m erc_lib.report (it regenerates the file)"
+
+
+def test_results_doc_tables_come_from_the_results_files_and_it_is_rewritten_only_on_change(tmp_path, monkeypatch):
+    """The generated page holds the runs' tables (a constructed folder) and the file is written only when
+    its text changes."""
+    monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path))
     fake_results(tmp_path)
     text = results_markdown(tmp_path)
     assert "do not edit by hand" in text and "| `03_sdt_mosi.json` | cpu |" in text
@@ -36,8 +48,7 @@ def test_results_doc_is_generated_from_the_reference_runs(tmp_path, monkeypatch)
     assert write_results_doc(tmp_path, out) and not write_results_doc(tmp_path, out)  # only on change
 
 
-@pytest.mark.skipif("MUTANT_UNDER_TEST" in os.environ,
-                    reason="under mutation testing the checkout's code is the mutated copy, whose hash is another")
+@_UNDER_MUTATION
 def test_results_doc_names_this_checkouts_code_hash():
     """The code-drift table of docs/results.md names this checkout's training-code hash in every row, so a
     results file computed by other code is visible there (regenerate the file after changing training code)."""
