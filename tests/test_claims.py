@@ -608,3 +608,103 @@ def test_collect_claims_gathers_cross_validated_rows_judged_again(tmp_path):
     (row,) = stored["claims_cv"]
     assert row["verdict"] == "published effect ruled out" and row["standard"]["verdict"] == "underpowered"
     assert row["verdicts_differ"] is True and row["source_results"] == "05_emonet_emorynlp"
+
+
+def _rows_experiment(dataset: str, rows: dict, seeds: int = 5, seed: int = 21):
+    """Rows named in ``rows`` (variant -> (share of right fused predictions, keeps a text student?)) on
+    ``dataset``, 40 dialogues of three classes."""
+    from erc_lib.experiment import Experiment
+    from erc_lib.training import FitResult
+
+    y, lengths = _test_set(seed, n_dialogues=40, n_classes=3)
+    rng = np.random.default_rng(seed)
+    exp = Experiment(test_truth={dataset: {"labels": y.tolist(), "dialogue_lengths": lengths.tolist()}})
+    for variant, (right, student) in rows.items():
+        for s in range(seeds):
+            pred = np.where(rng.random(len(y)) < right, y, (y + 1) % 3)
+            outputs = {"y_true": y, "y_pred": pred} | ({"logits_text": np.eye(3)[pred] * 2.0 - 1.0} if student else {})
+            m = classification_metrics(y, pred, ["a", "b", "c"])
+            exp.fits[(dataset, variant, s)] = FitResult([], 1, m, m, outputs, 1.0, 1.0)
+    return exp
+
+
+def test_a_student_head_is_looked_for_in_this_datasets_fits_and_a_skipped_claim_does_not_end_the_list():
+    """The text-student claim is measured where this dataset's fits kept the head, even when the same
+    rows on another dataset did not keep it; where they did not (an audio-only SDT on mosi-clean), that
+    claim alone is skipped and the claims after it (SDT vs its best unimodal row) are still measured."""
+    rows = {"SDT": (0.7, True), "SDT w/o self-distillation": (0.6, True)}
+    both = _rows_experiment("iemocap", rows)
+    headless = _rows_experiment("meld", {v: (right, False) for v, (right, _) in rows.items()}, seed=22)
+    both.fits.update(headless.fits)
+    both.test_truth.update(headless.test_truth)
+    got = [c["id"] for c in evaluate_claims("03_sdt", both, "iemocap", names={"full": "SDT"}, n_resamples=100)]
+    assert got == ["sdt-sd-fused", "sdt-sd-students"]
+    assert [c["id"] for c in evaluate_claims("03_sdt", both, "meld", names={"full": "SDT"}, n_resamples=100)] == \
+        ["sdt-sd-fused"]
+    audio = _rows_experiment("mosi-clean", {"SDT": (0.7, False), "SDT w/o self-distillation": (0.6, False),
+                                            "text": (0.5, False)})
+    got = evaluate_claims("03_sdt", audio, "mosi-clean", names={"full": "SDT", "best_unimodal": "text"}, n_resamples=100)
+    assert [(c["id"], c["a"], c["b"]) for c in got] == [("sdt-sd-fused", "SDT", "SDT w/o self-distillation"),
+                                                        ("sdt-multimodal", "SDT", "text")]
+
+
+def test_the_boundary_intervals_are_the_bootstrap_under_each_seed_and_need_a_verdict():
+    """With five seeds a row's comparison holds one interval per bootstrap seed 0 .. BOUNDARY_SEEDS-1, each
+    the paired bootstrap at that seed (so a verdict that moves with the seed is caught), and its resamples
+    come from the first standard error (resamples_for, at least 1,000); with four seeds there is no verdict
+    to protect: 1,000 resamples, seed 0 alone."""
+    from erc_lib.differences import paired_difference
+    from erc_lib.verdict import BOUNDARY_SEEDS, resamples_for
+
+    exp = _rows_experiment("iemocap", {"SDT": (0.7, True), "SDT w/o self-distillation": (0.6, True)})
+    fused = evaluate_claims("03_sdt", exp, "iemocap", names={"full": "SDT"}, n_resamples=150)[0]
+    intervals = fused["comparison"]["intervals_by_seed"]
+    assert len(intervals) == BOUNDARY_SEEDS == 20
+    for seed in (0, 1, 7, 19):
+        c = paired_difference(exp, "SDT", exp, "SDT w/o self-distillation", "iemocap", n_resamples=150, seed=seed)
+        assert intervals[seed] == [c["ci_low"], c["ci_high"]]
+    assert len({tuple(i) for i in intervals}) > 1
+    sized = evaluate_claims("03_sdt", exp, "iemocap", names={"full": "SDT"})[0]
+    first = paired_difference(exp, "SDT", exp, "SDT w/o self-distillation", "iemocap", n_resamples=1000, seed=0)
+    assert sized["comparison"]["n_resamples"] == resamples_for(first["standard_error"]) >= 1000
+    assert len(sized["comparison"]["intervals_by_seed"]) == 20
+    four = _rows_experiment("iemocap", {"SDT": (0.7, True), "SDT w/o self-distillation": (0.6, True)}, seeds=4)
+    row = evaluate_claims("03_sdt", four, "iemocap", names={"full": "SDT"})[0]
+    assert row["comparison"]["n_resamples"] == 1000 and len(row["comparison"]["intervals_by_seed"]) == 1
+
+
+def test_a_stored_row_without_an_output_is_recomputed_from_the_models_predictions():
+    """Rows stored before claims named their output read the model's predictions (y_pred)."""
+    from erc_lib.claims import recompute_comparison
+
+    results = {"test_truth": {"iemocap": {"labels": [1, 0, 2], "dialogue_lengths": [2, 1]}},
+               "test_predictions": {"iemocap|A|0": [1, 0, 2], "iemocap|B|0": [1, 0, 0]}}
+    row = {"id": "x", "dataset": "iemocap", "a": "A", "b": "B",
+           "comparison": {"n_seeds_a": 1, "n_seeds_b": 1, "n_resamples": 1000}}
+    assert recompute_comparison(row, results, [2, 1], 3) == paired_bootstrap([1, 0, 2], [1, 0, 2], [1, 0, 0], [2, 1], 3)
+
+
+def test_collect_claims_lists_cross_validated_rows_by_paper_claim_and_dataset(tmp_path):
+    """claims_cv is ordered by paper, then claim id, then dataset, whatever the files' order."""
+    import json
+
+    from erc_lib.claims import collect_claims
+    from erc_lib.paths import write_json
+
+    comp = {"difference": 0.2, "ci_low": -0.7, "ci_high": 1.1, "standard_error": 0.45, "n_dialogues": 93,
+            "n_seeds_a": 5, "n_seeds_b": 5}
+    row = lambda cid, paper, dataset: {"id": cid, "paper": paper, "dataset": dataset, "comparison": comp,  # noqa: E731
+                                       "standard": {"comparison": comp}}
+    files = {"03_sdt_mosi-clean": [row("sdt-sd-students", "SDT", "mosi-clean"), row("sdt-sd-fused", "SDT", "mosi-clean")],
+             "03_sdt_iemocap": [row("sdt-sd-fused", "SDT", "iemocap")],
+             "05_emonet_emorynlp": [row("emonet-global-id", "EmoNet", "emorynlp"),
+                                    row("emonet-beats-compm", "EmoNet", "emorynlp")]}
+    for name, rows in files.items():
+        write_json(tmp_path / f"{name}.json", {"status": "complete", "parameters": {"smoke": False}, "claims": [],
+                                              "cross_validation": {"claims": rows}})
+    collect_claims(folder=tmp_path)
+    stored = json.loads((tmp_path / "claims.json").read_text())["claims_cv"]
+    assert [(r["paper"], r["id"], r["dataset"]) for r in stored] == [
+        ("EmoNet", "emonet-beats-compm", "emorynlp"), ("EmoNet", "emonet-global-id", "emorynlp"),
+        ("SDT", "sdt-sd-fused", "iemocap"), ("SDT", "sdt-sd-fused", "mosi-clean"),
+        ("SDT", "sdt-sd-students", "mosi-clean")]
