@@ -664,3 +664,90 @@ def test_folds_without_the_standard_split_are_refused_before_any_bootstrap():
     exp = _certain_experiment(folds=(1, 2))
     with pytest.raises(ValueError, match=r"folds \[1, 2\] leave out fold 0, the standard split"):
         evaluate_claims_cv("05_emonet", exp, "emorynlp", folds=[1, 2], names={"emonet": EMONET}, n_resamples=1000)
+
+
+def test_each_boundary_interval_is_the_pooled_bootstrap_under_its_seed_and_only_where_a_verdict_is_possible():
+    """Five seeds per row on two folds of 6 four-utterance dialogues: the cross-validated comparison holds one
+    interval per bootstrap seed 0 .. 19, each the fold-stratified bootstrap at that seed over both folds, and the
+    standard one each over fold 0 alone; without a resample count, as many as the first 1,000-resample standard
+    error asks for (resamples_for). With four seeds no verdict is possible: 1,000 resamples, seed 0 alone."""
+    from erc_lib.differences import cross_validated_difference
+    from erc_lib.verdict import BOUNDARY_SEEDS, resamples_for
+
+    def noisy(seeds):
+        rng = np.random.default_rng(3)
+        exp = Experiment()
+        for k in (0, 1):
+            y = rng.integers(0, 4, 24)
+            exp.test_truth[f"emorynlp@fold{k}"] = {"labels": y.tolist(), "dialogue_lengths": [4] * 6}
+            for seed in range(seeds):
+                for row, right in ((EMONET, 0.7), (COMPM, 0.5)):
+                    exp.fits[(f"emorynlp@fold{k}", row, seed)] = _fit(y, np.where(rng.random(24) < right, y, (y + 1) % 4))
+        return exp
+
+    exp = noisy(5)
+    judge = lambda e, **kw: next(r for r in evaluate_claims_cv("05_emonet", e, "emorynlp", folds=[0, 1],  # noqa: E731
+                                                               names={"emonet": EMONET}, **kw)
+                                 if r["id"] == "emonet-beats-compm")
+    row = judge(exp, n_resamples=120)
+    for part, folds in (("comparison", [0, 1]), ("standard", [0])):
+        comp = row[part] if part == "comparison" else row[part]["comparison"]
+        assert len(comp["intervals_by_seed"]) == BOUNDARY_SEEDS == 20
+        for seed in (0, 1, 13, 19):
+            c = cross_validated_difference(exp, EMONET, COMPM, "emorynlp", folds, n_resamples=120, seed=seed)
+            assert comp["intervals_by_seed"][seed] == [c["ci_low"], c["ci_high"]], (part, seed)
+        assert len({tuple(i) for i in comp["intervals_by_seed"]}) > 1
+    sized = judge(exp)
+    first = cross_validated_difference(exp, EMONET, COMPM, "emorynlp", [0, 1], n_resamples=1000, seed=0)
+    assert sized["comparison"]["n_resamples"] == resamples_for(first["standard_error"])
+    few = judge(noisy(4))
+    assert few["comparison"]["n_resamples"] == few["standard"]["comparison"]["n_resamples"] == 1000
+    assert len(few["comparison"]["intervals_by_seed"]) == len(few["standard"]["comparison"]["intervals_by_seed"]) == 1
+
+
+def test_a_claim_rests_on_the_smaller_seed_count_and_counts_every_fit_of_both_rows():
+    """Rows with 5 and 6 seeds on each of two folds: the verdict rests on 5 seeds (the smaller), the row on
+    2 x (5 + 6) = 22 fits. With 4 and 6 seeds the smaller count is under five: no verdict."""
+    exp = _certain_experiment()
+    y = np.arange(4) % 4
+    for k in (0, 1):
+        exp.fits[(f"emorynlp@fold{k}", COMPM, 5)] = _fit(y, (y + 1) % 7)
+    (row,) = [r for r in evaluate_claims_cv("05_emonet", exp, "emorynlp", folds=[0, 1], names={"emonet": EMONET},
+                                           n_resamples=1000) if r["id"] == "emonet-beats-compm"]
+    assert row["fits"] == 22 and (row["comparison"]["n_seeds_a"], row["comparison"]["n_seeds_b"]) == (5, 6)
+    assert row["verdict"] == "holds"
+    for k in (0, 1):
+        del exp.fits[(f"emorynlp@fold{k}", EMONET, 4)]
+    (row,) = [r for r in evaluate_claims_cv("05_emonet", exp, "emorynlp", folds=[0, 1], names={"emonet": EMONET},
+                                           n_resamples=1000) if r["id"] == "emonet-beats-compm"]
+    assert row["fits"] == 20 and row["verdict"] == row["standard"]["verdict"] == "not measured at full size"
+
+
+def test_the_row_says_when_the_pooled_and_the_standard_verdicts_differ():
+    """A beats B by 100 points on fold 0 and loses by 100 on fold 1: fold 0 alone says 'holds', the two folds
+    pooled (difference 0) cannot exclude zero, so the verdicts differ and the row says so."""
+    exp = _certain_experiment(folds=(0,))
+    y = np.arange(4) % 4
+    exp.test_truth["emorynlp@fold1"] = {"labels": y.tolist(), "dialogue_lengths": [1] * 4}
+    for seed in range(5):
+        exp.fits[("emorynlp@fold1", EMONET, seed)] = _fit(y, (y + 1) % 7)
+        exp.fits[("emorynlp@fold1", COMPM, seed)] = _fit(y, y)
+    (row,) = [r for r in evaluate_claims_cv("05_emonet", exp, "emorynlp", folds=[0, 1], names={"emonet": EMONET},
+                                           n_resamples=1000) if r["id"] == "emonet-beats-compm"]
+    assert row["standard"]["verdict"] == "holds" and row["comparison"]["difference"] == 0.0
+    assert row["verdict"] != "holds" and row["verdicts_differ"] is True
+
+
+def test_a_claim_skipped_for_a_missing_head_does_not_end_the_claims_after_it():
+    """An audio-only SDT on mosi-clean's three folds (no text student anywhere) with its best unimodal row:
+    the student claim is skipped, and the claims before and after it are judged."""
+    rng = np.random.default_rng(9)
+    exp = Experiment()
+    for k in range(3):
+        y = rng.integers(0, 2, 12)
+        exp.test_truth[f"mosi-clean@fold{k}"] = {"labels": y.tolist(), "dialogue_lengths": [4] * 3}
+        for row in ("audio", "audio w/o self-distillation", "text"):
+            exp.fits[(f"mosi-clean@fold{k}", row, 0)] = _fit(y, rng.integers(0, 2, 12))
+    judged = evaluate_claims_cv("03_sdt", exp, "mosi-clean", names={"full": "audio", "best_unimodal": "text"})
+    assert [(r["id"], r["a"], r["b"]) for r in judged] == [("sdt-sd-fused", "audio", "audio w/o self-distillation"),
+                                                           ("sdt-multimodal", "audio", "text")]
