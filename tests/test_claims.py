@@ -708,3 +708,34 @@ def test_collect_claims_lists_cross_validated_rows_by_paper_claim_and_dataset(tm
         ("EmoNet", "emonet-beats-compm", "emorynlp"), ("EmoNet", "emonet-global-id", "emorynlp"),
         ("SDT", "sdt-sd-fused", "iemocap"), ("SDT", "sdt-sd-fused", "mosi-clean"),
         ("SDT", "sdt-sd-students", "mosi-clean")]
+
+
+def test_a_measured_claim_is_recomputed_from_what_its_experiment_stores():
+    """The round trip every stored interval rests on: a claim measured by evaluate_claims, its experiment's
+    JSON (test truth and predictions, the student's included), and recompute_comparison give back the same
+    difference, interval and standard error at the stored bootstrap seed, 0."""
+    from erc_lib.claims import recompute_comparison
+
+    exp = _rows_experiment("iemocap", {"SDT": (0.7, True), "SDT w/o self-distillation": (0.6, True)})
+    stored = exp.to_json()
+    lengths = stored["test_truth"]["iemocap"]["dialogue_lengths"]
+    for row in evaluate_claims("03_sdt", exp, "iemocap", names={"full": "SDT"}, n_resamples=300):
+        assert row["comparison"]["bootstrap_seed"] == 0
+        again = recompute_comparison(row, stored, lengths, 3)
+        assert {k: again[k] for k in ("difference", "ci_low", "ci_high", "standard_error")} == \
+            {k: row["comparison"][k] for k in ("difference", "ci_low", "ci_high", "standard_error")}, row["id"]
+
+
+def test_a_verdict_that_moves_with_the_bootstrap_seed_is_on_the_boundary_when_measured(monkeypatch):
+    """evaluate_claims hands the interval under every bootstrap seed to the rule: a comparison whose seed-0
+    interval [+0.10, +2.00] excludes zero but whose seed-1 interval [-0.10, +2.00] does not is 'on the
+    boundary' (the comparison is a stand-in, so the intervals are exactly these)."""
+    comparison = {"difference": 1.0, "ci_low": 0.1, "ci_high": 2.0, "standard_error": 0.5, "n_resamples": 1000,
+                  "n_dialogues": 40, "n_seeds_a": 5, "n_seeds_b": 5, "intervals_by_seed": [[0.1, 2.0], [-0.1, 2.0]]}
+    monkeypatch.setattr(claims_module, "stable_comparison", lambda *a, **k: dict(comparison))
+    exp = _rows_experiment("iemocap", {"SDT": (0.7, True), "SDT w/o self-distillation": (0.6, True)})
+    fused = evaluate_claims("03_sdt", exp, "iemocap", names={"full": "SDT"})[0]
+    assert fused["verdict"] == claims_module.BOUNDARY
+    assert fused["comparison"]["intervals_by_seed"] == [[0.1, 2.0], [-0.1, 2.0]]
+    comparison["intervals_by_seed"] = [[0.1, 2.0], [0.2, 2.1]]
+    assert evaluate_claims("03_sdt", exp, "iemocap", names={"full": "SDT"})[0]["verdict"] == "holds"
