@@ -78,3 +78,15 @@ def test_published_sizes_are_a_minus_b_with_the_claims_sign():
                                          ("iemocap", "iemocap"), ("emorynlp", "emorynlp")])
 def test_base_dataset_strips_the_variant_suffix(name, base):
     assert base_dataset(name) == base
+
+
+def test_a_published_size_without_its_setting_is_never_weighed_and_says_why():
+    """A constructed claim with a size on IEMOCAP but no recorded setting: no size is compared there,
+    and the note says the setting is not recorded; on a dataset without a published size the note is empty."""
+    from erc_lib.claim_table import Claim
+
+    claim = Claim(id="x", paper="P", text="A beats B", notebook="03_sdt", a="A", b="B", datasets=("iemocap", "meld"),
+                  published="P: +1.0", published_differences={"iemocap": 1.0})
+    assert claim.published_size("iemocap") is None
+    assert claim.setting_note("iemocap") == "the published setting is not recorded"
+    assert claim.setting_note("meld") == ""
