@@ -131,6 +131,22 @@ def test_optimizer_and_schedule_follow_the_config():
     assert lrs[10] == pytest.approx(0.005) and opt.param_groups[0]["lr"] == pytest.approx(0.0)
 
 
+def test_the_fused_optimizer_is_asked_for_only_when_configured_and_one_step_decays_to_zero():
+    """``fused_optimizer=True`` asks torch for the fused Adam / AdamW kernel (``defaults["fused"]`` True); False
+    leaves torch's own choice (None). A linear schedule without warm-up over one epoch of one step starts at
+    the full rate and reaches 0 after that step (total steps = epochs x steps per epoch, here 1)."""
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    for optimizer in ("adam", "adamw"):
+        on, _ = make_optimizer(params, TrainConfig(optimizer=optimizer, fused_optimizer=True), 5)
+        off, _ = make_optimizer(params, TrainConfig(optimizer=optimizer, fused_optimizer=False), 5)
+        assert on.defaults["fused"] is True and off.defaults["fused"] is None
+    opt, sched = make_optimizer(params, TrainConfig(lr=0.01, schedule="linear", warmup_epochs=0, epochs=1,
+                                                    fused_optimizer=False), 1)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)
+    opt.step(); sched.step()
+    assert opt.param_groups[0]["lr"] == 0.0
+
+
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", 0.0), ("weight_decay", -1e-3), ("batch_size", 0),
                                           ("patience", 0), ("grad_clip", 0.0), ("optimizer", "sgd"),
                                           ("schedule", "cosine"), ("warmup_epochs", -1.0), ("selection", "test"),
