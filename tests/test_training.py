@@ -278,6 +278,36 @@ def test_batch_lengths_stay_on_the_cpu():
     assert by_hand.n_utterances == batch.n_utterances  # without lengths: counted from the mask
 
 
+def test_only_the_training_loader_is_shuffled_with_the_fits_seed_and_pinning_waits_for_cuda(monkeypatch):
+    """fit's three loaders (recorded): train shuffled with the fit's seed, dev and test in dataset order (seed 0),
+    each with the configured batch size, collate function and length bucketing; pinned memory is asked for only
+    on CUDA, so a CPU fit with ``pin_memory=True`` does not pin."""
+    import erc_lib.training as training
+
+    calls = []
+    real = training.make_loader
+
+    def recording(ds, batch_size, shuffle, seed=0, collate_fn=None, bucket_by_length=False, pin_memory=False):
+        calls.append((batch_size, shuffle, seed, bucket_by_length, pin_memory))
+        return real(ds, batch_size, shuffle, seed, collate_fn, bucket_by_length, pin_memory)
+
+    monkeypatch.setattr(training, "make_loader", recording)
+    _fit([(W, R), (R, W)], patience=None, seed=7, bucket_by_length=True, pin_memory=True)
+    assert [c[:4] for c in calls] == [(64, True, 7, True), (64, False, 0, True), (64, False, 0, True)]
+    assert not any(c[4] for c in calls)
+    calls.clear()
+    _fit([(W, R)], patience=None, seed=3, bucket_by_length=False)
+    assert [c[:4] for c in calls] == [(64, True, 3, False), (64, False, 0, False), (64, False, 0, False)]
+
+
+def test_training_throughput_counts_every_training_utterance_of_every_epoch():
+    """train_utterances_per_second = (epochs x training utterances) / the summed per-epoch training seconds; the
+    toy's training split has 6 utterances (dialogues of 4 and 2), so 3 epochs see 18."""
+    _, f = _fit([(W, R), (R, W), (W, R)], patience=None)
+    assert len(f.epoch_train_seconds) == 3
+    assert f.train_utterances_per_second == 18 / sum(f.epoch_train_seconds)
+
+
 def test_compile_runs_the_forward_pass_through_torch_compile_with_dynamic_shapes(monkeypatch):
     """``compile=True`` (TrainConfig's contract): the forward pass goes through ``torch.compile(model,
     dynamic=True)`` once per fit (dialogue lengths vary, so shapes are dynamic), the compiled callable is
