@@ -304,8 +304,20 @@ def test_training_throughput_counts_every_training_utterance_of_every_epoch():
     """train_utterances_per_second = (epochs x training utterances) / the summed per-epoch training seconds; the
     toy's training split has 6 utterances (dialogues of 4 and 2), so 3 epochs see 18."""
     _, f = _fit([(W, R), (R, W), (W, R)], patience=None)
-    assert len(f.epoch_train_seconds) == 3
+    assert len(f.epoch_train_seconds) == 3 and 0 < sum(f.epoch_train_seconds) <= f.seconds
     assert f.train_utterances_per_second == 18 / sum(f.epoch_train_seconds)
+
+
+def test_an_epochs_training_losses_are_the_mean_over_its_batches():
+    """One dialogue per batch: the toy's two training dialogues make 2 batches an epoch. The scripted model
+    counts training forward passes and its ``ce`` term is that count, so epoch 1 sees 1 and 2, epoch 2 sees 3
+    and 4, epoch 3 sees 5 and 6: ``train_ce`` is 1.5, 3.5, 5.5 (the mean over the epoch's batches)."""
+    data = toy_data()
+    sets = [DialogueDataset(data.splits[s], ["text"]) for s in ("train", "dev", "test")]
+    model = ScriptedModel([(W, R)] * 6)
+    f = fit(model, *sets, data.label_names, TrainConfig(epochs=3, batch_size=1, device="cpu", progress=False,
+                                                        patience=None))
+    assert [h["train_ce"] for h in f.history] == [1.5, 3.5, 5.5]
 
 
 def test_compile_runs_the_forward_pass_through_torch_compile_with_dynamic_shapes(monkeypatch):
