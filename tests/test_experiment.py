@@ -76,12 +76,12 @@ def test_merge_keeps_every_run_and_later_runs_replace_earlier():
 
 
 def test_bad_specs_and_seeds_are_refused_before_work():
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match=r"^run_experiment needs at least one RunSpec$"):
         run_constant([], 1)
-    with pytest.raises(ValueError, match="seeds"):
+    with pytest.raises(ValueError, match=r"^seeds must be >= 1 \(or a non-empty list\), got \[\]$"):
         run_constant([constant_spec("A")], [])
-    with pytest.raises(ValueError, match="duplicate variant names.*'A'"):
-        run_constant([constant_spec("A"), constant_spec("A")], 1)
+    with pytest.raises(ValueError, match=r"^duplicate variant names in the specs: \['A'\]$"):
+        run_constant([constant_spec("A"), constant_spec("B"), constant_spec("A")], 1)
     with pytest.raises(TypeError, match="neither"):
         run_constant([RunSpec("x", lambda: object(), ["text"])], 1)
     exp = run_constant([constant_spec("A")], 2)
@@ -284,3 +284,22 @@ def test_run_lookups_across_datasets_and_json_ready_predictions():
     c = paired_difference(one, "A", one, "A", n_resamples=10)
     labels = [2, 2, 1, 0, 1, 2]
     assert c["a_std"] == pytest.approx(np.std([constant_weighted_f1(labels, 0), constant_weighted_f1(labels, 1)], ddof=1))
+
+
+def test_a_specs_splits_carry_the_datasets_speaker_ids_and_its_side_inputs():
+    """RunSpec.splits on the toy (speakers A, B, A, B, ... in every dialogue): every split's items carry the
+    dataset-wide speaker ids (A -> 0, B -> 1, in file order) and the spec's side inputs, computed per
+    dialogue; the collate function is the dialogue one."""
+    from erc_lib.data.batches import collate_dialogues
+
+    data = toy_data()
+    spec = RunSpec("x", build=lambda: None, inputs=["text"],
+                   extra={"bios": lambda d: np.full((len(d.labels), 2), len(d.labels))})
+    train, dev, test, collate = spec.splits(data)
+    assert collate is collate_dialogues
+    for split, dataset in (("train", train), ("dev", dev), ("test", test)):
+        for i, dialogue in enumerate(data.splits[split]):
+            item = dataset[i]
+            n = len(dialogue.labels)
+            assert item["global_speakers"].tolist() == [{"A": 0, "B": 1}[s] for s in dialogue.speakers], split
+            assert item["extra"]["bios"].tolist() == [[float(n), float(n)]] * n, split
