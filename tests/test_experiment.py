@@ -303,3 +303,12 @@ def test_a_specs_splits_carry_the_datasets_speaker_ids_and_its_side_inputs():
             n = len(dialogue.labels)
             assert item["global_speakers"].tolist() == [{"A": 0, "B": 1}[s] for s in dialogue.speakers], split
             assert item["extra"]["bios"].tolist() == [[float(n), float(n)]] * n, split
+
+
+def test_the_stored_test_truth_is_the_test_labels_as_integers_and_the_dialogue_lengths():
+    """The truth every stored prediction is scored against: the test dialogues (2, 2, 1) and (0, 1, 2) of
+    tests/toy_models.py's TEST, labels as JSON integers in dialogue order, lengths 3 and 3."""
+    exp = run_constant([constant_spec("A")], 1)
+    (truth,) = exp.test_truth.values()
+    assert truth == {"labels": [2, 2, 1, 0, 1, 2], "dialogue_lengths": [3, 3]}
+    assert all(type(label) is int for label in truth["labels"])
