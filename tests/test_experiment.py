@@ -82,7 +82,7 @@ def test_bad_specs_and_seeds_are_refused_before_work():
         run_constant([constant_spec("A")], [])
     with pytest.raises(ValueError, match=r"^duplicate variant names in the specs: \['A'\]$"):
         run_constant([constant_spec("A"), constant_spec("B"), constant_spec("A")], 1)
-    with pytest.raises(TypeError, match="neither"):
+    with pytest.raises(TypeError, match=r"^spec .x. built a object, which is neither a torch.nn.Module nor has fit_splits\(\)$"):
         run_constant([RunSpec("x", lambda: object(), ["text"])], 1)
     exp = run_constant([constant_spec("A")], 2)
     assert sorted(s for _, _, s in exp.fits) == [0, 1]
@@ -312,3 +312,21 @@ def test_the_stored_test_truth_is_the_test_labels_as_integers_and_the_dialogue_l
     (truth,) = exp.test_truth.values()
     assert truth == {"labels": [2, 2, 1, 0, 1, 2], "dialogue_lengths": [3, 3]}
     assert all(type(label) is int for label in truth["labels"])
+
+
+def test_a_cached_run_of_a_spec_building_its_own_datasets_keeps_the_test_truth_of_those_datasets(tmp_path, monkeypatch):
+    """A spec whose inputs is a callable (it builds its own train / dev / test datasets, as CoMPM's token
+    datasets do) read back from the fit cache: the test truth is that of the test set the callable builds
+    (here the toy's test dialogues without their last one: labels 2, 2, 1, length 3), not the dataset's."""
+    from erc_lib.data.batches import DialogueDataset, collate_dialogues
+
+    monkeypatch.setenv("ERC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("ERC_FIT_CACHE", raising=False)
+    data = toy_data(DEV, TEST)
+    built = lambda: [DialogueDataset(data.splits[s][:1] if s == "test" else data.splits[s], ["text"])  # noqa: E731
+                     for s in ("train", "dev", "test")] + [collate_dialogues]
+    spec = lambda: RunSpec("A", _counted(0), built, model="toy", identity={"model": "const", "inputs": "own"})  # noqa: E731
+    first = run_experiment(data, [spec()], [0], CFG, progress=False)
+    second = run_experiment(data, [spec()], [0], CFG, progress=False)
+    assert second.cache_counts()["hit"] == 1
+    assert second.test_truth == first.test_truth == {"toy": {"labels": [2, 2, 1], "dialogue_lengths": [3]}}
