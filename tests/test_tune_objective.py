@@ -89,3 +89,41 @@ def test_model_inputs_read_speech_as_audio_except_for_mister_e_experts():
     assert tuning.resolve_validation("iemocap", "auto") == "holdout" == tuning.resolve_validation("iemocap-sdt", "auto")
     assert tuning.resolve_validation("meld", "auto") == "standard" == tuning.resolve_validation("iemocap", "standard")
     assert tuning.resolve_validation("meld", "holdout") == "holdout"
+
+
+def test_a_trial_is_scored_with_this_datasets_settings_its_inputs_and_one_uncached_fit_per_repeat(monkeypatch, tmp_path):
+    """StudyRun.score, every collaborator recorded: the settings are the dataset's layers with the trial's model and
+    training overrides (zoo.settings), the smoke epoch count replaces the settings' one, each repeat r trains one
+    fit of the model's spec on holdout r with seed r, the spec built from those settings and the model's inputs
+    (``speech`` read as ``audio`` for a model without experts), outside the fit cache; the score is each fit's dev
+    weighted F1, in repeat order."""
+    from types import SimpleNamespace
+
+    from erc_lib import experiment, zoo
+    from erc_lib.tune.objective import StudyRun
+
+    calls = {"settings": [], "spec": [], "run": []}
+
+    def settings(model, dataset, model_args=None, train_args=None):
+        calls["settings"].append((model, dataset, model_args, train_args))
+        return {"hidden": 7}, {"lr": 0.01, "epochs": 40}
+
+    def model_spec(model, data, inputs, model_args=None, train_args=None):
+        calls["spec"].append((model, data, inputs, model_args, dict(train_args)))
+        return SimpleNamespace(variant="v")
+
+    def run(data, specs, seeds, config, progress=True, cache=True):
+        calls["run"].append((data, seeds, config.epochs, config.lr, progress, cache))
+        fit = SimpleNamespace(dev={"weighted_f1": 50.0 + seeds[0]})
+        return SimpleNamespace(seed_fits=lambda variant: [fit])
+
+    monkeypatch.setattr(zoo, "settings", settings)
+    monkeypatch.setattr(zoo, "model_spec", model_spec)
+    monkeypatch.setattr(experiment, "run_experiment", run)
+    study = StudyRun("bigru", "iemocap", ["text", "speech"], 2, 2, 1, 1, 3, "holdout", tmp_path / "x.yaml", "s", epochs=3)
+    monkeypatch.setattr(StudyRun, "splits", lambda self, r: f"holdout {r}")
+    assert study.score({"hidden": 9}, {"lr": 0.5}, range(1, 3)) == [51.0, 52.0]
+    assert calls["settings"] == [("bigru", "iemocap", {"hidden": 9}, {"lr": 0.5})]
+    assert calls["spec"] == [("bigru", f"holdout {r}", ["text", "audio"], {"hidden": 7}, {"lr": 0.01, "epochs": 3})
+                             for r in (1, 2)]
+    assert calls["run"] == [(f"holdout {r}", [r], 3, 0.01, False, False) for r in (1, 2)]
