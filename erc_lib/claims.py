@@ -35,6 +35,8 @@ from .verdict import (BOUNDARY, BOUNDARY_SEEDS, MAX_RESAMPLES, MC_ERROR_POINTS, 
                       stable_comparison, verdict)
 
 NOT_MEASURED = "not measured at full size"
+#: Every word a claim row's verdict can be, in the order the counts table lists them.
+VERDICT_ORDER = (*VERDICTS, BOUNDARY, NOT_MEASURED)
 #: Fewest seeds per row for a claim's verdict.
 MIN_SEEDS = 5
 
@@ -127,8 +129,7 @@ def verdict_summary(claims: list[dict]) -> tuple[pd.DataFrame, str]:
     """``(counts, reading)``: how many claims got each verdict (every verdict listed, zeros
     included, then :data:`BOUNDARY` and :data:`NOT_MEASURED`) and a one-paragraph reading of them for the front page."""
     words = [c["verdict"] for c in claims]
-    order = list(VERDICTS) + [BOUNDARY, NOT_MEASURED]
-    counts = pd.DataFrame({"verdict": order, "claims": [words.count(w) for w in order]})
+    counts = pd.DataFrame({"verdict": VERDICT_ORDER, "claims": [words.count(w) for w in VERDICT_ORDER]})
     n = len(claims)
     if not n:
         return counts, "No claim has been measured yet: run the notebooks at full size (configs/full.yaml)."

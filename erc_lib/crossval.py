@@ -136,6 +136,11 @@ def _seeds_of(experiment: Experiment, variant: str, dataset: str, folds: Sequenc
     return sorted({s for (d, v, s) in experiment.fits if d in keys and v == variant})
 
 
+def _paired_seeds(claim: dict) -> int:
+    """The seeds a judged claim rests on: the smaller of its two rows' seed counts."""
+    return min(claim["comparison"]["n_seeds_a"], claim["comparison"]["n_seeds_b"])
+
+
 def why_no_more_seeds(claim: dict, history: list[dict], target: float = TARGET_DETECTABLE,
                       max_seeds: int = MAX_SEEDS) -> str | None:
     """Why a cross-validated claim gets no more seeds (:func:`add_seeds`), or None when it gets
@@ -154,7 +159,7 @@ def why_no_more_seeds(claim: dict, history: list[dict], target: float = TARGET_D
     noise, seeds would not help); a detectable effect within ``target``; a detectable effect that fell
     by less than :data:`MIN_FALL` of itself in the last round; ``max_seeds`` reached.
     """
-    seeds = min(claim["comparison"]["n_seeds_a"], claim["comparison"]["n_seeds_b"])
+    seeds = _paired_seeds(claim)
     if seeds < MIN_SEEDS:
         return f"fewer than {MIN_SEEDS} seeds: no verdict to sharpen"
     if len(history) == 1 and claim["seed_share"] <= SEED_SHARE:
@@ -208,8 +213,7 @@ def add_seeds(data: ERCData, specs_for: Callable[[ERCData], Sequence[RunSpec]], 
     if step < 1 or max_seeds < 1:
         raise ValueError(f"step and max_seeds must be at least 1 (got step={step}, max_seeds={max_seeds})")
     folds = list(range(n_folds(dataset))) if folds is None else [int(k) for k in folds]
-    paired_seeds = lambda c: min(c["comparison"]["n_seeds_a"], c["comparison"]["n_seeds_b"])  # noqa: E731
-    rounds = {c["id"]: [{"seeds": paired_seeds(c), "detectable_effect": c["detectable_effect"]}] for c in claims_cv}
+    rounds = {c["id"]: [{"seeds": _paired_seeds(c), "detectable_effect": c["detectable_effect"]}] for c in claims_cv}
     while True:
         why = {c["id"]: why_no_more_seeds(c, rounds[c["id"]], target, max_seeds) for c in claims_cv}
         growing = [c for c in claims_cv if why[c["id"]] is None]
@@ -219,7 +223,7 @@ def add_seeds(data: ERCData, specs_for: Callable[[ERCData], Sequence[RunSpec]], 
         wanted = {row: len(seeds) for row, seeds in have.items()}
         for c in growing:
             for row in (c["a"], c["b"]):
-                wanted[row] = max(wanted[row], min(paired_seeds(c) + step, max_seeds))
+                wanted[row] = max(wanted[row], min(_paired_seeds(c) + step, max_seeds))
         paired = False
         while not paired:  # a claim's two rows get the same seeds, through every claim they share
             paired = True
@@ -237,11 +241,10 @@ def add_seeds(data: ERCData, specs_for: Callable[[ERCData], Sequence[RunSpec]], 
                 experiment = merge(experiment, more)
         judged = {c["id"]: c for c in evaluate_claims_cv(notebook, experiment, dataset, folds=folds, names=names,
                                                          n_resamples=n_resamples)}
-        for c in claims_cv:
-            again = judged.get(c["id"], c)
-            if paired_seeds(again) != rounds[c["id"]][-1]["seeds"]:
-                rounds[c["id"]].append({"seeds": paired_seeds(again), "detectable_effect": again["detectable_effect"]})
         claims_cv = [judged.get(c["id"], c) for c in claims_cv]
+        for c in claims_cv:
+            if _paired_seeds(c) != rounds[c["id"]][-1]["seeds"]:
+                rounds[c["id"]].append({"seeds": _paired_seeds(c), "detectable_effect": c["detectable_effect"]})
     return experiment, [{**c, "seed_rounds": rounds[c["id"]], "seeds_stopped": why[c["id"]]} for c in claims_cv]
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..claims import NOT_MEASURED, verdict_summary
+from ..claims import NOT_MEASURED, VERDICT_ORDER, verdict_summary
 from ..paths import figures_dir, results_dir
 from ..published import COUNTERPARTS, GAP_REASONS, cited, display_name, published_table
 from ..results import IncompleteResultsError, read_results, summarize
 from ..tables import reader_frame
-from ..verdict import BOUNDARY, VERDICTS
 from .html import param_text
 from .runner import duration_text
 
@@ -106,8 +105,7 @@ def judged_verdicts(payload: dict) -> str:
     if not cv:
         return ""
     words = [cv.get((c.get("id"), c.get("dataset")), c.get("verdict")) for c in payload.get("claims") or []]
-    order = list(VERDICTS) + [BOUNDARY, NOT_MEASURED]
-    counts = sorted({w: words.count(w) for w in words}.items(), key=lambda kv: (-kv[1], order.index(kv[0])))
+    counts = sorted({w: words.count(w) for w in words}.items(), key=lambda kv: (-kv[1], VERDICT_ORDER.index(kv[0])))
     return ", ".join(f"{n} {w}" for w, n in counts) + f" ({len(words)} claim measurements)"
 
 
