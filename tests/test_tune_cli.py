@@ -111,3 +111,169 @@ def test_study_selection_display_and_help(capsys):
     assert out.startswith("usage: python -m erc_lib.tune ")
     assert ("Equal-budget hyper-parameter tuning with Optuna: one budget for every model, shown to be enough."
             in " ".join(out.split()))                                   # the module's first line, wrapped
+
+
+def test_jobs_start_one_worker_process_each_with_the_command_line_less_jobs(fake_fits, monkeypatch, capsys):
+    """``--jobs N``: the storage's tables created once, then N ``python -m erc_lib.tune`` processes with the
+    same arguments less ``--jobs``, plus ``--worker-id k``, unbuffered; a worker's failure is the exit status."""
+    import sys
+
+    started, storages, codes = [], [], []
+
+    class Worker:
+        def __init__(self, argv, env):
+            self.k = len(started)
+            started.append((argv, env["PYTHONUNBUFFERED"]))
+
+        def wait(self):
+            return codes[self.k] if codes else 0
+
+    monkeypatch.setattr(tune_cli.subprocess, "Popen", Worker)
+    monkeypatch.setattr(tune_cli, "init_storage", storages.append)
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)               # set for the workers by the command itself
+    url = fake_fits["storage"]
+    command = ["--model", "logreg", "--dataset", "meld", "--jobs", "2", "--storage", url, "--smoke"]
+    assert tuning.main(command) == 0
+    same = [sys.executable, "-m", "erc_lib.tune", "--model", "logreg", "--dataset", "meld", "--storage", url, "--smoke"]
+    assert started == [(same + ["--worker-id", "0"], "1"), (same + ["--worker-id", "1"], "1")]
+    assert storages == [url] and fake_fits["calls"] == []                # the workers train, not this process
+    out = capsys.readouterr().out
+    assert out.startswith("\n1 studies, ") and out.endswith(" s wall\nEmpty DataFrame\nColumns: []\nIndex: []\n")
+    assert int(out.split()[2]) < 60                                     # the wall time of fake workers: seconds
+    started.clear()
+    assert tuning.main(["--jobs=3", "--model", "logreg", "--dataset", "meld", "--smoke"]) == 0
+    assert [argv[3:] for argv, _ in started] == [["--model", "logreg", "--dataset", "meld", "--smoke", "--worker-id", str(k)]
+                                                 for k in range(3)]
+    assert storages[-1] == tuning.default_storage()
+    started.clear()
+    assert tuning.main(["--jobs", "2", "--model", "logreg", "--dataset", "meld", "--smoke"]) == 0   # --jobs first
+    assert [argv[3:7] for argv, _ in started] == [["--model", "logreg", "--dataset", "meld"]] * 2
+    started.clear()
+    monkeypatch.setattr(sys, "argv", ["erc_lib/tune/__main__.py", "--model", "logreg", "--jobs", "2", "--dataset", "meld",
+                                      "--smoke"])
+    assert tuning.main() == 0                                            # the arguments it was started with
+    assert [argv[3:] for argv, _ in started] == [["--model", "logreg", "--dataset", "meld", "--smoke", "--worker-id", str(k)]
+                                                 for k in range(2)]
+    started.clear()
+    codes[:] = [0, 3]
+    assert tuning.main(command) == 1
+    assert capsys.readouterr().err == "workers exited with [0, 3]\n"
+
+
+def test_the_command_line_refuses_an_incomplete_selection_or_no_jobs_before_any_work(fake_fits, capsys):
+    for argv, message in ((["--model", "logreg"], "give --all, or --model and --dataset"),
+                          (["--dataset", "meld"], "give --all, or --model and --dataset"),
+                          (["--all", "--jobs", "0"], "--jobs must be >= 1, got 0"),
+                          (["--model", "logreg", "--dataset", "meld", "--trials", "0"], "trials must be an integer >= 1, got 0"),
+                          (["--model", "logreg", "--dataset", "meld", "--seeds-per-trial", "0"],
+                           "seeds_per_trial must be an integer >= 1, got 0"),
+                          (["--model", "logreg", "--dataset", "meld", "--rescore-seeds", "-1"],
+                           "rescore_seeds must be an integer >= 0, got -1")):
+        with pytest.raises(SystemExit) as stop:
+            tuning.main(argv)
+        assert stop.value.code == 2
+        assert capsys.readouterr().err.endswith(f"python -m erc_lib.tune: error: {message}\n")
+    assert fake_fits["calls"] == []
+
+
+def test_the_help_says_what_each_option_does_and_hides_the_worker_id(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        tuning.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option, says in (("--all", "every study the report reads (STUDIES)"),
+                         ("--only ONLY [ONLY ...]", "with --all: only these <model>_<dataset> studies, run in the order given"),
+                         ("--inputs INPUTS [INPUTS ...]", "modalities when not the model's default, e.g. speech text"),
+                         ("--jobs JOBS", "worker processes sharing the storage"),
+                         ("--trials TRIALS", "search trials per study (default: the budget)"),
+                         ("--seeds-per-trial SEEDS_PER_TRIAL", "fits per trial (default: the budget)"),
+                         ("--rescore-seeds RESCORE_SEEDS", "extra fits of the best trials (default: the budget)"),
+                         ("--storage STORAGE", "SQLAlchemy URL (default sqlite:///results/tuning.db)"),
+                         ("--smoke", "{'train': 10, 'dev': 4, 'test': 4} dialogues, 2 epochs"),
+                         ("--force", "let a study below the budget write configs/tuned/"),
+                         ("--validation {auto,standard,holdout}", ""),
+                         ("--model {logreg,bigru,sdt,mister_e,compm,emonet,compm_finetune}", ""),
+                         ("--dataset {iemocap,meld,emorynlp,mosi,mosi-clean,iemocap-sdt,meld-sdt}", "")):
+        assert f"{option} {says}".strip() in text, option
+    assert "--worker-id" not in text                                   # internal: set for the workers it starts
+    assert "The command line" not in text                               # the docstring's first line only
+
+
+@pytest.mark.parametrize("extra, folder, name", [
+    (["--smoke"], "results", "logreg_meld"), (["--smoke", "--force"], "configs", "logreg_meld"),
+    (["--trials", "3"], "results", "logreg_meld"), (["--seeds-per-trial", "1"], "results", "logreg_meld"),
+    (["--rescore-seeds", "1"], "results", "logreg_meld"), ([], "configs", "logreg_meld"),
+    (["--inputs", "speech", "text"], "configs", "logreg_meld_at")])
+def test_the_summary_after_the_workers_reads_the_file_each_study_writes(extra, folder, name, fake_fits, monkeypatch,
+                                                                         capsys):
+    """The tuned file a worker writes is where the checks before the workers said: results/tuned/ for a
+    short or smoke study (unless forced), configs/tuned/ at the full budget, named after the inputs."""
+    out = (fake_fits["configs"] if folder == "configs" else results_dir()) / "tuned" / f"{name}.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump({"model": {}, "train": {}, "tuning": {"trials": 17}}))  # as the worker left it
+
+    class Worker:
+        def __init__(self, argv, env):
+            pass
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(tune_cli.subprocess, "Popen", Worker)
+    monkeypatch.setattr(tune_cli, "init_storage", lambda url: None)
+    assert tuning.main(["--model", "logreg", "--dataset", "meld", "--jobs", "2", *extra]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].split()[:2] == [name, "17"], lines                 # study, trials: the file was found
+
+
+def test_a_worker_in_process_uses_one_cpu_thread_unless_told(fake_fits, monkeypatch):
+    setups = []
+    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: setups.append((device, threads)))
+    assert tuning.main(["--model", "logreg", "--dataset", "meld", "--storage", fake_fits["storage"]]) == 0
+    assert setups == [("cpu", 1)] and fake_fits["calls"]
+    assert not (fake_fits["configs"] / "tuned" / "SUMMARY.md").exists()     # one study: the summary is left alone
+    assert tuning.main(["--all", "--only", "logreg_meld", "--smoke", "--storage", fake_fits["storage"]]) == 0
+    assert not (fake_fits["configs"] / "tuned" / "SUMMARY.md").exists()     # a smoke run never writes it
+
+
+def test_a_worker_comes_back_to_studies_others_are_finishing_and_counts_them(fake_fits, monkeypatch, capsys):
+    """``run_study(wait=False)`` is False while another worker runs a study's last trials: the worker goes on
+    with its other studies, then waits for that one (``wait=True``) and counts it; a study failing then is
+    reported by name after the others and turns into exit status 1."""
+    import argparse
+
+    monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: None)
+    calls, outcome, outs = [], {}, []
+
+    def run_study(run, storage, log, wait=True):
+        calls.append((run.name, storage, wait))
+        outs.append(run.out)
+        log(f"ran {run.name}")                                           # studies log through the worker
+        result = outcome[(run.name, wait)]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    monkeypatch.setattr(tune_cli, "run_study", run_study)
+    args = argparse.Namespace(all=True, only=["logreg_meld", "bigru_meld", "bigru_iemocap", "logreg_iemocap"], model=None,
+                              dataset=None,
+                              inputs=None, trials=None, seeds_per_trial=None, rescore_seeds=None, storage="sqlite:///s.db",
+                              validation="auto", smoke=False, force=True, device="cpu", cpu_threads=1, worker_id=None)
+    outcome.update({("logreg_meld", False): False, ("bigru_meld", False): True, ("bigru_iemocap", False): True,
+                    ("logreg_iemocap", False): False, ("logreg_meld", True): True, ("logreg_iemocap", True): True})
+    assert tune_cli._worker(args) == 4
+    assert calls == [("logreg_meld", "sqlite:///s.db", False), ("bigru_meld", "sqlite:///s.db", False),
+                     ("bigru_iemocap", "sqlite:///s.db", False), ("logreg_iemocap", "sqlite:///s.db", False),
+                     ("logreg_meld", "sqlite:///s.db", True), ("logreg_iemocap", "sqlite:///s.db", True)]
+    out = capsys.readouterr().out
+    assert ("study logreg_meld: its last trials are running in another worker (or in one killed less than 120 s ago); "
+            "coming back to it after the other studies") in out.splitlines()
+    outcome[("logreg_iemocap", True)] = RuntimeError("disk full")
+    with pytest.raises(SystemExit) as stop:
+        tune_cli._worker(args)
+    assert stop.value.code == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "FAILED logreg_iemocap: RuntimeError: disk full"
+    # --force reaches every run: a study below the budget may then write configs/tuned/
+    forced = tune_cli._worker(argparse.Namespace(**{**vars(args), "only": ["bigru_meld"], "trials": 2}))
+    assert forced == 1 and calls[-1] == ("bigru_meld", "sqlite:///s.db", False)
+    assert outs[-1] == fake_fits["configs"] / "tuned" / "bigru_meld.yaml"

@@ -2,12 +2,14 @@
 a fit per repeat on its own holdout, and the inputs a study's model reads."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import yaml
 
 from erc_lib import tune as tuning
-from erc_lib.data import load_dataset
+from erc_lib.data import ERCData, load_dataset
 
 from conftest import require_dataset
 from tune_helpers import synthetic, dialogue_ids, SMALL_BUDGET, fake_data, fake_fits  # noqa: F401 (fixtures)
@@ -47,6 +49,29 @@ def test_tuning_splits_standardise_copies_never_the_callers_features():
         tuning.tuning_split(synthetic(), repeat=-1)
 
 
+def test_a_tuning_split_is_the_same_dataset_with_a_note_saying_how_its_dev_was_drawn():
+    data = synthetic("iemocap-sdt", n=(16, 4, 5))
+    data.notes = "speaker names anonymised"
+    standard = tuning.tuning_split(data, "standard", repeat=3)  # the standard split ignores the repeat
+    assert (standard.name, standard.label_names, standard.notes) == ("iemocap-sdt", ["c0", "c1", "c2"],
+                                                                     "speaker names anonymised")
+    for split, count in (("train", 16), ("dev", 4), ("test", 5)):
+        assert dialogue_ids(standard.splits[split]) == [f"{split}_{i}" for i in range(count)]
+        assert [d.labels.tolist() for d in standard.splits[split]] == [d.labels.tolist() for d in data.splits[split]]
+    holdout = tuning.tuning_split(data, "holdout", repeat=2)
+    assert (holdout.name, holdout.label_names) == ("iemocap-sdt", ["c0", "c1", "c2"])
+    assert holdout.notes == ("speaker names anonymised\ntuning split 2: dev = a seeded 20% of the train+dev dialogues "
+                             "(4 dialogues, train_test_split random_state=2), train = the other 16; test untouched")
+    data.notes = ""
+    assert tuning.tuning_split(data, "holdout", repeat=0).notes == (
+        "tuning split 0: dev = a seeded 20% of the train+dev dialogues (4 dialogues, train_test_split "
+        "random_state=0), train = the other 16; test untouched")
+    # without features there is nothing to standardise: the dialogues come back as they are
+    bare = ERCData("meld", data.label_names, {s: [replace(d, features={}) for d in v] for s, v in data.splits.items()})
+    split = tuning.tuning_split(bare, "standard")
+    assert split.modalities == [] and dialogue_ids(split.splits["train"]) == dialogue_ids(bare.splits["train"])
+
+
 def test_iemocap_fits_validate_on_distinct_seeded_holdouts(fake_fits, fake_data):
     fake_fits_data = lambda: synthetic("iemocap", n=(16, 4, 5), noise=3.0)
     fake_data["data"] = fake_fits_data
@@ -76,8 +101,24 @@ def test_smoke_cli_sizes_and_the_budget_file(fake_fits):
         with pytest.raises(ValueError, match=f"^configs/defaults.yaml tuning.{key} must be an integer >= "
                                              f"{0 if key.startswith('rescore') else 1}, got {bad!r}$"):
             tuning.budget()
+    (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {**SMALL_BUDGET,
+                                                                                              "trials": True}}))
+    with pytest.raises(ValueError, match=r"^configs/defaults.yaml tuning.trials must be an integer >= 1, got True$"):
+        tuning.budget()
+    # the budget lives in the file alone: a key left out or misspelt is an error, not a silent default
     (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {"rescore_top": 0}}))
-    assert tuning.budget() == {"trials": 24, "seeds_per_trial": 2, "rescore_top": 0, "rescore_seeds": 3,
+    with pytest.raises(ValueError) as error:
+        tuning.budget()
+    assert str(error.value) == ("configs/defaults.yaml tuning: needs exactly ['trials', 'seeds_per_trial', "
+                                "'rescore_top', 'rescore_seeds', 'saturation_trials']; missing ['trials', "
+                                "'seeds_per_trial', 'rescore_seeds', 'saturation_trials'], unknown []")
+    misspelt = {k: v for k, v in SMALL_BUDGET.items() if k != "trials"} | {"trails": 30}
+    (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": misspelt}))
+    with pytest.raises(ValueError, match=r"missing \['trials'\], unknown \['trails'\]$"):
+        tuning.budget()
+    (fake_fits["configs"] / "defaults.yaml").write_text(yaml.safe_dump({**table, "tuning": {**SMALL_BUDGET,
+                                                                                              "rescore_top": 0}}))
+    assert tuning.budget() == {"trials": 4, "seeds_per_trial": 2, "rescore_top": 0, "rescore_seeds": 2,
                                "saturation_trials": 3}
     assert tuning.SMOKE_DIALOGUES == {"train": 10, "dev": 4, "test": 4} and tuning.SMOKE_EPOCHS == 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -329,10 +330,12 @@ def test_the_saturation_threshold_at_its_boundary(scores, saturated, fake_fits):
         scores[i // 2] if i // 2 < len(scores) else 50.0)
     run = lambda: tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
     if saturated:
-        with pytest.raises(tuning.SaturatedObjectiveError,
-                           match=f"^meld: dev weighted F1 {max(scores):.2f} >= 99 within the first {len(scores)} "
-                                 "trial\\(s\\) of study 'logreg_meld': this dev split cannot rank settings"):
+        with pytest.raises(tuning.SaturatedObjectiveError) as error:
             run()
+        assert str(error.value) == (
+            f"meld: dev weighted F1 {max(scores):.2f} >= 99 within the first {len(scores)} trial(s) of study "
+            "'logreg_meld': this dev split cannot rank settings (saturated; an input was probably fitted on the videos "
+            "or dialogues dev is carved from). Tune on a dataset variant with a clean dev (e.g. mosi-clean).")
         assert not (fake_fits["configs"] / "tuned" / "logreg_meld.yaml").exists()
         assert len(fake_fits["calls"]) == 2 * len(scores)                # stopped at once
     else:
@@ -364,3 +367,201 @@ def test_storage_written_into_a_tuned_file_is_portable_and_never_a_password():
     assert tune_study._portable("postgresql://user:secret@db.example.org/studies") == "db.example.org/studies"
     assert tune_study._portable("postgresql://db.example.org/studies") == "postgresql://db.example.org/studies"
     assert tuning.default_storage() == f"sqlite:///{results_dir() / 'tuning.db'}"
+
+
+def test_init_storage_creates_the_tables_once_and_names_a_storage_it_cannot_open(tmp_path, fake_fits):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    tuning.init_storage(url)
+    assert (tmp_path / "studies.db").exists()
+    assert optuna.get_all_study_names(url) == []                      # the schema is there, no study yet
+    tuning.init_storage(url)                                          # a second call leaves it as it is
+    for open_storage in (tuning.init_storage,
+                         lambda url: tune_study._open_study(tuning.make_run("logreg", "meld", 1), url)):
+        with pytest.raises(ValueError) as error:
+            open_storage("nosuchdriver://x")
+        assert str(error.value) == ("cannot open study storage 'nosuchdriver://x': NoSuchModuleError: "
+                                    "Can't load plugin: sqlalchemy.dialects:nosuchdriver")
+
+
+def _frozen(number, kind, value, seconds, fits=None, params=None, state=optuna.trial.TrialState.COMPLETE, **attrs):
+    """A finished trial of a logistic-regression study, built by hand (start and end ``seconds`` apart)."""
+    import datetime
+
+    start = datetime.datetime(2026, 1, 1, 12, 0, 0)
+    space = {"model.C": optuna.distributions.FloatDistribution(0.001, 10.0, log=True),
+             "model.class_weighted": optuna.distributions.CategoricalDistribution([False, True])}
+    params = params or {}
+    user_attrs = {"kind": kind, **({"dev_weighted_f1_per_fit": fits} if fits is not None else {}), **attrs}
+    return optuna.trial.FrozenTrial(number=number, state=state, value=value, values=None, datetime_start=start,
+                                    datetime_complete=start + datetime.timedelta(seconds=seconds), params=params,
+                                    distributions={k: space[k] for k in params}, user_attrs=user_attrs,
+                                    system_attrs={}, intermediate_values={}, trial_id=number)
+
+
+def test_the_tuned_file_of_a_study_built_by_hand(tmp_path, fake_fits):
+    """Trials written out by hand: the defaults (2 fits, 50.1 and 50.2), two search trials, one of them
+    re-scored with 3 more fits, a failed trial and one re-scoring of the defaults; every field of the
+    tuning block follows from them."""
+    run = tuning.make_run("logreg", "iemocap", trials=3, seeds_per_trial=2, rescore_top=1, rescore_seeds=3,
+                          out=tmp_path / "nested" / "folder" / "logreg_iemocap.yaml")
+    url = f"sqlite:///{tmp_path / 'hand.db'}"
+    study = tune_study._open_study(run, url)
+    C = {"model.C": 2.0, "model.class_weighted": True}
+    for trial in (_frozen(0, "defaults", 50.15, 10.26, [50.1, 50.2]),
+                  _frozen(1, "search", 52.0, 20.0, [51.0, 53.0], C),
+                  _frozen(2, "search", 51.0, 30.0, [51.0, 51.0], {"model.C": 0.5, "model.class_weighted": False}),
+                  _frozen(3, "search", None, 500.0, None, C, state=optuna.trial.TrialState.FAIL),  # not timed
+                  _frozen(4, "rescore", 49.0, 40.0, [48.0, 49.0, 50.0], C, of=1),
+                  _frozen(5, "rescore", 50.001, 50.0, [50.0, 50.0, 50.003], of=0)):
+        study.add_trial(trial)
+    config = tune_study._save(run, study, tune_study.search_space("logreg"), url)
+    text = (tmp_path / "nested" / "folder" / "logreg_iemocap.yaml").read_text()
+    assert yaml.safe_load(text) == config and list(config) == ["model", "train", "tuning"]
+    t = dict(config["tuning"])
+    date = t.pop("date")
+    assert date.endswith("+00:00") and len(date) == len("2026-12-07T18:00:00+00:00")   # UTC, to the second
+    # trial 1: (51 + 53 + 48 + 49 + 50) / 5 = 50.2; the defaults: (50.1 + 50.2 + 50 + 50 + 50.003) / 5 = 50.0606; 1 wins
+    assert config["model"] == {"C": 2.0, "class_weighted": True} and config["train"] == {}
+    assert t == {"trials": 3, "seeds_per_trial": 2, "rescored_trials": [0, 1], "rescore_seeds": 3, "pruning": "none",
+                 "validation": "holdout: fit r validates on a seeded 20% of the train+dev dialogues "
+                               "(train_test_split random_state=r) and trains with seed r on the rest",
+                 "best_trial": 1, "best_is_defaults": False, "best_dev_weighted_f1": 50.2, "best_fits": 5,
+                 "default_dev_weighted_f1": 50.061, "default_fits": 5,
+                 "trial_seconds": 150.3,                       # 10.26 + 20 + 30 + 40 + 50, the failed trial left out
+                 "smoke": False, "storage": "sqlite:///" + (tmp_path / "hand.db").name, "study_name": "logreg_iemocap",
+                 "history": [[0, "defaults", 50.15], [1, "search", 52.0], [2, "search", 51.0]]}
+
+    # a study whose defaults trial failed, with a trial told before per-fit scores were recorded
+    lone = tuning.make_run("logreg", "meld", trials=1, seeds_per_trial=2, rescore_top=0, rescore_seeds=3,
+                           study_name="lone", out=tmp_path / "lone.yaml")
+    study = tune_study._open_study(lone, url)
+    study.add_trial(_frozen(0, "defaults", None, 1.0, state=optuna.trial.TrialState.FAIL))
+    study.add_trial(_frozen(1, "search", 47.123456, 2.0, None, C))
+    t = tune_study._save(lone, study, tune_study.search_space("logreg"), url)["tuning"]
+    assert (t["best_trial"], t["best_dev_weighted_f1"], t["best_fits"], t["rescored_trials"], t["rescore_seeds"]) == (
+        1, 47.123, 1, [], 0)
+    assert (t["default_dev_weighted_f1"], t["default_fits"], t["validation"]) == (
+        None, 0, "standard dev split; fit r trains with seed r")
+    empty = tuning.make_run("logreg", "meld", trials=1, study_name="empty", out=tmp_path / "empty.yaml")
+    with pytest.raises(ValueError) as error:
+        tune_study._save(empty, tune_study._open_study(empty, url), {}, url)
+    assert str(error.value) == "study 'empty' has no completed trial; run more trials"
+
+
+def test_a_trial_another_worker_asked_counts_toward_the_budget_before_it_starts(tmp_path, fake_fits):
+    """Another worker's trial, asked but not yet started (no kind recorded yet), is a search trial: with
+    the defaults done and that trial running, a budget of 2 search trials is reached and this worker waits."""
+    run = tuning.make_run("logreg", "meld", trials=2, seeds_per_trial=1, rescore_top=0, rescore_seeds=0,
+                          out=tmp_path / "wait.yaml")
+    url = f"sqlite:///{tmp_path / 'wait.db'}"
+    study = tune_study._open_study(run, url)
+    study.add_trial(_frozen(0, "defaults", 50.0, 1.0, [50.0]))
+    study.ask()                                                           # another worker's, still running
+    assert tune_study._next_trial(run, study) == (None, "wait")
+    assert tune_study.run_study(run, url, log=lambda line: None, wait=False) is False   # comes back to it later
+    with pytest.raises(AssertionError, match="a lone worker waited"):    # by default a worker waits for the others
+        tune_study.run_study(run, url, log=lambda line: None)
+    assert not run.out.exists()
+
+
+def test_the_defaults_are_re_scored_even_when_they_rank_last_and_nothing_is_without_rescore_seeds(fake_fits):
+    fake_fits["objective"] = lambda call, i: 50.0 + i                    # later fits score higher: the defaults last
+    result = tuning.tune("logreg", "meld", rescore_top=1, rescore_seeds=2, force=True, storage=fake_fits["storage"],
+                         log=lambda line: None)
+    rescored = {t.user_attrs["of"]: t.user_attrs["defaults"] for t in result.study.trials
+                if t.user_attrs["kind"] == "rescore"}
+    assert rescored == {3: False, 0: True} and result.config["tuning"]["rescored_trials"] == [0, 3]
+    none = tuning.tune("logreg", "meld", rescore_top=2, rescore_seeds=0, force=True, study_name="none",
+                       storage=fake_fits["storage"], log=lambda line: None)
+    assert [t.user_attrs["kind"] for t in none.study.trials] == ["defaults", "search", "search", "search"]
+
+
+def test_tune_is_make_run_then_run_study_and_returns_what_it_wrote(tmp_path, fake_fits):
+    result = tuning.tune("logreg", "meld", storage=fake_fits["storage"], inputs=["text"], log=lambda line: None)
+    written = yaml.safe_load(result.path.read_text())
+    assert result.path == fake_fits["configs"] / "tuned" / "logreg_meld_t.yaml"     # the inputs name the file
+    assert (result.model_args, result.train_args, result.best_dev_weighted_f1, result.config) == (
+        written["model"], written["train"], written["tuning"]["best_dev_weighted_f1"], written)
+    run = tuning.make_run("logreg", "meld", study_name="by hand", out=tmp_path / "by_hand.yaml")
+    assert (run.device, run.sampler_seed, run.validation) == ("cpu", 0, "auto")     # trains on the CPU unless told
+    tune_study.run_study(run, fake_fits["storage"], log=lambda line: None)
+    by_hand = optuna.load_study(study_name="by hand", storage=fake_fits["storage"])
+    assert [t.params for t in by_hand.trials] == [t.params for t in result.study.trials]   # the same default seed
+
+
+def test_heartbeats_are_recorded_while_a_trial_runs_and_stop_with_it(monkeypatch, tmp_path, fake_fits):
+    """A running trial records a heartbeat at once and then every HEARTBEAT_SECONDS, from a daemon thread
+    (a crashed worker is not kept alive by it) that ends with the trial; the storage counts a trial whose
+    heartbeats stopped GRACE_SECONDS ago as killed."""
+    import time
+
+    beats = []
+    study = type("Study", (), {"_storage": type("Storage", (), {"record_heartbeat": lambda self, i: beats.append(i)})()})()
+    trial = type("Trial", (), {"_trial_id": 7})()
+    shipped = tune_study.HEARTBEAT_SECONDS
+    monkeypatch.setattr(tune_study, "HEARTBEAT_SECONDS", 0.05)
+    with tune_study._Heartbeat(study, trial) as heartbeat:
+        assert heartbeat.thread.daemon and heartbeat.thread.is_alive()
+        time.sleep(0.3)
+    assert not heartbeat.thread.is_alive()
+    assert 2 <= len(beats) <= 8 and set(beats) == {7}              # at 0 s, then about every 0.05 s
+    monkeypatch.setattr(tune_study, "HEARTBEAT_SECONDS", shipped)
+    storage = tune_study._open_study(tuning.make_run("logreg", "meld", 1), f"sqlite:///{tmp_path / 'h.db'}")._storage
+    assert (storage.get_heartbeat_interval(), storage._backend.grace_period) == (30, 120) == (
+        tune_study.HEARTBEAT_SECONDS, tune_study.GRACE_SECONDS)
+
+
+def test_one_lock_file_per_storage_made_even_in_a_new_results_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("ERC_RESULTS_DIR", str(tmp_path / "new" / "results"))
+    a, b = tune_study._lock("sqlite:///a.db"), tune_study._lock("sqlite:///b.db")
+    assert a.lock_file != b.lock_file and tune_study._lock("sqlite:///a.db").lock_file == a.lock_file
+    assert all(Path(lock.lock_file).parent == results_dir() / "tuning-locks" for lock in (a, b))
+    with a:
+        assert Path(a.lock_file).exists()
+
+
+def test_a_search_trial_trains_with_the_training_settings_it_drew(fake_fits):
+    """BiGRU's search space has training settings (lr, batch size, weight decay, patience): every fit of
+    a search trial trains with the trial's draws, the defaults trial with the defaults."""
+    result = tuning.tune("bigru", "meld", rescore_seeds=0, force=True, storage=fake_fits["storage"],
+                         log=lambda line: None)
+    _, defaults = zoo.settings("bigru", "meld")
+    calls = iter(fake_fits["calls"])
+    for trial in sorted(result.study.trials, key=lambda t: t.number):
+        for _ in trial.user_attrs["repeats"]:
+            config = next(calls)["config"]
+            drawn = {k.split(".", 1)[1]: v for k, v in trial.params.items() if k.startswith("train.")}
+            expected = defaults if trial.user_attrs["kind"] == "defaults" else {**defaults, **drawn}
+            assert {k: getattr(config, k) for k in ("lr", "batch_size", "weight_decay", "patience")} == {
+                k: expected[k] for k in ("lr", "batch_size", "weight_decay", "patience")}, trial.number
+    assert len([t for t in result.study.trials if t.params]) == 3        # three search trials drew settings
+
+
+def test_a_finished_study_writes_its_file_once_and_again_only_when_it_is_gone(fake_fits):
+    """Every worker that sees the study finished would write the file: the first one does and records it,
+    the others (and a re-run of the same command) leave it as it is; a deleted file is written again."""
+    first = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
+    first.path.write_text(first.path.read_text() + "# read and annotated by a person\n")
+    tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
+    assert first.path.read_text().endswith("# read and annotated by a person\n")
+    first.path.unlink()
+    again = tuning.tune("logreg", "meld", storage=fake_fits["storage"], log=lambda line: None)
+    assert again.path == first.path and not again.path.read_text().endswith("by a person\n")
+    assert (again.model_args, again.best_dev_weighted_f1) == (first.model_args, first.best_dev_weighted_f1)
+
+
+def test_a_study_is_named_after_its_inputs_keeps_them_and_its_sampler_seed_and_maximises(tmp_path, fake_fits):
+    run = tuning.make_run("bigru", "iemocap", inputs=["speech", "text"], sampler_seed=5)
+    assert (run.inputs, run.name, run.sampler_seed) == (["audio", "text"], "bigru_iemocap_at", 5)
+    assert run.out == fake_fits["configs"] / "tuned" / "bigru_iemocap_at.yaml"
+    experts = tuning.make_run("mister_e", "mosi-clean", inputs=["speech", "text"])
+    assert (experts.inputs, experts.name) == (["speech", "text"], "mister_e_mosi-clean_st")   # expert names kept
+    study = tune_study._open_study(run, f"sqlite:///{tmp_path / 'm.db'}")
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE        # higher dev weighted F1 is better
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs a folder nobody can write to (/proc)")
+def test_an_unwritable_output_folder_is_refused_before_any_work(fake_fits):
+    with pytest.raises(PermissionError, match=r"^cannot write to /proc "):
+        tuning.make_run("logreg", "meld", out="/proc/logreg_meld.yaml")
+    assert fake_fits["calls"] == []

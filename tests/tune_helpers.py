@@ -2,11 +2,17 @@
 ``prepare_dataset`` and a fake objective whose every fit is a recorded call (no training)."""
 from __future__ import annotations
 
+import functools
+import os
+import time
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import yaml
 
-from erc_lib import zoo
+from erc_lib import experiment, zoo
+from erc_lib.tune import study as tune_study
 from erc_lib.data import Dialogue, ERCData
 
 
@@ -33,12 +39,50 @@ def synthetic(name="meld", n=(8, 4, 4), seed=0, dim=16, n_classes=3, noise=0.5) 
     return ERCData(name, [f"c{k}" for k in range(n_classes)], splits).validate()
 
 
+#: More fits than any study of these tests asks for (at most 6 trials x 2 fits, plus re-scoring).
+MAX_FITS = 200
+
+
+def count_fit(calls: list) -> None:
+    """Fail the test once a study has asked for more than :data:`MAX_FITS` fits: it would never end."""
+    if len(calls) >= MAX_FITS:
+        raise AssertionError(f"the study asked for more than {MAX_FITS} fits: it would never end")
+
+
+def _a_lone_worker_never_waits(monkeypatch) -> None:
+    """In the test's own process a study has one worker, so nothing can finish the trials it would
+    wait for: a wait fails the test at once instead of hanging it (forked workers sleep as usual)."""
+    parent = os.getpid()
+
+    def sleep(seconds):
+        if os.getpid() == parent:
+            raise AssertionError("a lone worker waited for trials no other worker runs: the study would never end")
+        time.sleep(seconds)
+    monkeypatch.setattr(tune_study, "time", SimpleNamespace(perf_counter=time.perf_counter, sleep=sleep))
+
+
+def _no_worker_processes(argv, **kwargs):
+    """The synthetic data and fake fits live in this process: a worker process would tune on real files."""
+    raise AssertionError(f"a worker process was started: {argv}")
+
+
 @pytest.fixture
 def fake_data(monkeypatch):
     """``prepare_dataset`` returns synthetic data (no files read; noisy enough that dev is not
-    saturated); returns a setter for it."""
+    saturated); returns a setter for it. A study that never ends fails the test instead of hanging it
+    (:data:`MAX_FITS`, :func:`_a_lone_worker_never_waits`)."""
     holder = {"data": lambda: synthetic(noise=3.0)}
     monkeypatch.setattr("erc_lib.features.text.prepare_dataset", lambda name, **kw: holder["data"]())
+    _a_lone_worker_never_waits(monkeypatch)
+    monkeypatch.setattr("erc_lib.tune.cli.subprocess.Popen", _no_worker_processes)
+    fits, real = [], experiment.run_experiment
+
+    @functools.wraps(real)
+    def counted(*args, **kwargs):
+        count_fit(fits)
+        fits.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr("erc_lib.experiment.run_experiment", counted)
     return holder
 
 
@@ -85,6 +129,7 @@ def fake_fits(tmp_path, monkeypatch, fake_data):
 
     def run_experiment(data, specs, seeds, config, progress=True, cache=True):
         (spec,) = specs
+        count_fit(calls)
         call = {"dataset": data.name, "seeds": list(seeds), "config": config, "cache": cache,
                 "model_args": dict(spec.identity["model_args"]),
                 **{split: tuple(dialogue_ids(data.splits[split])) for split in ("train", "dev", "test")}}

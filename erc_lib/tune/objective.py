@@ -20,19 +20,26 @@ HOLDOUT_FRACTION = 0.2
 VALIDATIONS = ("auto", "standard", "holdout")
 
 
-def budget() -> dict:
-    """The one tuning budget of ``configs/defaults.yaml`` (``tuning:``): ``trials``,
-    ``seeds_per_trial``, ``rescore_top``, ``rescore_seeds``, ``saturation_trials``.
+#: The budget's keys in ``configs/defaults.yaml`` (``tuning:``) and the least value each may take.
+BUDGET_MINIMUMS = {"trials": 1, "seeds_per_trial": 1, "rescore_top": 0, "rescore_seeds": 0, "saturation_trials": 1}
 
-    Raises: ValueError when a value is missing or below its minimum (trials >= 1, seeds >= 1,
-    rescore counts >= 0)."""
+
+def budget() -> dict:
+    """The one tuning budget, read from ``configs/defaults.yaml`` (``tuning:``) and nowhere else:
+    ``trials``, ``seeds_per_trial``, ``rescore_top``, ``rescore_seeds``, ``saturation_trials``.
+
+    Raises: ValueError when a key is missing or unknown (a misspelt key would otherwise leave the
+    budget as it was), or a value is not an integer at least :data:`BUDGET_MINIMUMS`."""
     table = zoo.read_yaml(zoo.CONFIG_DIR / "defaults.yaml").get("tuning") or {}
-    out = {"trials": 24, "seeds_per_trial": 2, "rescore_top": 3, "rescore_seeds": 3, "saturation_trials": 3, **table}
-    for key, low in (("trials", 1), ("seeds_per_trial", 1), ("rescore_top", 0), ("rescore_seeds", 0),
-                     ("saturation_trials", 1)):
-        if not isinstance(out[key], int) or out[key] < low:
-            raise ValueError(f"configs/defaults.yaml tuning.{key} must be an integer >= {low}, got {out[key]!r}")
-    return out
+    missing = [key for key in BUDGET_MINIMUMS if key not in table]
+    unknown = sorted(set(table) - set(BUDGET_MINIMUMS))
+    if missing or unknown:
+        raise ValueError(f"configs/defaults.yaml tuning: needs exactly {list(BUDGET_MINIMUMS)}; "
+                         f"missing {missing}, unknown {unknown}")
+    for key, low in BUDGET_MINIMUMS.items():
+        if not isinstance(table[key], int) or isinstance(table[key], bool) or table[key] < low:
+            raise ValueError(f"configs/defaults.yaml tuning.{key} must be an integer >= {low}, got {table[key]!r}")
+    return {key: table[key] for key in BUDGET_MINIMUMS}
 
 
 def tuning_split(data: ERCData, validation: str = "auto", repeat: int = 0) -> ERCData:

@@ -13,11 +13,11 @@ from .objective import budget
 
 
 def summary_table(paths=None) -> "pd.DataFrame":
-    """One row per tuned YAML (default: every ``configs/tuned/*.yaml``): study, trials, fits per
-    trial, re-scored trials, CPU seconds, the defaults' and the winner's validation score (mean over
-    the same number of fits) and whether the defaults won."""
+    """One row per tuned YAML of ``paths`` (None: every ``configs/tuned/*.yaml``; an empty list: no
+    row): study, trials, fits per trial, re-scored trials, CPU seconds, the defaults' and the winner's
+    validation score (mean over the same number of fits) and whether the defaults won."""
     rows = []
-    for path in sorted(paths or (zoo.CONFIG_DIR / "tuned").glob("*.yaml")):
+    for path in sorted((zoo.CONFIG_DIR / "tuned").glob("*.yaml") if paths is None else paths):
         t = (zoo.read_yaml(path).get("tuning") or {})
         fits = t.get("seeds_per_trial") or len(t.get("seeds") or [])  # earlier files list their seeds
         rows.append({"study": path.stem, "trials": t.get("trials"), "fits per trial": fits,
@@ -76,9 +76,14 @@ def default_vs_tuned(results: dict[str, dict]) -> "pd.DataFrame":
             out.append({"results": name, "model": b["model"].iloc[0], "dataset": dataset, "row": tuned_variant,
                         "validation: defaults": t.get("default_dev_weighted_f1"),
                         "validation: tuned": t.get("best_dev_weighted_f1"),
-                        "test: defaults": f"{a['weighted_f1'].mean():.2f} ± {a['weighted_f1'].std(ddof=1):.2f}",
-                        "test: tuned": f"{b['weighted_f1'].mean():.2f} ± {b['weighted_f1'].std(ddof=1):.2f}",
+                        "test: defaults": _mean_and_std(a["weighted_f1"]), "test: tuned": _mean_and_std(b["weighted_f1"]),
                         "test: tuned − defaults": round(b["weighted_f1"].mean() - a["weighted_f1"].mean(), 2),
                         "seeds": int(min(len(a), len(b)))})
     return pd.DataFrame(out)
 
+
+def _mean_and_std(scores: "pd.Series") -> str:
+    """``"mean ± std"`` over seeds (sample std), or ``"mean (one seed)"`` where no spread can be measured."""
+    if len(scores) < 2:
+        return f"{scores.mean():.2f} (one seed)"
+    return f"{scores.mean():.2f} ± {scores.std(ddof=1):.2f}"
