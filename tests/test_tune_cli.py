@@ -2,7 +2,9 @@
 process, ``--all`` writing the summary, workers that fail loudly, the help text."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -15,9 +17,34 @@ from erc_lib.tune import cli as tune_cli
 from tune_helpers import SMALL_BUDGET, synthetic, fake_data, fake_fits  # noqa: F401 (fixtures)
 
 
-def test_only_runs_the_named_studies_in_the_given_order_and_refuses_unknown_names(capsys):
-    import argparse
+def _worker_args(storage: str, **kw) -> argparse.Namespace:
+    """The parsed command line of one worker (``_worker``'s argument): a single logistic-regression study
+    on MELD at the budget, with ``kw`` changed."""
+    return argparse.Namespace(**{
+        "all": False, "only": None, "model": "logreg", "dataset": "meld", "inputs": None, "trials": None,
+        "seeds_per_trial": None, "rescore_seeds": None, "storage": storage, "validation": "auto",
+        "smoke": False, "force": False, "device": "cpu", "cpu_threads": 1, "worker_id": None, **kw})
 
+
+def _fake_workers(monkeypatch, codes=()) -> tuple[list, list]:
+    """``--jobs`` without processes: each started worker is recorded as ``(argv, PYTHONUNBUFFERED)`` and exits
+    with ``codes[k]`` (0 without codes); ``init_storage`` records its URL. Returns ``(started, storages)``."""
+    started, storages = [], []
+
+    class Worker:
+        def __init__(self, argv, env):
+            self.k = len(started)
+            started.append((argv, env["PYTHONUNBUFFERED"]))
+
+        def wait(self):
+            return codes[self.k] if codes else 0
+
+    monkeypatch.setattr(tune_cli, "subprocess", SimpleNamespace(Popen=Worker))
+    monkeypatch.setattr(tune_cli, "init_storage", storages.append)
+    return started, storages
+
+
+def test_only_runs_the_named_studies_in_the_given_order_and_refuses_unknown_names(capsys):
     args = argparse.Namespace(all=True, only=["sdt_iemocap", "logreg_iemocap", "sdt_iemocap"])
     assert tune_cli._selected(args) == [("sdt", "iemocap", None), ("logreg", "iemocap", None)]
     with pytest.raises(SystemExit):
@@ -70,13 +97,8 @@ def test_the_command_line_with_all_writes_the_summary_of_every_tuned_file(fake_f
 def test_a_worker_returns_the_studies_written_and_fails_loudly(fake_fits, monkeypatch, capsys):
     """``_worker`` (one process of ``--jobs``): the studies it wrote, the input selection kept in the
     file name, and a broken study reported by name and turned into exit status 1 after the others."""
-    import argparse
-
     monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: None)
-    args = lambda **kw: argparse.Namespace(**{
-        "all": False, "only": None, "model": "logreg", "dataset": "meld", "inputs": None, "trials": None,
-        "seeds_per_trial": None, "rescore_seeds": None, "storage": fake_fits["storage"], "validation": "auto",
-        "smoke": False, "force": False, "device": "cpu", "cpu_threads": 1, "worker_id": None, **kw})
+    args = lambda storage=fake_fits["storage"], **kw: _worker_args(storage, **kw)
     assert tune_cli._worker(args(inputs=["text"])) == 1
     assert (fake_fits["configs"] / "tuned" / "logreg_meld_t.yaml").exists()
     capsys.readouterr()
@@ -93,8 +115,6 @@ def test_a_worker_returns_the_studies_written_and_fails_loudly(fake_fits, monkey
 
 
 def test_study_selection_display_and_help(capsys):
-    import argparse
-
     assert tune_cli._selected(argparse.Namespace(all=True, only=None)) == list(tuning.STUDIES)
     assert tune_cli._selected(argparse.Namespace(all=False, model="bigru", dataset="meld", inputs=["speech", "text"])) == [
         ("bigru", "meld", ("speech", "text"))]
@@ -118,18 +138,8 @@ def test_jobs_start_one_worker_process_each_with_the_command_line_less_jobs(fake
     same arguments less ``--jobs``, plus ``--worker-id k``, unbuffered; a worker's failure is the exit status."""
     import sys
 
-    started, storages, codes = [], [], []
-
-    class Worker:
-        def __init__(self, argv, env):
-            self.k = len(started)
-            started.append((argv, env["PYTHONUNBUFFERED"]))
-
-        def wait(self):
-            return codes[self.k] if codes else 0
-
-    monkeypatch.setattr(tune_cli.subprocess, "Popen", Worker)
-    monkeypatch.setattr(tune_cli, "init_storage", storages.append)
+    codes = []
+    started, storages = _fake_workers(monkeypatch, codes)
     monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)               # set for the workers by the command itself
     url = fake_fits["storage"]
     command = ["--model", "logreg", "--dataset", "meld", "--jobs", "2", "--storage", url, "--smoke"]
@@ -211,16 +221,7 @@ def test_the_summary_after_the_workers_reads_the_file_each_study_writes(extra, f
     out = (fake_fits["configs"] if folder == "configs" else results_dir()) / "tuned" / f"{name}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump({"model": {}, "train": {}, "tuning": {"trials": 17}}))  # as the worker left it
-
-    class Worker:
-        def __init__(self, argv, env):
-            pass
-
-        def wait(self):
-            return 0
-
-    monkeypatch.setattr(tune_cli.subprocess, "Popen", Worker)
-    monkeypatch.setattr(tune_cli, "init_storage", lambda url: None)
+    _fake_workers(monkeypatch)
     assert tuning.main(["--model", "logreg", "--dataset", "meld", "--jobs", "2", *extra]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1].split()[:2] == [name, "17"], lines                 # study, trials: the file was found
@@ -240,8 +241,6 @@ def test_a_worker_comes_back_to_studies_others_are_finishing_and_counts_them(fak
     """``run_study(wait=False)`` is False while another worker runs a study's last trials: the worker goes on
     with its other studies, then waits for that one (``wait=True``) and counts it; a study failing then is
     reported by name after the others and turns into exit status 1."""
-    import argparse
-
     monkeypatch.setattr("erc_lib.runtime.setup", lambda device, threads: None)
     calls, outcome, outs = [], {}, []
 
@@ -255,10 +254,8 @@ def test_a_worker_comes_back_to_studies_others_are_finishing_and_counts_them(fak
         return result
 
     monkeypatch.setattr(tune_cli, "run_study", run_study)
-    args = argparse.Namespace(all=True, only=["logreg_meld", "bigru_meld", "bigru_iemocap", "logreg_iemocap"], model=None,
-                              dataset=None,
-                              inputs=None, trials=None, seeds_per_trial=None, rescore_seeds=None, storage="sqlite:///s.db",
-                              validation="auto", smoke=False, force=True, device="cpu", cpu_threads=1, worker_id=None)
+    args = _worker_args("sqlite:///s.db", all=True, only=["logreg_meld", "bigru_meld", "bigru_iemocap", "logreg_iemocap"],
+                        model=None, dataset=None, force=True)
     outcome.update({("logreg_meld", False): False, ("bigru_meld", False): True, ("bigru_iemocap", False): True,
                     ("logreg_iemocap", False): False, ("logreg_meld", True): True, ("logreg_iemocap", True): True})
     assert tune_cli._worker(args) == 4

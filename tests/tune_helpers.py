@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from erc_lib import experiment, zoo
+from erc_lib.tune import cli as tune_cli
 from erc_lib.tune import study as tune_study
 from erc_lib.data import Dialogue, ERCData
 
@@ -70,11 +71,11 @@ def _no_worker_processes(argv, **kwargs):
 def fake_data(monkeypatch):
     """``prepare_dataset`` returns synthetic data (no files read; noisy enough that dev is not
     saturated); returns a setter for it. A study that never ends fails the test instead of hanging it
-    (:data:`MAX_FITS`, :func:`_a_lone_worker_never_waits`)."""
+    (:data:`MAX_FITS`, :func:`_a_lone_worker_never_waits`, :func:`_no_worker_processes`)."""
     holder = {"data": lambda: synthetic(noise=3.0)}
     monkeypatch.setattr("erc_lib.features.text.prepare_dataset", lambda name, **kw: holder["data"]())
     _a_lone_worker_never_waits(monkeypatch)
-    monkeypatch.setattr("erc_lib.tune.cli.subprocess.Popen", _no_worker_processes)
+    monkeypatch.setattr(tune_cli, "subprocess", SimpleNamespace(Popen=_no_worker_processes))
     fits, real = [], experiment.run_experiment
 
     @functools.wraps(real)
